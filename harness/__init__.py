@@ -1,0 +1,40 @@
+"""harness: evaluate prompts and models with YAML suites, Jinja prompts and any model through litellm.
+
+The Python API mirrors the CLI::
+
+    import harness
+    run = harness.run_suite("suites/sentiment.yaml", models=["local"])
+    df = harness.load_run(run.directory).to_dataframe()
+
+Names are imported on first use so that ``import harness`` (and ``harness --help``) stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "run_suite": "harness.runner",
+    "RunOptions": "harness.runner",
+    "load_suite": "harness.suite",
+    "Suite": "harness.suite",
+    "Case": "harness.suite",
+    "load_run": "harness.results",
+    "Run": "harness.results",
+    "TrialResult": "harness.results",
+    "scorer": "harness.scorers",
+    "Score": "harness.scorers",
+    "Verdict": "harness.scorers",
+    "provider": "harness.models",
+    "Response": "harness.models",
+    "HarnessError": "harness.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'harness' has no attribute '{name}'")

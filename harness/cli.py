@@ -1,0 +1,109 @@
+"""The ``harness`` command: a thin layer over the Python API.
+
+Exit codes: 0 every threshold met; 1 a threshold missed; 2 bad input (suite, template,
+flags); 3 internal error; 130 interrupted. Heavy modules (litellm, pandas, rich) are
+imported inside commands so ``harness --help`` starts instantly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from harness.errors import HarnessError
+
+EXIT_OK, EXIT_THRESHOLD, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="harness")
+def cli() -> None:
+    """Evaluate prompts and models: YAML suites, Jinja prompts, any model through litellm.
+
+    \b
+    Exit codes: 0 all thresholds met · 1 a threshold missed · 2 bad input · 3 internal error
+    """
+
+
+@cli.command()
+@click.argument("suite", type=click.Path(path_type=Path))
+@click.option("--model", "-m", "models", multiple=True, metavar="MODEL",
+              help="A litellm model string (or 'local'); repeatable; replaces the suite's models.")
+@click.option("--prompt", "-p", "prompt_ids", multiple=True, metavar="ID", help="Run only these prompt ids.")
+@click.option("-j", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="Model calls in flight at once.")
+@click.option("--repeat", "repeats", type=click.IntRange(1), help="Run each case K times (overrides the suite).")
+@click.option("--no-cache", is_flag=True, help="Call the model even when an identical request is cached.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default reports/<suite>-<time>).")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per call.")
+@click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
+def run(suite: Path, models: tuple[str, ...], prompt_ids: tuple[str, ...], concurrency: int, repeats: int | None,
+        no_cache: bool, out_dir: Path | None, timeout: float, retries: int) -> None:
+    """Run SUITE and write results.jsonl, run.json and report.html."""
+    from harness.models import RetryPolicy
+    from harness.runner import RunOptions, run_suite
+    from harness.ui import RunConsole
+
+    options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, concurrency=concurrency,
+                         use_cache=not no_cache, out_dir=out_dir,
+                         retry=RetryPolicy(retries=retries, timeout_s=timeout))
+    with RunConsole() as console:
+        result = run_suite(suite, options, observer=console)
+    console.summary(result)
+    sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
+
+
+@cli.command()
+@click.argument("suite", type=click.Path(path_type=Path))
+def validate(suite: Path) -> None:
+    """Check SUITE and render every prompt for every case, without calling any model."""
+    from harness.runner import RunOptions, plan, resolve_models
+    from harness.suite import load_suite
+
+    loaded = load_suite(suite)
+    specs, _ = resolve_models(loaded, ())
+    trials = plan(loaded, specs, RunOptions())
+    click.echo(f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} models"
+               f" × {loaded.repeats} repeats = {len(trials)} trials")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_file", type=click.Path(path_type=Path), help="Where to write (default RUN_DIR/report.html).")
+def report(run_dir: Path, out_file: Path | None) -> None:
+    """Re-render the HTML report of a saved run, without calling any model."""
+    from harness.report import write_report
+    from harness.results import REPORT_FILE, load_run
+
+    run_ = load_run(run_dir)
+    path = write_report(run_, out_file or run_dir / REPORT_FILE)
+    click.echo(f"report: {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except HarnessError as exc:
+        click.echo(f"harness: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("harness: interrupted; results so far are kept in the run folder", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if os.environ.get("HARNESS_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"harness: internal error: {type(exc).__name__}: {exc}\n"
+                   "  set HARNESS_DEBUG=1 for the traceback, and please report it", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,97 @@
+"""Aggregate metrics per variant (prompt x model) and the suite's thresholds on them.
+
+Trials whose model call failed are counted as errors, apart from the pass rate: a flaky
+provider should show up as an error rate, not as a drop in prompt quality.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from harness.results import TrialResult
+from harness.stats import classification_metrics, percentile, wilson_interval
+from harness.suite import Bound
+
+
+def summarize(results: Sequence[TrialResult]) -> list[dict[str, Any]]:
+    """One metrics record per (prompt, model), in the order variants first appear."""
+    groups: dict[tuple[str, str], list[TrialResult]] = defaultdict(list)
+    for result in results:
+        groups[(result.prompt_id, result.model_id)].append(result)
+    return [_variant(prompt_id, model_id, group) for (prompt_id, model_id), group in groups.items()]
+
+
+def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[str, Any]:
+    scored = [r for r in group if r.response.error is None]
+    passed = sum(1 for r in scored if r.passed)
+    # A cached response keeps the latency measured when it was first answered.
+    latencies = [r.response.latency_ms for r in scored]
+    costs = [r.response.cost_usd for r in group if r.response.cost_usd is not None]
+    return {
+        "prompt_id": prompt_id,
+        "model_id": model_id,
+        "trials": len(group),
+        "scored": len(scored),
+        "passed": passed,
+        "pass_rate": passed / len(scored) if scored else None,
+        "pass_rate_ci": list(wilson_interval(passed, len(scored))),
+        "errors": len(group) - len(scored),
+        "error_rate": (len(group) - len(scored)) / len(group) if group else 0.0,
+        "cached": sum(1 for r in group if r.response.cached),
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p95_ms": percentile(latencies, 95),
+        "prompt_tokens": sum(r.response.prompt_tokens or 0 for r in group),
+        "completion_tokens": sum(r.response.completion_tokens or 0 for r in group),
+        "cost_usd": sum(costs) if costs else None,
+        "scorers": _scorer_metrics(scored),
+    }
+
+
+def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
+    by_name: dict[str, list] = defaultdict(list)
+    for result in scored:
+        for score in result.scores:
+            by_name[score.name].append(score)
+    metrics = {}
+    for name, scores in by_name.items():
+        passed = sum(1 for s in scores if s.passed)
+        entry: dict[str, Any] = {
+            "n": len(scores),
+            "mean": sum(s.value for s in scores) / len(scores),
+            "pass_rate": passed / len(scores),
+            "pass_rate_ci": list(wilson_interval(passed, len(scores))),
+            "errors": sum(1 for s in scores if s.error),
+        }
+        pairs = [(s.metadata["expected"], s.metadata.get("predicted")) for s in scores
+                 if s.metadata.get("kind") == "classification" and s.metadata.get("expected") is not None]
+        if pairs:
+            labels = sorted({e for e, _ in pairs} | {p for _, p in pairs if p is not None})
+            entry["classification"] = classification_metrics(pairs, labels)
+            entry["accuracy"] = entry["classification"]["accuracy"]
+            entry["macro_f1"] = entry["classification"]["macro_f1"]
+        metrics[name] = entry
+    return metrics
+
+
+def metric_value(variant: dict[str, Any], metric: str) -> float | None:
+    """A variant's value for a threshold's metric name: 'pass_rate' or '<scorer>.<metric>'."""
+    if "." in metric:
+        scorer, _, name = metric.rpartition(".")
+        return variant["scorers"].get(scorer, {}).get(name)
+    return variant.get(metric)
+
+
+def check_thresholds(variants: Sequence[dict[str, Any]], thresholds: dict[str, float | Bound]) -> list[dict[str, Any]]:
+    """Every (variant, threshold) check with its outcome. A bare number is a minimum."""
+    checks = []
+    for variant in variants:
+        for metric, bound in thresholds.items():
+            bound = bound if isinstance(bound, Bound) else Bound(min=bound)
+            value = metric_value(variant, metric)
+            ok = value is not None and (bound.min is None or value >= bound.min) and (
+                bound.max is None or value <= bound.max)
+            checks.append({"prompt_id": variant["prompt_id"], "model_id": variant["model_id"], "metric": metric,
+                           "value": value, "min": bound.min, "max": bound.max, "passed": ok})
+    return checks

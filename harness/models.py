@@ -1,0 +1,222 @@
+"""Model calls: providers turn a ModelSpec into an endpoint; every call goes through litellm.
+
+litellm is imported on first use only (it costs ~2-3 s), so ``harness --help``,
+``harness validate`` and fully cached runs never pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.suite import ModelSpec
+
+LOCAL = "local"
+# Keys of a model's params that configure the transport, not the request: they never enter
+# the cache key or the results (an api_key would be a leak; a base URL may change per run).
+TRANSPORT_PARAMS = ("api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries")
+
+
+@dataclass(frozen=True)
+class Response:
+    text: str
+    finish_reason: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    error: str | None = None
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one model: litellm's model string and call kwargs (which may hold secrets)."""
+
+    model: str
+    kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+Provider = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
+PROVIDERS: dict[str, Provider] = {}
+
+
+def provider(name: str):
+    """Register a provider for model strings equal to ``name`` or starting with ``name/``.
+
+    A provider is an async context manager factory, so it can start a server for the run
+    and stop it afterwards (that is how ``local`` works).
+    """
+
+    def register(factory: Provider) -> Provider:
+        PROVIDERS[name] = factory
+        return factory
+
+    return register
+
+
+def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[Endpoint]:
+    head = spec.model.split("/", 1)[0]
+    factory = PROVIDERS.get(spec.model) or PROVIDERS.get(head) or _litellm_endpoint
+    return factory(spec)
+
+
+@contextlib.asynccontextmanager
+async def _litellm_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
+    """Any litellm model string; keys and base URLs come from litellm's usual environment variables."""
+    transport = {k: v for k, v in spec.params.items() if k in TRANSPORT_PARAMS}
+    yield Endpoint(model=spec.model, kwargs=transport)
+
+
+def model_identity(spec: ModelSpec) -> str:
+    """The public identity of a model for the cache key: known without opening the model (or starting a server)."""
+    if spec.model == LOCAL:
+        from harness import local_model
+
+        return local_model.IDENTITY
+    base = spec.params.get("api_base") or spec.params.get("base_url")
+    return spec.model + (f"@{base}" if base else "")
+
+
+@provider(LOCAL)
+@contextlib.asynccontextmanager
+async def _local_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
+    from harness import local_model
+
+    server = await asyncio.to_thread(local_model.LocalModelServer.start)
+    try:
+        yield Endpoint(model=f"openai/{local_model.ALIAS}", kwargs={"api_base": server.base_url, "api_key": "local-no-key"})
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def default_model() -> tuple[str, str]:
+    """The model to use when neither the suite nor the command line names one, and why."""
+    if os.environ.get("HARNESS_MODEL"):
+        return os.environ["HARNESS_MODEL"], "from HARNESS_MODEL"
+    if os.environ.get("OPENAI_API_KEY"):
+        return "openai/gpt-4o-mini", "OPENAI_API_KEY is set"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "anthropic/claude-3-5-haiku-latest", "ANTHROPIC_API_KEY is set"
+    return LOCAL, "no provider key is set: the bundled local model"
+
+
+def request_params(spec: ModelSpec, suite_params: dict[str, Any]) -> dict[str, Any]:
+    """The request parameters that shape the answer (and so the cache key): suite defaults, then the model's."""
+    merged = {**suite_params, **spec.params}
+    return {k: v for k, v in sorted(merged.items()) if k not in TRANSPORT_PARAMS}
+
+
+# --- the call ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 4
+    timeout_s: float = 120.0
+    backoff_s: float = 1.0
+    max_wait_s: float = 60.0
+
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+def litellm_module():
+    """Import litellm once, configured for unattended use (no network cost map, no banners, no callbacks)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: dict[str, Any],
+                   policy: RetryPolicy) -> Response:
+    """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised."""
+    litellm = litellm_module()
+    started = time.perf_counter()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            reply = await litellm.acompletion(model=endpoint.model, messages=messages, timeout=policy.timeout_s,
+                                              max_retries=0, **params, **endpoint.kwargs)
+        except Exception as exc:  # litellm maps every provider error onto its own classes
+            if attempt > policy.retries or not _retryable(exc):
+                error = redact(_describe(exc), endpoint.kwargs.get("api_key"))
+                return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
+            await asyncio.sleep(_wait_s(exc, attempt, policy))
+            continue
+        choice = reply.choices[0]
+        usage = getattr(reply, "usage", None)
+        return Response(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            latency_ms=_ms(started),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            cost_usd=(getattr(reply, "_hidden_params", None) or {}).get("response_cost"),
+            attempts=attempt,
+        )
+
+
+def _retryable(exc: Exception) -> bool:
+    status = getattr(exc, "status_code", None)
+    if status in RETRYABLE_STATUS:
+        return True
+    name = type(exc).__name__
+    return status is None and name in ("APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError")
+
+
+def _wait_s(exc: Exception, attempt: int, policy: RetryPolicy) -> float:
+    """Retry-After when the server sends it, else exponential backoff with jitter."""
+    retry_after = retry_after_s(getattr(exc, "litellm_response_headers", None) or {})
+    if retry_after is not None:
+        return min(retry_after, policy.max_wait_s)
+    return min(policy.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()), policy.max_wait_s)
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    getter = headers.get if hasattr(headers, "get") else (lambda _k: None)
+    if (ms := getter("retry-after-ms")) is not None:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = getter("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    message = str(getattr(exc, "message", "") or exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}" + (f" ({status})" if status else "") + (f": {message[:300]}" if message else "")
+
+
+SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def redact(text: str, *extra_secrets: str | None) -> str:
+    """Mask every secret we know of (keys in the environment, the endpoint's key) in text bound for disk."""
+    secrets = [v for k, v in os.environ.items() if k.upper().endswith(SECRET_ENV_SUFFIXES)]
+    for secret in [*secrets, *extra_secrets]:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,142 @@
+"""Results on disk: one JSON line per trial, appended as it completes, plus run.json.
+
+``results.jsonl`` is written and flushed trial by trial, so a crash or Ctrl-C loses nothing
+already computed; ``run.json`` holds the manifest (what ran, with which versions) and the
+aggregate metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.models import Response
+from harness.scorers import Score
+
+RESULTS_FILE = "results.jsonl"
+MANIFEST_FILE = "run.json"
+REPORT_FILE = "report.html"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    case_id: str
+    prompt_id: str
+    model_id: str
+    repeat: int
+    messages: list[dict[str, str]]
+    vars: dict[str, Any]
+    expected: Any
+    response: Response
+    scores: list[Score]
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def trial_id(self) -> str:
+        return trial_id(self.case_id, self.prompt_id, self.model_id, self.repeat)
+
+    @property
+    def passed(self) -> bool:
+        """A trial passes when the model answered and every scorer passed."""
+        return self.response.error is None and all(s.passed for s in self.scores)
+
+    def to_json(self) -> str:
+        record = {"trial_id": self.trial_id, **asdict(self), "passed": self.passed}
+        return json.dumps(record, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> TrialResult:
+        return cls(
+            case_id=record["case_id"], prompt_id=record["prompt_id"], model_id=record["model_id"],
+            repeat=record["repeat"], messages=record["messages"], vars=record.get("vars", {}),
+            expected=record.get("expected"), tags=record.get("tags", []),
+            response=Response(**record["response"]), scores=[Score(**s) for s in record["scores"]],
+        )
+
+
+def trial_id(case_id: str, prompt_id: str, model_id: str, repeat: int) -> str:
+    return f"{case_id}|{prompt_id}|{model_id}|{repeat}"
+
+
+class ResultsWriter:
+    """Appends results as they arrive; each line is flushed so nothing computed is lost."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / RESULTS_FILE
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def write(self, result: TrialResult) -> None:
+        self._file.write(result.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Atomically replace run.json, so a reader never sees half a file."""
+    temporary = directory / f".{MANIFEST_FILE}.tmp"
+    temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(temporary, directory / MANIFEST_FILE)
+
+
+@dataclass
+class Run:
+    directory: Path
+    manifest: dict[str, Any]
+    results: list[TrialResult]
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        return self.manifest.get("variants", [])
+
+    def to_dataframe(self):
+        """One row per trial with flat columns (``score.<name>``, ``passed.<name>``), for pandas analysis."""
+        import pandas as pd
+
+        rows = []
+        for r in self.results:
+            row = {"trial_id": r.trial_id, "case_id": r.case_id, "prompt_id": r.prompt_id, "model_id": r.model_id,
+                   "repeat": r.repeat, "passed": r.passed, "output": r.response.text, "error": r.response.error,
+                   "latency_ms": r.response.latency_ms, "prompt_tokens": r.response.prompt_tokens,
+                   "completion_tokens": r.response.completion_tokens, "cost_usd": r.response.cost_usd,
+                   "cached": r.response.cached, "expected": r.expected, "tags": r.tags}
+            for score in r.scores:
+                row[f"score.{score.name}"] = score.value
+                row[f"passed.{score.name}"] = score.passed
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def read_results(directory: Path) -> list[TrialResult]:
+    """The results of a run folder; a torn last line (a killed run) is skipped, not fatal."""
+    path = directory / RESULTS_FILE
+    if not path.is_file():
+        return []
+    results = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            results.append(TrialResult.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return results
+
+
+def load_run(path: str | Path) -> Run:
+    """A saved run: its folder (or its run.json)."""
+    directory = Path(path)
+    if directory.name == MANIFEST_FILE:
+        directory = directory.parent
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise HarnessError("not a run folder (no run.json)", file=directory,
+                           hint="pass a folder written by 'harness run', e.g. reports/<suite>-<timestamp>")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return Run(directory=directory, manifest=manifest, results=read_results(directory))

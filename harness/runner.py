@@ -1,0 +1,281 @@
+"""Running a suite: expand trials, answer what the cache can, call models for the rest, score, store.
+
+Every trial is rendered before the first model call, so a template error costs nothing.
+Cached trials are answered without opening any endpoint: a fully cached re-run neither
+imports litellm nor starts the local model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import platform
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness import prompts, scorers
+from harness.cache import ResponseCache, cache_key
+from harness.errors import HarnessError, did_you_mean
+from harness.metrics import check_thresholds, summarize
+from harness.models import (
+    Endpoint,
+    ModelSpec,
+    Response,
+    RetryPolicy,
+    complete,
+    default_model,
+    model_identity,
+    open_endpoint,
+    request_params,
+)
+from harness.results import REPORT_FILE, ResultsWriter, Run, TrialResult, read_results, write_manifest
+from harness.suite import Case, Suite, load_suite
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One (case, prompt, model, repeat) to run, already rendered."""
+
+    case: Case
+    prompt_id: str
+    model: ModelSpec
+    repeat: int
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    models: Sequence[str] = ()
+    prompts: Sequence[str] = ()
+    repeats: int | None = None
+    concurrency: int = 8
+    use_cache: bool = True
+    cache_path: Path | None = None
+    out_dir: Path | None = None
+    reports_dir: Path = Path("reports")
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class Observer(Protocol):
+    """Told what a run will do and each result as it lands (the CLI draws its progress bar from this)."""
+
+    def planned(self, suite: Suite, models: Sequence[ModelSpec], models_reason: str, trials: int) -> None: ...
+
+    def finished(self, result: TrialResult) -> None: ...
+
+
+def resolve_models(suite: Suite, names: Sequence[str]) -> tuple[list[ModelSpec], str]:
+    """The models to run: --model replaces the suite's; with neither, the default model. Also says why."""
+    if names:
+        return [ModelSpec(model=n, params=_spec_params(suite, n)) for n in names], "from --model"
+    if suite.models:
+        return list(suite.models), "from the suite"
+    name, reason = default_model()
+    return [ModelSpec(model=name)], reason
+
+
+def _spec_params(suite: Suite, name: str) -> dict[str, Any]:
+    """A --model that the suite also lists keeps the suite's settings for it."""
+    for spec in suite.models:
+        if name in (spec.id, spec.model):
+            return dict(spec.params)
+    return {}
+
+
+def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:
+    """Every trial of the run, rendered. Raises HarnessError on the first template problem."""
+    compiled = prompts.compile_prompts(suite)
+    prompt_ids = list(options.prompts) or list(compiled)
+    for wanted in prompt_ids:
+        if wanted not in compiled:
+            raise HarnessError(f"no prompt '{wanted}' in the suite{did_you_mean(wanted, compiled)}",
+                               file=suite.path, hint="prompts: " + ", ".join(compiled))
+    repeats = options.repeats or suite.repeats
+    trials = []
+    for model in models:
+        params = request_params(model, suite.params)
+        for prompt_id in prompt_ids:
+            for case in suite.cases:
+                messages = prompts.render(compiled[prompt_id], case)
+                trials.extend(Trial(case, prompt_id, model, r, messages, params) for r in range(repeats))
+    return trials
+
+
+def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
+              observer: Observer | None = None, **overrides: Any) -> Run:
+    """Run a suite end to end and return the stored Run (results, metrics, report path).
+
+    ``run_suite("suites/sentiment.yaml", models=["openai/gpt-4o-mini"], concurrency=16)``
+    """
+    options = options or RunOptions()
+    if overrides:
+        options = RunOptions(**{**options.__dict__, **overrides})
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    models, models_reason = resolve_models(suite, options.models)
+    trials = plan(suite, models, options)
+    if observer is not None:
+        observer.planned(suite, models, models_reason, len(trials))
+    directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = _manifest(suite, models, models_reason, options, len(trials))
+    write_manifest(directory, manifest)
+
+    writer = ResultsWriter(directory)
+    try:
+        asyncio.run(_execute(suite, trials, options, writer, observer))
+        manifest["status"] = "completed"
+    except KeyboardInterrupt:
+        manifest["status"] = "interrupted"
+        raise
+    except BaseException:
+        manifest["status"] = "failed"
+        raise
+    finally:
+        writer.close()
+        _finish(directory, manifest, suite, models, trials)
+    return finalize_report(directory)
+
+
+def finalize_report(directory: Path) -> Run:
+    """Render report.html from what is stored, and return the Run."""
+    from harness.report import write_report
+    from harness.results import load_run
+
+    run = load_run(directory)
+    write_report(run, directory / REPORT_FILE)
+    return run
+
+
+async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
+                   observer: Observer | None) -> None:
+    cache = ResponseCache(options.cache_path) if options.use_cache else None
+    try:
+        pending = []
+        identities = {t.model.id: model_identity(t.model) for t in trials}
+        for trial in trials:
+            cached = None
+            if cache is not None:
+                key = cache_key(identities[trial.model.id], trial.messages, trial.params, trial.repeat)
+                cached = cache.get(key)
+            if cached is not None:
+                _record(suite, trial, cached, writer, observer)
+            else:
+                pending.append(trial)
+        if not pending:
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            endpoints: dict[str, Endpoint] = {}
+            for model in {t.model.id: t.model for t in pending}.values():
+                endpoints[model.id] = await stack.enter_async_context(open_endpoint(model))
+            limit = asyncio.Semaphore(options.concurrency)
+
+            async def run_one(trial: Trial) -> None:
+                endpoint = endpoints[trial.model.id]
+                async with limit:
+                    response = await complete(endpoint, trial.messages, trial.params, options.retry)
+                if cache is not None:
+                    key = cache_key(identities[trial.model.id], trial.messages, trial.params, trial.repeat)
+                    cache.put(key, response)
+                _record(suite, trial, response, writer, observer)
+
+            await asyncio.gather(*(run_one(t) for t in pending))
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _record(suite: Suite, trial: Trial, response: Response, writer: ResultsWriter, observer: Observer | None) -> None:
+    specs = suite.scorers_for(trial.case) if response.error is None else []
+    scores = [scorers.apply(spec, response.text, trial.case, base=suite.directory) for spec in specs]
+    result = TrialResult(case_id=trial.case.id, prompt_id=trial.prompt_id, model_id=trial.model.id,
+                         repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
+                         expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores)
+    writer.write(result)
+    if observer is not None:
+        observer.finished(result)
+
+
+def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, models: Sequence[ModelSpec],
+            trials: list[Trial]) -> None:
+    """Order the stored results as planned, aggregate them, and write the final run.json."""
+    order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
+    results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
+                                                                       len(order)))
+    variants = summarize(results)
+    checks = check_thresholds(variants, suite.thresholds)
+    manifest.update({
+        "ended_at": _now(),
+        "counts": {"planned": len(trials), "completed": len(results),
+                   "cached": sum(1 for r in results if r.response.cached),
+                   "errors": sum(1 for r in results if r.response.error)},
+        "variants": variants,
+        "thresholds": checks,
+        "passed": manifest["status"] == "completed" and all(c["passed"] for c in checks),
+    })
+    write_manifest(directory, manifest)
+
+
+def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options: RunOptions,
+              planned: int) -> dict[str, Any]:
+    return {
+        "harness_version": _version("harness"),
+        "status": "running",
+        "started_at": _now(),
+        "suite": {"name": suite.name, "description": suite.description,
+                  "path": str(suite.path) if suite.path else None},
+        "config": {
+            "prompts": [p.model_dump(exclude_none=True) for p in suite.prompts
+                        if not options.prompts or p.id in options.prompts],
+            "models": [{"id": m.id, "model": m.model,
+                        "params": {k: v for k, v in {**suite.params, **m.params}.items() if k != "api_key"}}
+                       for m in models],
+            "models_from": models_reason,
+            "repeats": options.repeats or suite.repeats,
+            "concurrency": options.concurrency,
+            "cache": options.use_cache,
+            "scorers": [s.model_dump() for s in suite.scorers],
+            "thresholds": {k: v if isinstance(v, float | int) else v.model_dump() for k, v in suite.thresholds.items()},
+            "planned_trials": planned,
+        },
+        "environment": {"python": platform.python_version(), "litellm": _version("litellm"),
+                        "git_commit": _git_commit(suite.directory)},
+    }
+
+
+def _new_run_directory(reports_dir: Path, suite_name: str) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", suite_name.lower()).strip("-") or "suite"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        candidate = reports_dir / (f"{slug}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+        with contextlib.suppress(FileExistsError):
+            candidate.mkdir()
+            return candidate
+    raise HarnessError(f"cannot create a run folder in {reports_dir}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit(directory: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,147 @@
+"""Scorers: a registry of functions ``(output, case, **args) -> float | bool | Verdict``.
+
+A user adds one with the ``@scorer`` decorator in their own file and lists that file under
+the suite's ``plugins:``, or names a plain function directly as ``type: path/to/file.py:func``
+(or ``module:func``). Arguments are checked against the function's signature when the suite
+loads, so a typo fails before any model is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError, did_you_mean
+
+if TYPE_CHECKING:
+    from harness.suite import Case, ScorerSpec, Suite
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a scorer may return when a bare number is not enough."""
+
+    value: float
+    explanation: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    value: float
+    passed: bool
+    threshold: float
+    explanation: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    name: str
+    fn: Callable[..., Any]
+    threshold: float = 1.0
+    # "classification" scorers record metadata {"predicted", "expected"}; the run aggregates
+    # them into accuracy, macro-F1 and a confusion matrix.
+    kind: str = "score"
+
+
+REGISTRY: dict[str, ScorerInfo] = {}
+
+
+def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score"):
+    """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        key = name if isinstance(name, str) else fn.__name__
+        REGISTRY[key] = ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind)
+        return fn
+
+    if callable(name):
+        return register(name)
+    return register
+
+
+def import_plugins(suite: Suite) -> None:
+    """Import the suite's ``plugins:`` (Python files beside the suite, or modules) so their scorers register."""
+    for plugin in suite.plugins:
+        _import(plugin, base=suite.directory, file=suite.path)
+
+
+def _import(target: str, *, base: Path, file: Path | None) -> Any:
+    if target.endswith(".py"):
+        path = (base / target).resolve()
+        if not path.is_file():
+            raise HarnessError(f"plugin file not found: {path}", file=file)
+        module_name = f"harness_plugin_{path.stem}_{abs(hash(str(path)))}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(target)
+    except ImportError as exc:
+        raise HarnessError(f"cannot import plugin module '{target}': {exc}", file=file) from None
+
+
+def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = None,
+            line: int | None = None) -> ScorerInfo:
+    """The scorer a spec names: a registered name, or ``file.py:function`` / ``module:function``."""
+    from harness.scorers import builtin  # noqa: F401  (registers the built-ins)
+
+    if spec.type in REGISTRY:
+        return REGISTRY[spec.type]
+    if ":" in spec.type:
+        target, _, function = spec.type.rpartition(":")
+        module = _import(target, base=base or Path.cwd(), file=file)
+        fn = getattr(module, function, None)
+        if not callable(fn):
+            raise HarnessError(f"'{target}' has no function '{function}'", file=file, line=line)
+        registered = REGISTRY.get(function)
+        return registered if registered and registered.fn is fn else ScorerInfo(name=spec.type, fn=fn)
+    raise HarnessError(f"unknown scorer '{spec.type}'{did_you_mean(spec.type, REGISTRY)}", file=file, line=line,
+                       hint="built-in scorers: " + ", ".join(sorted(REGISTRY)) +
+                       "; or 'path/to/file.py:function' for your own")
+
+
+def check_spec(spec: ScorerSpec, *, file: Path, line: int | None) -> ScorerInfo:
+    """Fail at load when a scorer is unknown or given arguments its function does not take."""
+    info = resolve(spec, base=file.parent, file=file, line=line)
+    parameters = inspect.signature(info.fn).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    accepted = [n for n, p in list(parameters.items())[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for arg in spec.args:
+        if arg not in accepted and not takes_any:
+            raise HarnessError(f"scorer '{spec.type}' has no argument '{arg}'{did_you_mean(arg, accepted)}",
+                               file=file, line=line, hint="it takes: " + (", ".join(accepted) or "no arguments"))
+    missing = [n for n, p in list(parameters.items())[2:]
+               if p.default is inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY and n not in spec.args]
+    if missing:
+        raise HarnessError(f"scorer '{spec.type}' needs argument '{missing[0]}'", file=file, line=line)
+    return info
+
+
+def apply(spec: ScorerSpec, output: str, case: Case, *, base: Path | None = None) -> Score:
+    """Run one scorer on one output. A scorer that raises yields a failed Score with the error, never a crash."""
+    info = resolve(spec, base=base)
+    threshold = spec.threshold if spec.threshold is not None else info.threshold
+    try:
+        result = info.fn(output, case, **spec.args)
+        verdict = result if isinstance(result, Verdict) else Verdict(value=float(result))
+        value = min(1.0, max(0.0, float(verdict.value)))
+    except Exception as exc:  # a user scorer's bug must not lose the run
+        return Score(name=spec.name, value=0.0, passed=False, threshold=threshold,
+                     explanation=f"scorer raised {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+    metadata = {**verdict.metadata, "kind": info.kind} if info.kind != "score" else dict(verdict.metadata)
+    return Score(name=spec.name, value=value, passed=value >= threshold, threshold=threshold,
+                 explanation=verdict.explanation, metadata=metadata)

@@ -1,0 +1,105 @@
+"""The built-in scorers. Each compares a model output with the case's ``expected`` unless told otherwise."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from harness.scorers import Verdict, scorer
+
+if TYPE_CHECKING:
+    from harness.suite import Case
+
+
+def _target(case: Case, value: Any) -> str:
+    target = value if value is not None else case.expected
+    if target is None:
+        raise ValueError("no value to compare with: give the scorer a 'value' or the case an 'expected'")
+    return str(target)
+
+
+def _fold(text: str, ignore_case: bool) -> str:
+    return text.casefold() if ignore_case else text
+
+
+@scorer
+def equals(output: str, case: Case, *, value: Any = None, ignore_case: bool = False, strip: bool = True) -> Verdict:
+    target = _target(case, value)
+    got = output.strip() if strip else output
+    ok = _fold(got, ignore_case) == _fold(target.strip() if strip else target, ignore_case)
+    return Verdict(float(ok), "" if ok else f"expected {target!r}, got {_clip(got)!r}")
+
+
+@scorer
+def contains(output: str, case: Case, *, value: Any = None, ignore_case: bool = True) -> Verdict:
+    target = _target(case, value)
+    ok = _fold(target, ignore_case) in _fold(output, ignore_case)
+    return Verdict(float(ok), f"{'found' if ok else 'did not find'} {target!r}")
+
+
+@scorer
+def regex(output: str, case: Case, *, pattern: str, ignore_case: bool = False) -> Verdict:
+    match = re.search(pattern, output, re.IGNORECASE if ignore_case else 0)
+    return Verdict(float(bool(match)), f"matched {match.group(0)!r}" if match else f"no match for /{pattern}/")
+
+
+@scorer(kind="classification")
+def label(output: str, case: Case, *, labels: list[str], aliases: dict[str, list[str]] | None = None) -> Verdict:
+    """Extract one of ``labels`` from free text ("Positive", "The sentiment is negative.") and compare it.
+
+    An answer that is exactly a label (or alias) wins; otherwise the label mentioned first
+    counts. An answer naming no label is recorded as unparseable (predicted None), which the
+    run reports as its own rate rather than hiding it among the wrong answers.
+    """
+    expected = _target(case, None).strip().casefold()
+    predicted = extract_label(output, labels, aliases or {})
+    folded = {lab.casefold(): lab for lab in labels}
+    if expected not in folded:
+        raise ValueError(f"expected label {case.expected!r} is not one of {labels}")
+    meta = {"predicted": folded[predicted] if predicted else None, "expected": folded[expected]}
+    if predicted is None:
+        return Verdict(0.0, f"no label of {labels} found in {_clip(output)!r}", meta)
+    ok = predicted == expected
+    return Verdict(float(ok), f"predicted {meta['predicted']}, expected {meta['expected']}", meta)
+
+
+def extract_label(output: str, labels: list[str], aliases: dict[str, list[str]]) -> str | None:
+    """The casefolded label the output names, or None."""
+    names = {lab.casefold(): lab.casefold() for lab in labels}
+    for lab, alts in aliases.items():
+        names.update({alt.casefold(): lab.casefold() for alt in alts})
+    answer = re.sub(r"[\s\"'`*.!:]+$|^[\s\"'`*]+", "", output.casefold())
+    if answer in names:
+        return names[answer]
+    first: tuple[int, str] | None = None
+    for name, lab in names.items():
+        match = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", answer)
+        if match and (first is None or match.start() < first[0]):
+            first = (match.start(), lab)
+    return first[1] if first else None
+
+
+@scorer("json")
+def valid_json(output: str, case: Case, *, schema: dict[str, Any] | None = None) -> Verdict:
+    """The output parses as JSON (a ```json fence around it is tolerated) and, if given, fits the JSON Schema."""
+    text = output.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Verdict(0.0, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if schema is not None:
+        import jsonschema
+
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(document), key=lambda e: list(e.path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
+            return Verdict(0.0, f"schema violation at {where}: {errors[0].message}")
+    return Verdict(1.0, "valid JSON" + (" matching the schema" if schema else ""))
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

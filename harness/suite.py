@@ -1,0 +1,343 @@
+"""Suites: the typed, validated form of a ``suites/*.yaml`` file.
+
+Validation happens once, at load, so a run never starts on a suite that would fail halfway.
+Every error is mapped back to the YAML line (or the CSV/JSONL row) it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import HarnessError, did_you_mean
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScorerSpec(_Strict):
+    """One scorer as the suite names it: ``label`` or ``{type: label, labels: [...], threshold: 0.5}``.
+
+    Keys other than type/name/threshold are the scorer's own arguments; they are checked
+    against the scorer's signature at load.
+    """
+
+    type: str
+    name: str = ""
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_args(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"type": data}
+        if isinstance(data, dict) and "args" not in data:
+            own = {k: data[k] for k in ("type", "name", "threshold") if k in data}
+            own["args"] = {k: v for k, v in data.items() if k not in own}
+            return own
+        return data
+
+    @model_validator(mode="after")
+    def _default_name(self) -> ScorerSpec:
+        if not self.name:
+            object.__setattr__(self, "name", self.type)
+        return self
+
+
+class PromptSpec(_Strict):
+    """A prompt variant: a Jinja template file under ``prompts/``, or inline ``text``."""
+
+    id: str
+    template: str | None = None
+    text: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_path(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"id": Path(data).stem, "template": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PromptSpec:
+        if (self.template is None) == (self.text is None):
+            raise ValueError("give exactly one of 'template' (a file under prompts/) or 'text' (inline)")
+        return self
+
+
+class ModelSpec(_Strict):
+    """A model under test: any litellm model string, or ``local`` for the bundled model."""
+
+    id: str = ""
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"model": data}
+        return data
+
+    @model_validator(mode="after")
+    def _default_id(self) -> ModelSpec:
+        if not self.id:
+            object.__setattr__(self, "id", self.model)
+        return self
+
+
+class Bound(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class Case(_Strict):
+    """One test case. Its id is stable: given, or derived from its content (never its row)."""
+
+    id: str = ""
+    vars: dict[str, Any] = Field(default_factory=dict)
+    expected: Any = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    scorers: list[ScorerSpec] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> Case:
+        if not self.id:
+            content = json.dumps({"vars": self.vars, "expected": self.expected}, sort_keys=True, default=str)
+            object.__setattr__(self, "id", "case-" + hashlib.sha256(content.encode()).hexdigest()[:10])
+        return self
+
+
+class Suite(_Strict):
+    name: str
+    description: str = ""
+    prompts: list[PromptSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    cases: list[Case] | str
+    scorers: list[ScorerSpec] = Field(default_factory=list)
+    thresholds: dict[str, float | Bound] = Field(default_factory=dict)
+    repeats: int = Field(default=1, ge=1)
+    tags: list[str] = Field(default_factory=list)
+    plugins: list[str] = Field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def scorers_for(self, case: Case) -> list[ScorerSpec]:
+        """A case's own scorers replace the suite's defaults."""
+        return case.scorers if case.scorers is not None else self.scorers
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+RESERVED_CSV_COLUMNS = ("id", "expected", "tags")
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read, validate and resolve a suite file: cases from data files, scorers, templates, thresholds."""
+    from harness import prompts, scorers  # scorers import Case; prompts need the suite
+
+    path = Path(path)
+    if not path.is_file():
+        raise HarnessError("suite file not found", file=path, hint="pass the path of a .yaml suite")
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise HarnessError(f"malformed YAML: {problem}", file=path,
+                           line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise HarnessError("a suite must be a YAML mapping (name:, prompts:, cases:, ...)", file=path, line=1)
+
+    suite = _validate(Suite, {**data, "path": path}, file=path, node=root)
+    scorers.import_plugins(suite)
+    if isinstance(suite.cases, str):
+        cases = load_cases_file(suite.directory / suite.cases, suite_file=path, line=_line_of(root, ("cases",)))
+    else:
+        cases = suite.cases
+    _check_unique_ids(cases, path, root)
+    suite = suite.model_copy(update={"cases": cases})
+
+    for i, spec in enumerate(suite.scorers):
+        scorers.check_spec(spec, file=path, line=_line_of(root, ("scorers", i)))
+    for i, case in enumerate(cases):
+        for j, spec in enumerate(case.scorers or []):
+            scorers.check_spec(spec, file=path, line=_line_of(root, ("cases", i, "scorers", j)))
+    _check_thresholds(suite, path, root)
+    for i, prompt in enumerate(suite.prompts):
+        prompts.locate_template(prompt, suite, line=_line_of(root, ("prompts", i)))
+    return suite
+
+
+def load_cases_file(path: Path, *, suite_file: Path, line: int | None) -> list[Case]:
+    """Cases from a CSV (columns id/expected/tags, the rest are vars) or a JSONL file (one case per line)."""
+    if not path.is_file():
+        raise HarnessError(f"cases file not found: {path}", file=suite_file, line=line,
+                           hint="the path is relative to the suite file")
+    if path.suffix == ".csv":
+        rows = _csv_rows(path)
+    elif path.suffix in (".jsonl", ".ndjson"):
+        rows = _jsonl_rows(path)
+    else:
+        raise HarnessError(f"cases file must be .csv or .jsonl, not '{path.suffix}'", file=suite_file, line=line)
+    return [_validate(Case, row, file=path, line=row_line) for row_line, row in rows]
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        for record in reader:
+            row: dict[str, Any] = {"vars": {k: v for k, v in record.items() if k not in RESERVED_CSV_COLUMNS}}
+            if record.get("id"):
+                row["id"] = record["id"]
+            if "expected" in record:
+                row["expected"] = record["expected"]
+            if record.get("tags"):
+                row["tags"] = [t.strip() for t in record["tags"].replace(";", ",").split(",") if t.strip()]
+            if None in row["vars"]:
+                raise HarnessError("row has more fields than the header", file=path, line=reader.line_num)
+            rows.append((reader.line_num, row))
+    return rows
+
+
+def _jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"invalid JSON: {exc.msg}", file=path, line=number) from None
+        if not isinstance(row, dict):
+            raise HarnessError("each line must be a JSON object (a case)", file=path, line=number)
+        rows.append((number, row))
+    return rows
+
+
+def _check_unique_ids(cases: list[Case], path: Path, root: yaml.Node) -> None:
+    seen: dict[str, int] = {}
+    for i, case in enumerate(cases):
+        if case.id in seen:
+            raise HarnessError(f"duplicate case id '{case.id}' (cases {seen[case.id] + 1} and {i + 1})",
+                               file=path, line=_line_of(root, ("cases", i)),
+                               hint="identical cases get the same derived id: give them distinct 'id's")
+        seen[case.id] = i
+
+
+SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1")
+RUN_METRICS = ("pass_rate", "error_rate", "latency_p50_ms", "latency_p95_ms", "cost_usd")
+
+
+def metric_names(suite: Suite) -> list[str]:
+    """Every metric a threshold may name for this suite."""
+    names = list(RUN_METRICS)
+    specs = list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
+    for spec in specs:
+        names += [f"{spec.name}.{m}" for m in SCORER_METRICS]
+    return list(dict.fromkeys(names))
+
+
+def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:
+    known = metric_names(suite)
+    for metric in suite.thresholds:
+        if metric not in known:
+            raise HarnessError(f"unknown metric '{metric}' in thresholds{did_you_mean(metric, known)}",
+                               file=path, line=_line_of(root, ("thresholds", metric)),
+                               hint="metrics: " + ", ".join(known))
+
+
+# --- errors mapped to lines --------------------------------------------------------------------
+
+def _validate(model: type[BaseModel], data: dict[str, Any], *, file: Path, node: yaml.Node | None = None,
+              line: int | None = None) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # With unions (cases: list | path) pydantic reports every branch; the deepest is the real one.
+        error = max(exc.errors(), key=lambda e: len(e["loc"]))
+        loc = _data_loc(error["loc"])
+        where = _line_of(node, loc) if node is not None else line
+        raise HarnessError(_describe(error, loc, model), file=file, line=where) from None
+
+
+def _data_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-branch tags ('list[Case]', 'str', 'function-after[...]') from a location."""
+    branch_names = {"str", "float", "int", "bool", "Bound"}
+    return tuple(p for p in loc if isinstance(p, int) or (p not in branch_names and "[" not in str(p)))
+
+
+def _describe(error: dict[str, Any], loc: tuple, model: type[BaseModel]) -> str:
+    dotted = ".".join(str(p) for p in loc) or model.__name__.lower()
+    if error["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        owner = _owner_model(model, loc[:-1])
+        return f"unknown key '{key}'{did_you_mean(key, owner.model_fields if owner else [])}"
+    if error["type"] == "missing":
+        return f"missing required key '{dotted}'"
+    msg = error["msg"].removeprefix("Value error, ")
+    return f"{dotted}: {msg}"
+
+
+def _owner_model(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The model class that holds the field at ``loc`` (to list its keys for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not isinstance(current, type) or not issubclass(current, BaseModel):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            continue
+        current = _inner_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        inner = _inner_model(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (mapping keys and list indexes), or its nearest parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    node = value
+                    line = key.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

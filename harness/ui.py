@@ -1,0 +1,97 @@
+"""What ``harness run`` shows in a terminal: a progress bar while running, then a summary table.
+
+rich turns colours off by itself when stdout is not a terminal or NO_COLOR is set, and the
+progress bar is only drawn on a terminal, so CI logs stay plain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.results import Run, TrialResult
+from harness.suite import ModelSpec, Suite
+
+
+class RunConsole:
+    """An Observer of a run (see harness.runner) that draws it."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False)
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[tally]}"), TimeElapsedColumn(),
+                                  console=self.console, disable=not self.console.is_terminal, transient=True)
+        self._task: Any = None
+        self._tally = {"pass": 0, "fail": 0, "error": 0}
+
+    def __enter__(self) -> RunConsole:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def planned(self, suite: Suite, models: Sequence[ModelSpec], models_reason: str, trials: int) -> None:
+        names = ", ".join(m.id for m in models)
+        self.console.print(f"[bold]{suite.name}[/]: {len(suite.cases)} cases × {len(suite.prompts)} prompts × "
+                           f"{len(models)} model(s) = {trials} trials · model: {names} ({models_reason})")
+        self._task = self._progress.add_task("running", total=trials, tally="")
+
+    def finished(self, result: TrialResult) -> None:
+        outcome = "error" if result.response.error else ("pass" if result.passed else "fail")
+        self._tally[outcome] += 1
+        tally = f"[green]{self._tally['pass']} pass[/] [red]{self._tally['fail']} fail[/]"
+        if self._tally["error"]:
+            tally += f" [yellow]{self._tally['error']} error[/]"
+        self._progress.update(self._task, advance=1, tally=tally)
+
+    def summary(self, run: Run) -> None:
+        table = Table(title=f"{run.manifest['suite']['name']} · {run.manifest['status']}", title_justify="left")
+        scorer_columns = _scorer_columns(run.metrics)
+        for header in ["prompt", "model", "pass [95% CI]", *(h for h, _ in scorer_columns), "err",
+                       "p50 ms", "cost"]:
+            table.add_column(header, justify="left" if header in ("prompt", "model") else "right")
+        for v in run.metrics:
+            low, high = v["pass_rate_ci"]
+            rate = "–" if v["pass_rate"] is None else f"{v['pass_rate']:.1%} [{low * 100:.0f}–{high:.0%}]"
+            table.add_row(v["prompt_id"], v["model_id"], rate, *(cell(v) for _, cell in scorer_columns),
+                          str(v["errors"]), _n(v["latency_p50_ms"]),
+                          "–" if v["cost_usd"] is None else f"${v['cost_usd']:.4f}")
+        self.out.print(table)
+        counts = run.manifest.get("counts", {})
+        self.out.print(f"{counts.get('cached', 0)}/{counts.get('completed', 0)} trials from cache"
+                       f" · {counts.get('errors', 0)} errors")
+        for check in run.manifest.get("thresholds", []):
+            if not check["passed"]:
+                bound = " and ".join(f"{op} {val}" for op, val in (("≥", check["min"]), ("≤", check["max"]))
+                                     if val is not None)
+                value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
+                self.out.print(f"[red]threshold missed[/]: {check['metric']} = {value} (needs {bound}) for "
+                               f"{check['prompt_id']} × {check['model_id']}")
+        self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
+
+
+def _scorer_columns(variants: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """A column per scorer (mean), or accuracy and macro-F1 for a classification scorer."""
+    columns: list[tuple[str, Any]] = []
+    names = dict.fromkeys(name for v in variants for name in v["scorers"])
+    for name in names:
+        if any("accuracy" in v["scorers"].get(name, {}) for v in variants):
+            columns.append((f"{name} acc", lambda v, n=name: _fmt(v["scorers"].get(n, {}).get("accuracy"), "{:.1%}")))
+            columns.append((f"{name} F1", lambda v, n=name: _fmt(v["scorers"].get(n, {}).get("macro_f1"), "{:.3f}")))
+        else:
+            columns.append((name, lambda v, n=name: _fmt(v["scorers"].get(n, {}).get("mean"), "{:.3f}")))
+    return columns
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "–" if value is None else pattern.format(value)
+
+
+def _n(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
