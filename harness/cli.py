@@ -37,18 +37,19 @@ def cli() -> None:
 @click.option("-j", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Model calls in flight at once.")
 @click.option("--repeat", "repeats", type=click.IntRange(1), help="Run each case K times (overrides the suite).")
+@click.option("--limit", type=click.IntRange(1), metavar="N", help="Run only the first N cases (to iterate quickly).")
 @click.option("--no-cache", is_flag=True, help="Call the model even when an identical request is cached.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default reports/<suite>-<time>).")
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per call.")
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
 def run(suite: Path, models: tuple[str, ...], prompt_ids: tuple[str, ...], concurrency: int, repeats: int | None,
-        no_cache: bool, out_dir: Path | None, timeout: float, retries: int) -> None:
+        limit: int | None, no_cache: bool, out_dir: Path | None, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json and report.html."""
     from harness.models import RetryPolicy
     from harness.runner import RunOptions, run_suite
     from harness.ui import RunConsole
 
-    options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, concurrency=concurrency,
+    options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit, concurrency=concurrency,
                          use_cache=not no_cache, out_dir=out_dir,
                          retry=RetryPolicy(retries=retries, timeout_s=timeout))
     with RunConsole() as console:

@@ -142,10 +142,10 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
                    policy: RetryPolicy) -> Response:
     """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised."""
     litellm = litellm_module()
-    started = time.perf_counter()
     attempt = 0
     while True:
         attempt += 1
+        started = time.perf_counter()  # latency is the answering attempt's, without retry waits
         try:
             reply = await litellm.acompletion(model=endpoint.model, messages=messages, timeout=policy.timeout_s,
                                               max_retries=0, **params, **endpoint.kwargs)
@@ -155,17 +155,25 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
-        choice = reply.choices[0]
-        usage = getattr(reply, "usage", None)
-        return Response(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            latency_ms=_ms(started),
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=(getattr(reply, "_hidden_params", None) or {}).get("response_cost"),
-            attempts=attempt,
-        )
+        try:
+            return _response(reply, started, attempt)
+        except (AttributeError, IndexError, TypeError) as exc:
+            return Response(text="", latency_ms=_ms(started), attempts=attempt,
+                            error=f"malformed response: {type(exc).__name__}: {exc}")
+
+
+def _response(reply: Any, started: float, attempt: int) -> Response:
+    choice = reply.choices[0]
+    usage = getattr(reply, "usage", None)
+    return Response(
+        text=choice.message.content or "",
+        finish_reason=choice.finish_reason,
+        latency_ms=_ms(started),
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cost_usd=(getattr(reply, "_hidden_params", None) or {}).get("response_cost"),
+        attempts=attempt,
+    )
 
 
 def _retryable(exc: Exception) -> bool:

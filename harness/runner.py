@@ -55,6 +55,7 @@ class RunOptions:
     models: Sequence[str] = ()
     prompts: Sequence[str] = ()
     repeats: int | None = None
+    limit: int | None = None
     concurrency: int = 8
     use_cache: bool = True
     cache_path: Path | None = None
@@ -102,7 +103,7 @@ def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list
     for model in models:
         params = request_params(model, suite.params)
         for prompt_id in prompt_ids:
-            for case in suite.cases:
+            for case in suite.cases[: options.limit]:
                 messages = prompts.render(compiled[prompt_id], case)
                 trials.extend(Trial(case, prompt_id, model, r, messages, params) for r in range(repeats))
     return trials

@@ -38,8 +38,7 @@ class RunConsole:
 
     def planned(self, suite: Suite, models: Sequence[ModelSpec], models_reason: str, trials: int) -> None:
         names = ", ".join(m.id for m in models)
-        self.console.print(f"[bold]{suite.name}[/]: {len(suite.cases)} cases × {len(suite.prompts)} prompts × "
-                           f"{len(models)} model(s) = {trials} trials · model: {names} ({models_reason})")
+        self.console.print(f"[bold]{suite.name}[/]: {trials} trials · model: {names} ({models_reason})")
         self._task = self._progress.add_task("running", total=trials, tally="")
 
     def finished(self, result: TrialResult) -> None:

@@ -1,0 +1,132 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 with scripted answers, for tests and benchmarks.
+
+Calls reach it through litellm over HTTP exactly as they would reach a hosted model, so a
+test exercises the whole path. A responder decides each answer from the request and can
+inject latency, rate limits (with Retry-After), server errors and malformed bodies; the
+server records every request it receives, so tests can prove what was (not) called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    raw_body: str | None = None  # sent as is: for malformed responses
+
+
+Responder = Callable[[dict[str, Any]], "Reply | str"]
+
+
+def last_user_message(request: dict[str, Any]) -> str:
+    return next((m["content"] for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
+
+
+def keyword_responder(rules: dict[str, str], default: str = "") -> Responder:
+    """Answer with the value of the first rule whose key occurs in the last user message."""
+
+    def respond(request: dict[str, Any]) -> str:
+        text = last_user_message(request)
+        return next((answer for key, answer in rules.items() if key in text), default)
+
+    return respond
+
+
+class FakeLLMServer:
+    def __init__(self, responder: Responder | None = None, *, latency_s: float = 0.0):
+        self.responder = responder or (lambda _request: "ok")
+        self.latency_s = latency_s
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def start(self) -> FakeLLMServer:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True, name="fake-llm-server")
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake LLM server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        ready.set()
+        self._loop.run_forever()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _models(self, _request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self._lock:
+            self.requests.append(body)
+        reply = self.responder(body)
+        reply = Reply(text=reply) if isinstance(reply, str) else reply
+        delay = self.latency_s + reply.delay_s
+        if delay:
+            await asyncio.sleep(delay)
+        if reply.raw_body is not None:
+            return web.Response(text=reply.raw_body, status=reply.status, headers=reply.headers,
+                                content_type="application/json")
+        if reply.status != 200:
+            error = {"error": {"message": reply.text or f"injected status {reply.status}", "type": "injected"}}
+            return web.json_response(error, status=reply.status, headers=reply.headers)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        return web.json_response({
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(reply.text.split()),
+                      "total_tokens": prompt_tokens + len(reply.text.split())},
+        }, headers=reply.headers)
+

@@ -1,0 +1,96 @@
+"""Fixtures that build real projects in tmp_path and start a real OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.testing import FakeLLMServer, Reply, last_user_message
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+POSITIVE_WORDS = ("excellent", "best", "smile", "lovely", "great")
+
+
+def sentiment_answer(request: dict) -> Reply | str:
+    """A deterministic 'model': says positive when the review has a positive word, else negative."""
+    text = last_user_message(request).lower()
+    review = text.rsplit("review:", 1)[-1]
+    return "Positive" if any(w in review for w in POSITIVE_WORDS) else "The sentiment is negative."
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own cache and no provider keys, so nothing depends on the developer's machine."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HARNESS_MODEL", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer(sentiment_answer) as fake:
+        yield fake
+
+
+REVIEWS = [
+    ("mochi", "The mochi is excellent!", "positive"),
+    ("dumplings", "Best soup dumplings I have ever eaten.", "positive"),
+    ("reservation", "Not worth the 3 month wait for a reservation.", "negative"),
+    ("tablecloths", "The colorful tablecloths made me smile!", "positive"),
+    ("cold-pasta", "The pasta was cold.", "negative"),
+    ("sarcasm", "Oh great, cold fries again.", "negative"),  # the fake model gets this one wrong
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path, server: FakeLLMServer):
+    """A project folder with prompts/, suites/ (a sentiment suite whose model is the fake server)."""
+
+    def make(suite_yaml: str | None = None, *, reviews=REVIEWS, base_url: str | None = None) -> Path:
+        (tmp_path / "prompts" / "sentiment").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "prompts" / "sentiment" / "terse.j2").write_text(
+            "Classify the sentiment as positive or negative.\nReview: {{ review }}\n")
+        (tmp_path / "prompts" / "sentiment" / "critic.j2").write_text(
+            "{% block system %}You are a restaurant critic.{% endblock %}\nReview: {{ review }}\nSentiment:")
+        (tmp_path / "suites" / "data").mkdir(parents=True, exist_ok=True)
+        rows = ["id,review,expected"] + [f'{i},"{r}",{e}' for i, r, e in reviews]
+        (tmp_path / "suites" / "data" / "reviews.csv").write_text("\n".join(rows) + "\n")
+        path = tmp_path / "suites" / "sentiment.yaml"
+        path.write_text(textwrap.dedent(suite_yaml or f"""\
+            name: sentiment
+            prompts:
+              - id: terse
+                template: sentiment/terse.j2
+              - id: critic
+                template: sentiment/critic.j2
+            models:
+              - id: fake
+                model: openai/fake-model
+                params:
+                  api_base: {base_url or server.base_url}
+                  api_key: sk-test-key-123456
+            params:
+              temperature: 0
+            cases: data/reviews.csv
+            scorers:
+              - type: label
+                labels: [positive, negative]
+            thresholds:
+              pass_rate: 0.5
+            """))
+        return path
+
+    return make
+
+
+def run_cli(*args: str) -> int:
+    """Run the real CLI entry point in-process and return its exit code."""
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    return exited.value.code

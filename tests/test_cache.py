@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from harness.cache import ResponseCache, cache_key
+from harness.models import Response
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def test_key_depends_on_model_messages_params_and_repeat():
+    base = cache_key("openai/x", MESSAGES, {"temperature": 0}, 0)
+    assert base == cache_key("openai/x", MESSAGES, {"temperature": 0}, 0)
+    assert len({base, cache_key("openai/y", MESSAGES, {"temperature": 0}, 0),
+                cache_key("openai/x", [{"role": "user", "content": "hi!"}], {"temperature": 0}, 0),
+                cache_key("openai/x", MESSAGES, {"temperature": 1}, 0),
+                cache_key("openai/x", MESSAGES, {"temperature": 0}, 1)}) == 5
+
+
+def test_round_trip_marks_cached_and_skips_errors(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put("ok", Response(text="hello", latency_ms=12.5, prompt_tokens=3, completion_tokens=1))
+    cache.put("bad", Response(text="", error="RateLimitError (429)"))
+    hit = cache.get("ok")
+    assert hit.text == "hello" and hit.cached and hit.latency_ms == 12.5 and hit.prompt_tokens == 3
+    assert cache.get("bad") is None and cache.get("missing") is None
+    cache.close()
+    assert ResponseCache(tmp_path / "c.sqlite").get("ok").text == "hello"

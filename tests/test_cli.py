@@ -1,0 +1,211 @@
+"""End to end: YAML suite -> Jinja template -> litellm -> real HTTP server -> scorers -> results -> report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.testing import FakeLLMServer, Reply, last_user_message
+from tests.conftest import run_cli, sentiment_answer
+
+
+def only_run_dir(root: Path) -> Path:
+    runs = sorted((root / "reports").glob("sentiment-*"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_run_writes_results_metrics_and_report(project, server, tmp_path, capsys):
+    suite = project()
+
+    assert run_cli("run", suite) == 0
+
+    run_dir = only_run_dir(tmp_path)
+    rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 == server.count  # 6 cases x 2 prompts, each sent over HTTP once
+    by_trial = {(r["case_id"], r["prompt_id"]): r for r in rows}
+    mochi = by_trial[("mochi", "critic")]
+    assert mochi["messages"][0] == {"role": "system", "content": "You are a restaurant critic."}
+    assert mochi["messages"][1]["content"] == "Review: The mochi is excellent!\nSentiment:"
+    assert mochi["response"]["text"] == "Positive"
+    assert mochi["scores"][0]["metadata"]["predicted"] == "positive"
+    assert mochi["passed"] is True
+    pasta = by_trial[("cold-pasta", "terse")]
+    assert pasta["response"]["text"] == "The sentiment is negative."
+    assert pasta["scores"][0]["passed"] is True
+    sarcasm = by_trial[("sarcasm", "terse")]
+    assert sarcasm["passed"] is False and sarcasm["scores"][0]["metadata"]["predicted"] == "positive"
+    assert all(r["response"]["latency_ms"] > 0 and r["response"]["prompt_tokens"] > 0 for r in rows)
+
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["passed"] is True
+    assert manifest["counts"] == {"planned": 12, "completed": 12, "cached": 0, "errors": 0}
+    terse = next(v for v in manifest["variants"] if v["prompt_id"] == "terse")
+    assert terse["pass_rate"] == pytest.approx(5 / 6)
+    assert terse["pass_rate_ci"] == pytest.approx([0.4365, 0.9699], abs=1e-3)  # Wilson, 5 of 6
+    label = terse["scorers"]["label"]
+    assert label["accuracy"] == pytest.approx(5 / 6)
+    assert label["classification"]["confusion"]["negative"] == {"negative": 2, "positive": 1, "(none)": 0}
+    assert label["classification"]["confusion"]["positive"] == {"negative": 0, "positive": 3, "(none)": 0}
+    assert label["macro_f1"] == pytest.approx((0.8 + 6 / 7) / 2)
+    assert terse["latency_p50_ms"] > 0 and terse["prompt_tokens"] > 0
+
+    report = (run_dir / "report.html").read_text()
+    assert "83.3%" in report and "Confusion matrices" in report and "Oh great, cold fries again." in report
+    out = capsys.readouterr().out
+    assert "83.3%" in out and "0/12 trials from cache" in out
+
+
+def test_rerun_is_answered_from_cache_without_calling_the_model(project, server, tmp_path, capsys):
+    suite = project()
+    assert run_cli("run", suite, "--out", tmp_path / "first") == 0
+    assert server.count == 12
+
+    assert run_cli("run", suite, "--out", tmp_path / "second") == 0
+
+    assert server.count == 12
+    manifest = json.loads((tmp_path / "second" / "run.json").read_text())
+    assert manifest["counts"]["cached"] == 12
+    assert "12/12 trials from cache" in capsys.readouterr().out
+    first = [json.loads(x)["response"]["text"] for x in (tmp_path / "first" / "results.jsonl").read_text().splitlines()]
+    second = [json.loads(x)["response"]["text"] for x in (tmp_path / "second" / "results.jsonl").read_text().splitlines()]
+    assert sorted(first) == sorted(second)
+
+    assert run_cli("run", suite, "--no-cache", "--out", tmp_path / "third") == 0
+    assert server.count == 24
+
+
+def test_repeats_are_distinct_cache_entries(project, server):
+    suite = project()
+    assert run_cli("run", suite, "--repeat", "3", "--prompt", "terse") == 0
+    assert server.count == 18
+    assert run_cli("run", suite, "--repeat", "3", "--prompt", "terse") == 0
+    assert server.count == 18
+
+
+def test_missed_threshold_exits_1_and_names_it(project, server, tmp_path, capsys):
+    suite = project()
+    suite.write_text(suite.read_text().replace("pass_rate: 0.5", "pass_rate: 0.9"))
+
+    assert run_cli("run", suite) == 1
+
+    manifest = json.loads((only_run_dir(tmp_path) / "run.json").read_text())
+    assert manifest["passed"] is False
+    missed = [c for c in manifest["thresholds"] if not c["passed"]]
+    assert {(c["prompt_id"], c["metric"]) for c in missed} == {("terse", "pass_rate"), ("critic", "pass_rate")}
+    assert "threshold missed: pass_rate = 0.833 (needs ≥ 0.9)" in capsys.readouterr().out
+
+
+def test_provider_errors_are_recorded_per_trial_and_the_run_goes_on(project, tmp_path):
+    def answer(request):
+        if "cold." in last_user_message(request):
+            return Reply("bad request: this prompt is not allowed", status=400)
+        return sentiment_answer(request)
+
+    with FakeLLMServer(answer) as failing:
+        suite = project(base_url=failing.base_url)
+        assert run_cli("run", suite) == 0
+        assert failing.count == 12  # a 400 is not retried
+
+    run_dir = only_run_dir(tmp_path)
+    rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    errors = [r for r in rows if r["response"]["error"]]
+    assert {r["case_id"] for r in errors} == {"cold-pasta"}
+    assert "400" in errors[0]["response"]["error"] and errors[0]["scores"] == []
+    terse = next(v for v in json.loads((run_dir / "run.json").read_text())["variants"] if v["prompt_id"] == "terse")
+    assert terse["errors"] == 1 and terse["scored"] == 5 and terse["pass_rate"] == pytest.approx(4 / 5)
+    assert "error" in (run_dir / "report.html").read_text()
+
+
+def test_rate_limits_are_retried_after_the_servers_retry_after(project, tmp_path):
+    seen: dict[str, list[float]] = {}
+
+    def answer(request):
+        text = last_user_message(request)
+        seen.setdefault(text, []).append(time.monotonic())
+        if "mochi" in text and len(seen[text]) == 1:
+            return Reply(status=429, headers={"Retry-After": "0.6"})
+        if "pasta" in text and len(seen[text]) <= 2:
+            return Reply(status=503)
+        return sentiment_answer(request)
+
+    with FakeLLMServer(answer) as flaky:
+        suite = project(base_url=flaky.base_url)
+        assert run_cli("run", suite, "--prompt", "terse") == 0
+
+    mochi = next(times for text, times in seen.items() if "mochi" in text)
+    assert len(mochi) == 2 and mochi[1] - mochi[0] >= 0.55
+    rows = [json.loads(line) for line in (only_run_dir(tmp_path) / "results.jsonl").read_text().splitlines()]
+    attempts = {r["case_id"]: r["response"]["attempts"] for r in rows}
+    assert attempts["mochi"] == 2 and attempts["cold-pasta"] == 3 and attempts["dumplings"] == 1
+    assert all(r["response"]["error"] is None for r in rows)
+
+
+def test_model_output_is_escaped_in_the_report(project, tmp_path):
+    payload = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    with FakeLLMServer(lambda _r: payload) as evil:
+        suite = project(base_url=evil.base_url)
+        run_cli("run", suite)
+    report = (only_run_dir(tmp_path) / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in report
+    assert "<script>alert" not in report and "<img src=x" not in report
+
+
+def test_api_keys_never_reach_results_reports_or_output(project, server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-000111222")
+    suite = project()
+    run_cli("run", suite)
+    out = capsys.readouterr()
+    for path in only_run_dir(tmp_path).iterdir():
+        text = path.read_text()
+        assert "sk-test-key-123456" not in text and "sk-ant-secret" not in text, path
+    assert "sk-test-key-123456" not in out.out + out.err
+
+
+def test_model_flag_replaces_the_suite_models_and_litellm_env_vars_work(project, server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-abcdef")
+    suite = project()
+
+    assert run_cli("run", suite, "--model", "openai/other-model", "--prompt", "terse") == 0
+
+    assert {r["model"] for r in server.requests} == {"other-model"}
+    assert {r["temperature"] for r in server.requests} == {0}  # the suite's params still apply
+    manifest = json.loads((only_run_dir(tmp_path) / "run.json").read_text())
+    assert [v["model_id"] for v in manifest["variants"]] == ["openai/other-model"]
+
+
+def test_python_api_runs_a_suite_and_loads_it_as_a_dataframe(project, server):
+    run = harness.run_suite(project(), concurrency=4, prompts=["critic"])
+
+    frame = harness.load_run(run.directory).to_dataframe()
+    assert len(frame) == 6 and set(frame["prompt_id"]) == {"critic"}
+    assert frame["passed"].sum() == 5
+    assert frame.set_index("case_id").loc["mochi", "score.label"] == 1.0
+
+
+def test_report_command_rerenders_without_calling_a_model(project, server, tmp_path):
+    run_cli("run", project(), "--out", tmp_path / "run")
+    calls = server.count
+    (tmp_path / "run" / "report.html").unlink()
+
+    assert run_cli("report", tmp_path / "run", "--out", tmp_path / "again.html") == 0
+
+    assert server.count == calls
+    assert "83.3%" in (tmp_path / "again.html").read_text()
+
+
+def test_console_script_and_module_entry_points(project, server, tmp_path):
+    suite = project()
+    done = subprocess.run([sys.executable, "-m", "harness", "run", str(suite), "--prompt", "terse"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "terse" in done.stdout and "results:" in done.stdout
+    help_text = subprocess.run(["harness", "--help"], capture_output=True, text=True, timeout=30)
+    assert help_text.returncode == 0 and "Exit codes" in help_text.stdout

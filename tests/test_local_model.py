@@ -1,0 +1,50 @@
+"""The bundled local model, for real: the example suite through litellm to llama.cpp on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import local_model
+from tests.conftest import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.local_model, pytest.mark.usefixtures("shared_model_cache")]
+
+
+@pytest.fixture(scope="module")
+def model_cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture
+def shared_model_cache(model_cache_dir, monkeypatch):
+    """Assemble the 491 MB model once for this module, not once per test."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(model_cache_dir))
+
+
+def test_the_model_file_is_assembled_and_verified():
+    path = local_model.model_path()
+    assert path.stat().st_size == local_model.SIZE
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_sentiment_suite_runs_on_the_local_model_by_default(tmp_path, capsys):
+    code = run_cli("run", REPO / "suites" / "sentiment.yaml", "--limit", "5", "--out", tmp_path / "run")
+
+    assert code in (0, 1)  # whether the 5 classics clear the suite's threshold is the model's business
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["config"]["models"][0]["model"] == "local"
+    assert "no provider key" in manifest["config"]["models_from"]
+    rows = [json.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 10 and all(r["response"]["error"] is None for r in rows)
+    assert all(r["response"]["completion_tokens"] > 0 and r["response"]["text"].strip() for r in rows)
+    predicted = [r["scores"][0]["metadata"]["predicted"] for r in rows]
+    correct = sum(1 for r in rows if r["passed"])
+    assert predicted.count(None) <= 2 and correct >= 6, [r["response"]["text"] for r in rows]
+    assert (tmp_path / "run" / "report.html").stat().st_size > 1000
+    assert "local" in capsys.readouterr().out

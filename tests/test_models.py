@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from harness.models import Endpoint, RetryPolicy, complete, redact, retry_after_s
+from harness.testing import FakeLLMServer, Reply
+
+
+def test_retry_after_headers():
+    assert retry_after_s({"retry-after": "2"}) == 2.0
+    assert retry_after_s({"retry-after-ms": "250"}) == 0.25
+    future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 < retry_after_s({"retry-after": future}) <= 30
+    assert retry_after_s({}) is None
+
+
+def test_redact_masks_keys_from_the_environment_and_the_endpoint(monkeypatch):
+    monkeypatch.setenv("MY_PROVIDER_API_KEY", "sk-live-abcdefgh")
+    assert redact("bad key sk-live-abcdefgh and tok-123456789", "tok-123456789") == "bad key *** and ***"
+
+
+def call(server: FakeLLMServer, policy: RetryPolicy):
+    endpoint = Endpoint(model="openai/fake", kwargs={"api_base": server.base_url, "api_key": "sk-secret-9876543"})
+    return asyncio.run(complete(endpoint, [{"role": "user", "content": "hi"}], {}, policy))
+
+
+def test_retries_give_up_and_record_the_error_without_the_key():
+    with FakeLLMServer(lambda _r: Reply("key sk-secret-9876543 rejected", status=500)) as server:
+        response = call(server, RetryPolicy(retries=2, backoff_s=0.01))
+    assert server.count == 3 and response.attempts == 3
+    assert response.text == "" and "500" in response.error
+    assert "sk-secret-9876543" not in response.error
+
+
+def test_timeouts_are_errors_after_retries():
+    with FakeLLMServer(lambda _r: Reply("late", delay_s=2)) as server:
+        started = time.monotonic()
+        response = call(server, RetryPolicy(retries=1, timeout_s=0.3, backoff_s=0.01))
+        elapsed = time.monotonic() - started
+    assert response.error and "Timeout" in response.error and server.count == 2
+    assert elapsed < 1.5
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"choices": []}'])
+def test_malformed_bodies_are_recorded_as_errors(body):
+    with FakeLLMServer(lambda _r: Reply(raw_body=body)) as server:
+        response = call(server, RetryPolicy(retries=0))
+    assert response.error is not None and response.text == ""

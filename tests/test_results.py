@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.metrics import check_thresholds
+from harness.models import Response
+from harness.results import ResultsWriter, TrialResult, load_run, read_results
+from harness.suite import Bound
+
+
+def result(case_id: str, text: str) -> TrialResult:
+    return TrialResult(case_id=case_id, prompt_id="p", model_id="m", repeat=0, messages=[], vars={"x": 1},
+                       expected="e", response=Response(text=text), scores=[])
+
+
+def test_a_torn_last_line_from_a_killed_run_is_skipped(tmp_path):
+    writer = ResultsWriter(tmp_path)
+    writer.write(result("a", "one"))
+    writer.write(result("b", "two"))
+    writer.close()
+    with (tmp_path / "results.jsonl").open("a") as handle:
+        handle.write('{"case_id": "c", "prompt_')
+    assert [r.case_id for r in read_results(tmp_path)] == ["a", "b"]
+
+
+def test_load_run_needs_a_run_folder(tmp_path):
+    with pytest.raises(HarnessError, match="not a run folder"):
+        load_run(tmp_path)
+
+
+def test_thresholds_min_max_and_missing_metrics():
+    variant = {"prompt_id": "p", "model_id": "m", "pass_rate": 0.8, "latency_p95_ms": 900.0,
+               "scorers": {"label": {"macro_f1": 0.6}}}
+    checks = check_thresholds([variant], {"pass_rate": 0.75, "latency_p95_ms": Bound(max=500),
+                                          "label.macro_f1": Bound(min=0.5, max=0.9), "rouge.mean": 0.1})
+    assert [c["passed"] for c in checks] == [True, False, True, False]

@@ -1,0 +1,134 @@
+"""Loading suites: every kind of bad input gives one located, actionable message and exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.suite import load_suite
+from tests.conftest import run_cli
+
+GOOD = """\
+name: sentiment
+prompts:
+  - id: terse
+    template: sentiment/terse.j2
+cases:
+  - id: one
+    vars: {review: "The mochi is excellent!"}
+    expected: positive
+scorers:
+  - type: label
+    labels: [positive, negative]
+"""
+
+
+@pytest.fixture
+def write(project):
+    """Write a suite (after the standard project exists) and return its path."""
+    def make(text: str):
+        path = project()
+        path.write_text(text)
+        return path
+    return make
+
+
+def error_of(path) -> HarnessError:
+    with pytest.raises(HarnessError) as raised:
+        load_suite(path)
+    return raised.value
+
+
+def test_a_good_inline_suite_loads(write):
+    suite = load_suite(write(GOOD))
+    assert [c.id for c in suite.cases] == ["one"]
+    assert suite.scorers[0].args == {"labels": ["positive", "negative"]}
+
+
+@pytest.mark.parametrize("broken, line, message", [
+    (GOOD.replace("scorers:", "scorrers:"), 9, "unknown key 'scorrers' (did you mean 'scorers'?)"),
+    (GOOD.replace("    expected: positive", "    expectd: positive"), 8, "unknown key 'expectd' (did you mean 'expected'?)"),
+    (GOOD.replace("terse.j2", "nope.j2"), 3, "template 'sentiment/nope.j2' of prompt 'terse' not found"),
+    (GOOD.replace("type: label", "type: lable"), 10, "unknown scorer 'lable' (did you mean 'label'?)"),
+    (GOOD.replace("    labels:", "    lables:"), 10, "scorer 'label' has no argument 'lables' (did you mean 'labels'?)"),
+    (GOOD + "repeats: many\n", 12, "repeats: Input should be a valid integer"),
+    (GOOD + "thresholds:\n  pass_rte: 0.9\n", 13, "unknown metric 'pass_rte' in thresholds (did you mean 'pass_rate'?)"),
+    (GOOD.replace("name: sentiment\n", ""), 1, "missing required key 'name'"),
+    (GOOD.split("cases:")[0] + "cases: data/missing.csv\nscorers: [contains]\n", 5, "cases file not found"),
+    (GOOD.replace("    template: sentiment/terse.j2", "   template: sentiment/terse.j2"), 4, "malformed YAML"),
+    (GOOD.replace("- type: label\n    labels: [positive, negative]", "- type: regex"), 10,
+     "scorer 'regex' needs argument 'pattern'"),
+])
+def test_bad_input_names_the_file_the_line_and_the_fix(write, broken, line, message):
+    path = write(broken)
+    error = error_of(path)
+    assert message in error.message
+    assert error.file == str(path) and error.line == line
+
+
+def test_cli_prints_the_located_error_and_exits_2(write, capsys):
+    path = write(GOOD.replace("scorers:", "scorrers:"))
+    assert run_cli("validate", path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"harness: error: {path}:9: unknown key 'scorrers' (did you mean 'scorers'?)")
+    assert "Traceback" not in err
+
+
+def test_undefined_template_variable_names_template_case_and_variable(write, capsys):
+    path = write(GOOD.replace("vars: {review:", "vars: {text:"))
+    assert run_cli("validate", path) == 2
+    err = capsys.readouterr().err
+    assert "terse.j2" in err and "case 'one'" in err and "variable 'review' is undefined" in err
+    assert "the case has: case_id, expected, text" in err
+
+
+def test_run_with_bad_input_calls_no_model(write, server):
+    path = write(GOOD.replace("vars: {review:", "vars: {text:"))
+    assert run_cli("run", path) == 2
+    assert server.count == 0
+
+
+def test_csv_cases_and_row_errors_name_the_data_file_and_row(project, tmp_path):
+    path = project()
+    suite = load_suite(path)
+    assert [c.id for c in suite.cases][:2] == ["mochi", "dumplings"]
+    assert suite.cases[0].vars == {"review": "The mochi is excellent!"} and suite.cases[0].expected == "positive"
+
+    data = tmp_path / "suites" / "data" / "reviews.csv"
+    data.write_text(data.read_text() + "extra,one,positive,surplus\n")
+    error = error_of(path)
+    assert error.file == str(data) and error.line == 8 and "more fields than the header" in error.message
+
+
+def test_jsonl_cases_with_a_bad_line(write, tmp_path):
+    (tmp_path / "suites" / "data" / "cases.jsonl").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "suites" / "data" / "cases.jsonl").write_text(
+        '{"vars": {"review": "Nice"}, "expected": "positive"}\n{"vars": {"review": "Bad"}, "expectd": 1}\n')
+    path = write(GOOD.split("cases:")[0] + "cases: data/cases.jsonl\nscorers: [contains]\n")
+    error = error_of(path)
+    assert error.file.endswith("cases.jsonl") and error.line == 2 and "unknown key 'expectd'" in error.message
+
+
+ANONYMOUS = GOOD.split("cases:")[0] + """\
+cases:
+  - vars: {review: "The mochi is excellent!"}
+    expected: positive
+  - vars: {review: "The pasta was cold."}
+    expected: negative
+scorers: [contains]
+"""
+
+
+def test_derived_case_ids_come_from_content_not_row_order(write):
+    ids = [c.id for c in load_suite(write(ANONYMOUS)).cases]
+    assert all(i.startswith("case-") for i in ids) and len(set(ids)) == 2
+    swapped = ANONYMOUS.replace("The mochi is excellent!", "TMP").replace("The pasta was cold.", "The mochi is excellent!")
+    swapped = swapped.replace("TMP", "The pasta was cold.").replace("expected: positive", "expected: X")
+    swapped = swapped.replace("expected: negative", "expected: positive").replace("expected: X", "expected: negative")
+    assert [c.id for c in load_suite(write(swapped)).cases] == ids[::-1]
+
+
+def test_duplicate_case_ids_are_refused(write):
+    duplicate = ANONYMOUS.replace("The pasta was cold.", "The mochi is excellent!").replace("negative", "positive")
+    error = error_of(write(duplicate))
+    assert "duplicate case id" in error.message and "cases 1 and 2" in error.message and error.line == 8
