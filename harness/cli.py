@@ -91,12 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as exc:
         click.echo(f"harness: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except click.exceptions.Abort:
-        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
         click.echo("harness: interrupted; results so far are kept in the run folder", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except SystemExit:

@@ -78,6 +78,13 @@ class ResultsWriter:
         self._file.close()
 
 
+def rewrite_results(directory: Path, results: list[TrialResult]) -> None:
+    """Atomically replace results.jsonl with ``results`` (used to store them in planned order)."""
+    temporary = directory / f".{RESULTS_FILE}.tmp"
+    temporary.write_text("".join(r.to_json() + "\n" for r in results), encoding="utf-8")
+    os.replace(temporary, directory / RESULTS_FILE)
+
+
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     """Atomically replace run.json, so a reader never sees half a file."""
     temporary = directory / f".{MANIFEST_FILE}.tmp"

@@ -34,7 +34,17 @@ from harness.models import (
     open_endpoint,
     request_params,
 )
-from harness.results import REPORT_FILE, ResultsWriter, Run, TrialResult, read_results, write_manifest
+from harness.report import write_report
+from harness.results import (
+    REPORT_FILE,
+    ResultsWriter,
+    Run,
+    TrialResult,
+    load_run,
+    read_results,
+    rewrite_results,
+    write_manifest,
+)
 from harness.suite import Case, Suite, load_suite
 
 
@@ -140,18 +150,11 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         manifest["status"] = "failed"
         raise
     finally:
+        # Whatever happened, what completed is aggregated and reported.
         writer.close()
-        _finish(directory, manifest, suite, models, trials)
-    return finalize_report(directory)
-
-
-def finalize_report(directory: Path) -> Run:
-    """Render report.html from what is stored, and return the Run."""
-    from harness.report import write_report
-    from harness.results import load_run
-
-    run = load_run(directory)
-    write_report(run, directory / REPORT_FILE)
+        _finish(directory, manifest, suite, trials)
+        run = load_run(directory)
+        write_report(run, directory / REPORT_FILE)
     return run
 
 
@@ -204,16 +207,18 @@ def _record(suite: Suite, trial: Trial, response: Response, writer: ResultsWrite
         observer.finished(result)
 
 
-def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, models: Sequence[ModelSpec],
-            trials: list[Trial]) -> None:
-    """Order the stored results as planned, aggregate them, and write the final run.json."""
+def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: list[Trial]) -> None:
+    """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json."""
     order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
     results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
                                                                        len(order)))
+    rewrite_results(directory, results)
     variants = summarize(results)
     checks = check_thresholds(variants, suite.thresholds)
+    ended = datetime.now(timezone.utc)
     manifest.update({
-        "ended_at": _now(),
+        "ended_at": ended.isoformat(timespec="seconds"),
+        "duration_s": round((ended - datetime.fromisoformat(manifest["started_at"])).total_seconds(), 1),
         "counts": {"planned": len(trials), "completed": len(results),
                    "cached": sum(1 for r in results if r.response.cached),
                    "errors": sum(1 for r in results if r.response.error)},
@@ -279,4 +284,4 @@ def _git_commit(directory: Path) -> str | None:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -209,3 +210,40 @@ def test_console_script_and_module_entry_points(project, server, tmp_path):
     assert "terse" in done.stdout and "results:" in done.stdout
     help_text = subprocess.run(["harness", "--help"], capture_output=True, text=True, timeout=30)
     assert help_text.returncode == 0 and "Exit codes" in help_text.stdout
+
+
+def test_results_are_stored_in_suite_order_whatever_order_answers_arrive(project, tmp_path):
+    def slow_first(request):
+        text = last_user_message(request)
+        return Reply(sentiment_answer(request), delay_s=0.3 if "mochi" in text else 0.0)
+
+    with FakeLLMServer(slow_first) as server:
+        run_cli("run", project(base_url=server.base_url), "--prompt", "terse", "-j", "6")
+
+    run_dir = only_run_dir(tmp_path)
+    stored = [json.loads(x)["case_id"] for x in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert stored == ["mochi", "dumplings", "reservation", "tablecloths", "cold-pasta", "sarcasm"]
+    report = (run_dir / "report.html").read_text()
+    assert report.index("<code>mochi</code>") < report.index("<code>dumplings</code>")
+
+
+def test_ctrl_c_keeps_what_completed_and_exits_130(project, tmp_path):
+    with FakeLLMServer(lambda r: Reply(sentiment_answer(r), delay_s=0.4)) as slow:
+        suite = project(base_url=slow.base_url)
+        process = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "-j", "1",
+                                    "--out", str(tmp_path / "run")], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results = tmp_path / "run" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 2):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    kept = results.read_text().splitlines()
+    assert manifest["status"] == "interrupted" and manifest["passed"] is False
+    assert 2 <= len(kept) < 12 and manifest["counts"]["completed"] == len(kept)
+    assert (tmp_path / "run" / "report.html").is_file()
