@@ -68,13 +68,14 @@ def validate(suite: Path) -> None:
     loaded = load_suite(suite)
     specs, _ = resolve_models(loaded, ())
     trials = plan(loaded, specs, RunOptions())
-    click.echo(f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} models"
-               f" × {loaded.repeats} repeats = {len(trials)} trials")
+    click.echo(f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
+               f" × {loaded.repeats} repeat(s) = {len(trials)} trials")
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_file", type=click.Path(path_type=Path), help="Where to write (default RUN_DIR/report.html).")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Where to write (default RUN_DIR/report.html).")
 def report(run_dir: Path, out_file: Path | None) -> None:
     """Re-render the HTML report of a saved run, without calling any model."""
     from harness.report import write_report

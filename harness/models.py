@@ -93,7 +93,8 @@ async def _local_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
 
     server = await asyncio.to_thread(local_model.LocalModelServer.start)
     try:
-        yield Endpoint(model=f"openai/{local_model.ALIAS}", kwargs={"api_base": server.base_url, "api_key": "local-no-key"})
+        yield Endpoint(model=f"openai/{local_model.ALIAS}",
+                       kwargs={"api_base": server.base_url, "api_key": "local-no-key"})
     finally:
         await asyncio.to_thread(server.stop)
 

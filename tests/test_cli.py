@@ -22,6 +22,10 @@ def only_run_dir(root: Path) -> Path:
     return runs[0]
 
 
+def outputs(run_dir: Path) -> list[str]:
+    return [json.loads(x)["response"]["text"] for x in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
 def test_run_writes_results_metrics_and_report(project, server, tmp_path, capsys):
     suite = project()
 
@@ -74,9 +78,7 @@ def test_rerun_is_answered_from_cache_without_calling_the_model(project, server,
     manifest = json.loads((tmp_path / "second" / "run.json").read_text())
     assert manifest["counts"]["cached"] == 12
     assert "12/12 trials from cache" in capsys.readouterr().out
-    first = [json.loads(x)["response"]["text"] for x in (tmp_path / "first" / "results.jsonl").read_text().splitlines()]
-    second = [json.loads(x)["response"]["text"] for x in (tmp_path / "second" / "results.jsonl").read_text().splitlines()]
-    assert sorted(first) == sorted(second)
+    assert outputs(tmp_path / "first") == outputs(tmp_path / "second")
 
     assert run_cli("run", suite, "--no-cache", "--out", tmp_path / "third") == 0
     assert server.count == 24

@@ -47,12 +47,15 @@ def test_a_good_inline_suite_loads(write):
 
 @pytest.mark.parametrize("broken, line, message", [
     (GOOD.replace("scorers:", "scorrers:"), 9, "unknown key 'scorrers' (did you mean 'scorers'?)"),
-    (GOOD.replace("    expected: positive", "    expectd: positive"), 8, "unknown key 'expectd' (did you mean 'expected'?)"),
+    (GOOD.replace("    expected: positive", "    expectd: positive"), 8,
+     "unknown key 'expectd' (did you mean 'expected'?)"),
     (GOOD.replace("terse.j2", "nope.j2"), 3, "template 'sentiment/nope.j2' of prompt 'terse' not found"),
     (GOOD.replace("type: label", "type: lable"), 10, "unknown scorer 'lable' (did you mean 'label'?)"),
-    (GOOD.replace("    labels:", "    lables:"), 10, "scorer 'label' has no argument 'lables' (did you mean 'labels'?)"),
+    (GOOD.replace("    labels:", "    lables:"), 10,
+     "scorer 'label' has no argument 'lables' (did you mean 'labels'?)"),
     (GOOD + "repeats: many\n", 12, "repeats: Input should be a valid integer"),
-    (GOOD + "thresholds:\n  pass_rte: 0.9\n", 13, "unknown metric 'pass_rte' in thresholds (did you mean 'pass_rate'?)"),
+    (GOOD + "thresholds:\n  pass_rte: 0.9\n", 13,
+     "unknown metric 'pass_rte' in thresholds (did you mean 'pass_rate'?)"),
     (GOOD.replace("name: sentiment\n", ""), 1, "missing required key 'name'"),
     (GOOD.split("cases:")[0] + "cases: data/missing.csv\nscorers: [contains]\n", 5, "cases file not found"),
     (GOOD.replace("    template: sentiment/terse.j2", "   template: sentiment/terse.j2"), 4, "malformed YAML"),
@@ -122,9 +125,9 @@ scorers: [contains]
 def test_derived_case_ids_come_from_content_not_row_order(write):
     ids = [c.id for c in load_suite(write(ANONYMOUS)).cases]
     assert all(i.startswith("case-") for i in ids) and len(set(ids)) == 2
-    swapped = ANONYMOUS.replace("The mochi is excellent!", "TMP").replace("The pasta was cold.", "The mochi is excellent!")
-    swapped = swapped.replace("TMP", "The pasta was cold.").replace("expected: positive", "expected: X")
-    swapped = swapped.replace("expected: negative", "expected: positive").replace("expected: X", "expected: negative")
+    first, second = ANONYMOUS.split("  - vars:")[1:]
+    swapped = ANONYMOUS.split("  - vars:")[0] + "  - vars:" + second.split("scorers:")[0] + "  - vars:" + first + \
+        "scorers:" + second.split("scorers:")[1]
     assert [c.id for c in load_suite(write(swapped)).cases] == ids[::-1]
 
 
