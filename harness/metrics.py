@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.results import TrialResult
-from harness.stats import classification_metrics, percentile, wilson_interval
+from harness.stats import classification_metrics, pass_at_k, pass_hat_k, percentile, wilson_interval
 from harness.suite import Bound
 
 
@@ -46,6 +46,32 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[st
         "completion_tokens": sum(r.response.completion_tokens or 0 for r in group),
         "cost_usd": sum(costs) if costs else None,
         "scorers": _scorer_metrics(scored),
+        "repeats": _repeat_metrics(scored),
+    }
+
+
+def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
+    """With K repeats per case: mean per-case pass probability, pass@K, pass^K, and the flaky cases.
+
+    A case is flaky when it both passed and failed across its repeats: its verdict is luck,
+    and it is listed by name so nobody mistakes it for a regression.
+    """
+    by_case: dict[str, list[bool]] = defaultdict(list)
+    for result in scored:
+        by_case[result.case_id].append(result.passed)
+    k = min((len(v) for v in by_case.values()), default=0)
+    if k < 2:
+        return None
+    flaky = sorted(case for case, runs in by_case.items() if any(runs) and not all(runs))
+    cases = len(by_case)
+    return {
+        "k": k,
+        "cases": cases,
+        "pass_probability": sum(sum(r) / len(r) for r in by_case.values()) / cases,
+        "pass_at_k": sum(pass_at_k(len(r), sum(r), k) for r in by_case.values()) / cases,
+        "pass_hat_k": sum(pass_hat_k(len(r), sum(r), k) for r in by_case.values()) / cases,
+        "flaky": flaky,
+        "flaky_rate": len(flaky) / cases,
     }
 
 

@@ -20,6 +20,7 @@ from harness.scorers import Score
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.md"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from harness import prompts, scorers
 from harness.cache import ResponseCache, cache_key
+from harness.compare import Outcome, compare_to_baseline, compare_variants, load_outcomes, outcomes
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import check_thresholds, summarize
 from harness.models import (
@@ -37,6 +38,7 @@ from harness.models import (
 from harness.report import write_report
 from harness.results import (
     REPORT_FILE,
+    SUMMARY_FILE,
     ResultsWriter,
     Run,
     TrialResult,
@@ -46,6 +48,7 @@ from harness.results import (
     write_manifest,
 )
 from harness.suite import Case, Suite, load_suite
+from harness.summary import run_summary
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class RunOptions:
     cache_path: Path | None = None
     out_dir: Path | None = None
     reports_dir: Path = Path("reports")
+    baseline: Path | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -83,9 +87,17 @@ class Observer(Protocol):
 
 
 def resolve_models(suite: Suite, names: Sequence[str]) -> tuple[list[ModelSpec], str]:
-    """The models to run: --model replaces the suite's; with neither, the default model. Also says why."""
+    """The models to run: --model replaces the suite's; with neither, the default model. Also says why.
+
+    ``ROLE=MODEL`` runs MODEL in the place of ROLE (its results keep ROLE as model id), which is
+    how a model upgrade lines up with a baseline run of the old model.
+    """
     if names:
-        return [ModelSpec(model=n, params=_spec_params(suite, n)) for n in names], "from --model"
+        specs = []
+        for name in names:
+            role, _, model = name.rpartition("=") if "=" in name else (name, "", name)
+            specs.append(ModelSpec(id=role, model=model, params=_spec_params(suite, role)))
+        return specs, "from --model"
     if suite.models:
         return list(suite.models), "from the suite"
     name, reason = default_model()
@@ -132,6 +144,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         suite = load_suite(suite)
     models, models_reason = resolve_models(suite, options.models)
     trials = plan(suite, models, options)
+    baseline = load_outcomes(options.baseline)[0] if options.baseline else None
     if observer is not None:
         observer.planned(suite, models, models_reason, len(trials))
     directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
@@ -152,9 +165,10 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     finally:
         # Whatever happened, what completed is aggregated and reported.
         writer.close()
-        _finish(directory, manifest, suite, trials)
+        _finish(directory, manifest, suite, trials, baseline)
         run = load_run(directory)
         write_report(run, directory / REPORT_FILE)
+        (directory / SUMMARY_FILE).write_text(run_summary(run.manifest), encoding="utf-8")
     return run
 
 
@@ -207,7 +221,8 @@ def _record(suite: Suite, trial: Trial, response: Response, writer: ResultsWrite
         observer.finished(result)
 
 
-def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: list[Trial]) -> None:
+def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: list[Trial],
+            baseline: list[Outcome] | None) -> None:
     """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json."""
     order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
     results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
@@ -215,6 +230,7 @@ def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: lis
     rewrite_results(directory, results)
     variants = summarize(results)
     checks = check_thresholds(variants, suite.thresholds)
+    comparison = compare_to_baseline(baseline, outcomes(results), suite.gates) if baseline is not None else None
     ended = datetime.now(timezone.utc)
     manifest.update({
         "ended_at": ended.isoformat(timespec="seconds"),
@@ -224,7 +240,10 @@ def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: lis
                    "errors": sum(1 for r in results if r.response.error)},
         "variants": variants,
         "thresholds": checks,
-        "passed": manifest["status"] == "completed" and all(c["passed"] for c in checks),
+        "ab": compare_variants(outcomes(results), alpha=suite.gates.alpha),
+        "baseline": {"source": str(manifest["config"]["baseline"]), **comparison.to_dict()} if comparison else None,
+        "passed": manifest["status"] == "completed" and all(c["passed"] for c in checks) and (
+            comparison is None or comparison.passed),
     })
     write_manifest(directory, manifest)
 
@@ -249,6 +268,8 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
             "cache": options.use_cache,
             "scorers": [s.model_dump() for s in suite.scorers],
             "thresholds": {k: v if isinstance(v, float | int) else v.model_dump() for k, v in suite.thresholds.items()},
+            "gates": suite.gates.model_dump(),
+            "baseline": str(options.baseline) if options.baseline else None,
             "planned_trials": planned,
         },
         "environment": {"python": platform.python_version(), "litellm": _version("litellm"),

@@ -67,3 +67,121 @@ def classification_metrics(pairs: Sequence[tuple[str, str | None]], labels: Sequ
         "labels": list(labels),
         "confusion": confusion,
     }
+
+
+# --- paired comparisons ----------------------------------------------------------------------
+# Two variants scored on the same cases are compared case by case: pairing removes the
+# variance between cases, so real differences show with far fewer cases than two
+# independent samples would need.
+
+BOOTSTRAP_RESAMPLES = 4000
+
+
+def format_p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def mcnemar_exact(regressions: int, improvements: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs (pass->fail, fail->pass)."""
+    n = regressions + improvements
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(regressions, improvements) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def wilcoxon_signed_rank(differences: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value; zero differences are dropped.
+
+    Follows scipy's choice: the exact sign-flip distribution of the observed ranks for up to
+    50 differences without ties or zeros (up to 13 with them), else the normal approximation
+    with the tie correction.
+    """
+    had_zeros = any(d == 0 for d in differences)
+    nonzero = [d for d in differences if d != 0]
+    n = len(nonzero)
+    if n == 0:
+        return 1.0
+    ranks = _average_ranks([abs(d) for d in nonzero])
+    r_plus = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
+    tie_sizes = Counter(ranks).values()
+    has_ties = any(t > 1 for t in tie_sizes)
+    if (n <= 50 and not has_ties and not had_zeros) or len(differences) <= 13:
+        doubled = [int(round(2 * r)) for r in ranks]  # average ranks are multiples of 1/2
+        counts = _subset_sum_counts(doubled)
+        statistic = int(round(2 * r_plus))
+        total = 2**n
+        lower = sum(counts[: statistic + 1]) / total
+        upper = sum(counts[statistic:]) / total
+        return min(1.0, 2 * min(lower, upper))
+    mean = n * (n + 1) / 4
+    variance = n * (n + 1) * (2 * n + 1) / 24 - sum(t**3 - t for t in tie_sizes) / 48
+    if variance <= 0:
+        return 1.0
+    z = (min(r_plus, n * (n + 1) / 2 - r_plus) - mean) / math.sqrt(variance)
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2)))
+
+
+def _average_ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _subset_sum_counts(weights: Sequence[int]) -> list[int]:
+    """How many of the 2^n sign patterns give each positive-rank sum: the statistic's null distribution."""
+    counts = [1] + [0] * sum(weights)
+    for weight in weights:
+        for total in range(len(counts) - 1, weight - 1, -1):
+            counts[total] += counts[total - weight]
+    return counts
+
+
+def bootstrap_mean_interval(differences: Sequence[float], *, seed: int = 0,
+                            resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean paired difference (resampling cases; seeded)."""
+    import numpy as np
+
+    values = np.asarray(differences, dtype=float)
+    if values.size == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    chunk = max(1, 2_000_000 // values.size)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        means[start:stop] = values[rng.integers(0, values.size, (stop - start, values.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for position, index in enumerate(order):
+        running = max(running, min(1.0, (m - position) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Chance that at least one of k draws (without replacement) from n attempts with c passes passes."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Chance that all k draws pass (pass^k): reliability rather than best-of-k."""
+    return math.comb(c, k) / math.comb(n, k) if k <= n else 0.0

@@ -99,6 +99,18 @@ class Bound(_Strict):
     max: float | None = None
 
 
+class Gates(_Strict):
+    """When a run compared with its baseline fails (exit 1). Floors on the run's own metrics are `thresholds`."""
+
+    max_regressions: int | None = Field(default=None, ge=0)
+    max_regression_rate: float | None = Field(default=None, ge=0, le=1)
+    # A metric that falls significantly (Holm-corrected p < alpha) by more than this fails the gate.
+    max_drop: float | None = Field(default=0.0, ge=0)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    # A trial whose score falls by more than this counts as a regression even if it still passes.
+    score_tolerance: float = Field(default=0.1, ge=0, le=1)
+
+
 class Case(_Strict):
     """One test case. Its id is stable: given, or derived from its content (never its row)."""
 
@@ -131,6 +143,7 @@ class Suite(_Strict):
     cases: list[Case] | str
     scorers: list[ScorerSpec] = Field(default_factory=list)
     thresholds: dict[str, float | Bound] = Field(default_factory=dict)
+    gates: Gates = Field(default_factory=Gates)
     repeats: int = Field(default=1, ge=1)
     tags: list[str] = Field(default_factory=list)
     plugins: list[str] = Field(default_factory=list)

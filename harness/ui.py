@@ -7,8 +7,10 @@ progress bar is only drawn on a terminal, so CI logs stay plain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -73,6 +75,25 @@ class RunConsole:
                 self.out.print(f"[red]threshold missed[/]: {check['metric']} = {value} (needs {bound}) for "
                                f"{check['prompt_id']} × {check['model_id']}")
         self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
+
+
+def print_history(runs: list[dict[str, Any]]) -> None:
+    out = Console(highlight=False)
+    if not runs:
+        out.print("no runs of this suite yet")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("run", "result", "variant", "pass rate", "n", "commit"):
+        table.add_column(header, justify="right" if header in ("pass rate", "n") else "left",
+                         no_wrap=header == "run")
+    for run in runs:
+        result = ("✓ passed" if run.get("passed") else "✗ failed") if run["status"] == "completed" else run["status"]
+        for i, v in enumerate(run["variants"]):
+            first = i == 0
+            table.add_row(Path(run["directory"]).name if first else "", result if first else "",
+                          f"{v['prompt_id']} × {v['model_id']}", _fmt(v["pass_rate"], "{:.1%}"), str(v["trials"]),
+                          (run["environment"].get("git_commit") or "")[:8] if first else "")
+    out.print(table)
 
 
 def _scorer_columns(variants: list[dict[str, Any]]) -> list[tuple[str, Any]]:

@@ -37,3 +37,64 @@ def test_classification_metrics_by_hand():
     assert m["per_class"]["pos"]["f1"] == pytest.approx(2 / 3)
     assert m["per_class"]["neg"]["f1"] == pytest.approx(0.4)
     assert m["macro_f1"] == pytest.approx((2 / 3 + 0.4) / 2)
+
+
+# --- paired comparisons, checked against scipy and statsmodels -------------------------------
+
+import random  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy import stats as scipy_stats  # noqa: E402
+from statsmodels.stats.contingency_tables import mcnemar  # noqa: E402
+from statsmodels.stats.multitest import multipletests  # noqa: E402
+
+from harness.stats import (  # noqa: E402
+    bootstrap_mean_interval,
+    holm,
+    mcnemar_exact,
+    pass_at_k,
+    pass_hat_k,
+    wilcoxon_signed_rank,
+)
+
+
+@pytest.mark.parametrize("b, c", [(0, 0), (1, 0), (3, 9), (10, 10), (2, 15), (40, 61)])
+def test_mcnemar_exact_matches_statsmodels(b, c):
+    table = [[5, b], [c, 7]]
+    assert mcnemar_exact(b, c) == pytest.approx(mcnemar(table, exact=True).pvalue, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed, n, ties", [(1, 8, False), (2, 20, False), (3, 45, False), (4, 30, True),
+                                           (5, 80, False), (6, 200, True)])
+def test_wilcoxon_matches_scipy(seed, n, ties):
+    rng = random.Random(seed)
+    diffs = [round(rng.gauss(0.1, 1), 1 if ties else 6) for _ in range(n)]
+    expected = scipy_stats.wilcoxon(diffs).pvalue
+    assert wilcoxon_signed_rank(diffs) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_wilcoxon_with_zero_differences_matches_scipy_and_all_zero_is_no_evidence():
+    diffs = [0, 0, 0.5, -0.2, 0.3, 0.4, 0.1, 0.6, -0.1, 0.7]
+    assert wilcoxon_signed_rank(diffs) == pytest.approx(scipy_stats.wilcoxon(diffs).pvalue, rel=1e-6)
+    assert wilcoxon_signed_rank([0, 0, 0]) == 1.0
+
+
+def test_bootstrap_interval_agrees_with_scipy_and_is_reproducible():
+    rng = np.random.default_rng(7)
+    diffs = rng.normal(0.05, 0.3, 120)
+    ours = bootstrap_mean_interval(diffs, seed=3)
+    theirs = scipy_stats.bootstrap((diffs,), np.mean, method="percentile", n_resamples=20000, random_state=1)
+    assert ours == pytest.approx((theirs.confidence_interval.low, theirs.confidence_interval.high), abs=0.01)
+    assert bootstrap_mean_interval(diffs, seed=3) == ours
+
+
+def test_holm_matches_statsmodels():
+    p = [0.01, 0.04, 0.03, 0.2, 0.001]
+    assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
+
+
+def test_pass_at_k_and_pass_hat_k_by_hand():
+    assert pass_at_k(n=5, c=0, k=1) == 0.0 and pass_at_k(n=5, c=5, k=3) == 1.0
+    assert pass_at_k(n=4, c=1, k=2) == pytest.approx(1 - 3 / 6)   # 1 - C(3,2)/C(4,2)
+    assert pass_hat_k(n=4, c=3, k=2) == pytest.approx(3 / 6)      # C(3,2)/C(4,2)
+    assert pass_hat_k(n=4, c=4, k=4) == 1.0

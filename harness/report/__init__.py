@@ -12,7 +12,9 @@ from typing import Any
 
 import jinja2
 
+from harness.history import runs_of, trend
 from harness.results import Run, TrialResult
+from harness.stats import format_p
 
 OUTPUT_PREVIEW_CHARS = 600
 
@@ -24,16 +26,29 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f}%"
     env.filters["num"] = lambda v, digits=0: "–" if v is None else f"{v:,.{digits}f}"
     env.filters["usd"] = lambda v: "–" if v is None else f"${v:.4f}"
+    env.filters["pvalue"] = format_p
     return env
 
 
 def render_report(run: Run) -> str:
     variants = run.metrics
     columns = [(v["prompt_id"], v["model_id"]) for v in variants]
+    history = trend(runs_of(run.manifest["suite"]["name"], run.directory.parent))
     return _environment().get_template("report.html.j2").render(
         run=run.manifest, variants=variants, columns=columns, rows=_case_rows(run.results, columns),
         confusions=_confusions(variants), css=_css(), preview=OUTPUT_PREVIEW_CHARS,
+        ab=run.manifest.get("ab"), baseline=run.manifest.get("baseline"),
+        trend=[{"variant": name, **_sparkline([v for _, v in points])} for name, points in history.items()
+               if len(points) > 1],
     )
+
+
+def _sparkline(values: list[float], width: int = 160, height: int = 28) -> dict[str, Any]:
+    """Polyline points for an inline SVG of values in [0, 1] (numbers only: nothing from the data is markup)."""
+    step = width / max(1, len(values) - 1)
+    points = " ".join(f"{i * step:.1f},{height - v * height:.1f}" for i, v in enumerate(values))
+    return {"points": points, "width": width, "height": height, "first": values[0], "last": values[-1],
+            "runs": len(values)}
 
 
 def write_report(run: Run, path: Path) -> Path:

@@ -1,0 +1,310 @@
+"""Comparisons people can trust: paired by case, with intervals and significance tests.
+
+Two uses share one mechanism. Within a run, the prompt x model variants are compared on the
+same cases (A/B testing). Across runs, a candidate is compared with a baseline (a model
+upgrade, a prompt change) trial by trial, listing what regressed and checking the suite's
+gates. Never a bare win count: every difference comes with its interval and p-value, and a
+winner is named only when the difference is significant after Holm's correction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.results import TrialResult, load_run
+from harness.stats import bootstrap_mean_interval, format_p, holm, mcnemar_exact, wilcoxon_signed_rank
+from harness.suite import Gates
+
+PASS = "pass_rate"
+BASELINE_HEADER = "harness_baseline"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a comparison needs of one trial: its identity, whether it passed, its scores."""
+
+    case_id: str
+    prompt_id: str
+    model_id: str
+    repeat: int
+    passed: bool
+    errored: bool
+    scores: dict[str, float]
+    output: str = ""
+
+    @property
+    def variant(self) -> tuple[str, str]:
+        return (self.prompt_id, self.model_id)
+
+
+def outcomes(results: Iterable[TrialResult]) -> list[Outcome]:
+    return [Outcome(r.case_id, r.prompt_id, r.model_id, r.repeat, r.passed, r.response.error is not None,
+                    {s.name: s.value for s in r.scores}, r.response.text) for r in results]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The paired difference b - a of one metric over the cases both variants answered."""
+
+    metric: str
+    n: int
+    mean_a: float
+    mean_b: float
+    delta: float
+    ci: tuple[float, float]
+    p_value: float
+    test: str
+    p_adjusted: float | None = None
+
+
+def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Delta:
+    """Binary per-case values get McNemar's exact test; anything else the Wilcoxon signed-rank test.
+
+    The interval is a seeded bootstrap over cases, so it is the same on every re-run.
+    """
+    n = len(a)
+    differences = [y - x for x, y in zip(a, b, strict=True)]
+    binary = all(v in (0, 1) for v in (*a, *b))
+    if binary:
+        pairs = list(zip(a, b, strict=True))
+        p_value = mcnemar_exact(sum(1 for x, y in pairs if x > y), sum(1 for x, y in pairs if y > x))
+    else:
+        p_value = wilcoxon_signed_rank(differences)
+    return Delta(metric=metric, n=n, mean_a=sum(a) / n if n else 0.0, mean_b=sum(b) / n if n else 0.0,
+                 delta=sum(differences) / n if n else 0.0, ci=bootstrap_mean_interval(differences, seed=seed),
+                 p_value=p_value, test="mcnemar-exact" if binary else "wilcoxon")
+
+
+def _per_case(items: Iterable[Outcome]) -> dict[str, dict[str, float]]:
+    """Per case (averaged over repeats): the pass rate and each scorer's mean. Errored trials are left out."""
+    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for o in items:
+        if o.errored:
+            continue
+        sums[o.case_id][PASS].append(float(o.passed))
+        for name, value in o.scores.items():
+            sums[o.case_id][f"{name}.mean"].append(value)
+    return {case: {metric: sum(v) / len(v) for metric, v in metrics.items()} for case, metrics in sums.items()}
+
+
+def _deltas(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> list[Delta]:
+    shared = sorted(set(a) & set(b))
+    metrics = dict.fromkeys(m for case in shared for m in a[case] if all(m in a[c] and m in b[c] for c in shared))
+    return [paired_delta(m, [a[c][m] for c in shared], [b[c][m] for c in shared]) for m in metrics]
+
+
+# --- A/B within a run -------------------------------------------------------------------------
+
+def compare_variants(items: Sequence[Outcome], *, alpha: float = 0.05) -> dict[str, Any] | None:
+    """Every pair of variants on every metric, Holm-corrected per metric, and the winner if there is one."""
+    by_variant: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+    for o in items:
+        by_variant[o.variant].append(o)
+    variants = list(by_variant)
+    if len(variants) < 2:
+        return None
+    per_case = {v: _per_case(by_variant[v]) for v in variants}
+    pairs = []
+    for i, first in enumerate(variants):
+        for second in variants[i + 1:]:
+            changes = _flips(by_variant[first], by_variant[second])
+            for d in _deltas(per_case[first], per_case[second]):
+                pairs.append({"a": _name(first), "b": _name(second), **_delta_dict(d), **changes})
+    metrics = []
+    for metric in dict.fromkeys(p["metric"] for p in pairs):
+        rows = [p for p in pairs if p["metric"] == metric]
+        for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
+            row["p_adjusted"] = adjusted
+        metrics.append({"metric": metric, "pairs": rows, **_verdict(metric, rows, variants, alpha)})
+    return {"alpha": alpha, "metrics": metrics}
+
+
+def _verdict(metric: str, rows: list[dict[str, Any]], variants: list[tuple[str, str]],
+             alpha: float) -> dict[str, Any]:
+    """Name a winner only when it beats every other variant significantly."""
+    for candidate in map(_name, variants):
+        own = [r for r in rows if candidate in (r["a"], r["b"])]
+        if all(r["p_adjusted"] < alpha and (r["delta"] > 0) == (r["b"] == candidate) and r["delta"] != 0 for r in own):
+            worst = max(own, key=lambda r: r["p_adjusted"])
+            p_text = format_p(worst["p_adjusted"])
+            return {"winner": candidate,
+                    "verdict": f"{_label(candidate)} is best on {metric} (p={p_text}, n={worst['n']})"}
+    closest = min(rows, key=lambda r: r["p_adjusted"])
+    return {"winner": None,
+            "verdict": f"no significant difference on {metric} (p={format_p(closest['p_adjusted'])}, n={closest['n']})"}
+
+
+def _flips(a: list[Outcome], b: list[Outcome]) -> dict[str, list[str]]:
+    """The cases (with repeats) that pass under one variant and fail under the other."""
+    first = {(o.case_id, o.repeat): o for o in a if not o.errored}
+    second = {(o.case_id, o.repeat): o for o in b if not o.errored}
+    shared = [k for k in first if k in second]
+    return {"a_only": [_trial(k) for k in shared if first[k].passed and not second[k].passed],
+            "b_only": [_trial(k) for k in shared if second[k].passed and not first[k].passed]}
+
+
+# --- a run against its baseline -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    case_id: str
+    prompt_id: str
+    model_id: str
+    repeat: int
+    reasons: list[str]
+    base_output: str = ""
+    candidate_output: str = ""
+
+
+@dataclass
+class BaselineComparison:
+    matched: int
+    regressions: list[Change] = field(default_factory=list)
+    improvements: list[Change] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errored: list[str] = field(default_factory=list)
+    deltas: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g["passed"] for g in self.gates)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], gates: Gates, *,
+                        model_map: dict[str, str] | None = None) -> BaselineComparison:
+    """Match trials by (case, prompt, model role, repeat) and list what changed, with metric deltas and gates."""
+    model_map = model_map or {}
+    base_by_key = {(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat): o for o in base}
+    cand_by_key = {(o.case_id, o.prompt_id, o.model_id, o.repeat): o for o in candidate}
+    shared = [k for k in cand_by_key if k in base_by_key]
+    result = BaselineComparison(matched=len(shared),
+                                new=[_trial(k) for k in cand_by_key if k not in base_by_key],
+                                removed=[_trial(k) for k in base_by_key if k not in cand_by_key])
+    for key in shared:
+        before, after = base_by_key[key], cand_by_key[key]
+        if after.errored:
+            result.errored.append(_trial(key))
+            continue
+        if before.errored:
+            continue
+        worse, better = _score_changes(before, after, gates.score_tolerance)
+        if before.passed and not after.passed:
+            worse.insert(0, "pass → fail")
+        if after.passed and not before.passed:
+            better.insert(0, "fail → pass")
+        if worse:
+            result.regressions.append(Change(*key, worse, before.output, after.output))
+        elif better:
+            result.improvements.append(Change(*key, better, before.output, after.output))
+    mapped_base = [Outcome(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat, o.passed,
+                           o.errored, o.scores, o.output) for o in base]
+    result.deltas = _variant_deltas(mapped_base, candidate)
+    result.gates = _check_gates(result, gates)
+    return result
+
+
+def _score_changes(before: Outcome, after: Outcome, tolerance: float) -> tuple[list[str], list[str]]:
+    worse, better = [], []
+    for name in before.scores.keys() & after.scores.keys():
+        change = after.scores[name] - before.scores[name]
+        if change < -tolerance:
+            worse.append(f"{name} {before.scores[name]:.2f} → {after.scores[name]:.2f}")
+        elif change > tolerance:
+            better.append(f"{name} {before.scores[name]:.2f} → {after.scores[name]:.2f}")
+    return worse, better
+
+
+def _variant_deltas(base: Sequence[Outcome], candidate: Sequence[Outcome]) -> list[dict[str, Any]]:
+    groups_base: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+    groups_cand: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+    for o in base:
+        groups_base[o.variant].append(o)
+    for o in candidate:
+        groups_cand[o.variant].append(o)
+    rows = []
+    for variant in groups_cand:
+        if variant in groups_base:
+            for d in _deltas(_per_case(groups_base[variant]), _per_case(groups_cand[variant])):
+                rows.append({"variant": _name(variant), **_delta_dict(d)})
+    for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
+        row["p_adjusted"] = adjusted
+    return rows
+
+
+def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any]]:
+    checks = []
+    regressions = len(result.regressions)
+    if gates.max_regressions is not None:
+        checks.append({"gate": "max_regressions", "limit": gates.max_regressions, "value": regressions,
+                       "passed": regressions <= gates.max_regressions})
+    if gates.max_regression_rate is not None:
+        rate = regressions / result.matched if result.matched else 0.0
+        checks.append({"gate": "max_regression_rate", "limit": gates.max_regression_rate, "value": rate,
+                       "passed": rate <= gates.max_regression_rate})
+    if gates.max_drop is not None:
+        drops = [d for d in result.deltas if d["p_adjusted"] < gates.alpha and d["delta"] < -gates.max_drop]
+        worst = min(drops, key=lambda d: d["delta"]) if drops else None
+        checks.append({"gate": "max_drop", "limit": gates.max_drop, "alpha": gates.alpha,
+                       "value": worst["delta"] if worst else 0.0,
+                       "detail": (f"{worst['metric']} of {_label(worst['variant'])} fell {worst['delta']:+.3f} "
+                                  f"(p={format_p(worst['p_adjusted'])})") if worst else "no significant drop",
+                       "passed": worst is None})
+    return checks
+
+
+# --- baselines committed to the repository ---------------------------------------------------------
+
+def save_baseline(items: Sequence[Outcome], path: Path, *, suite: str) -> Path:
+    """A compact, sorted, timestamp-free JSONL file: diffs show exactly which trials changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({BASELINE_HEADER: 1, "suite": suite})]
+    for o in sorted(items, key=lambda o: (o.prompt_id, o.model_id, o.case_id, o.repeat)):
+        record = {"case_id": o.case_id, "prompt_id": o.prompt_id, "model_id": o.model_id, "repeat": o.repeat,
+                  "passed": o.passed, "errored": o.errored, "scores": dict(sorted(o.scores.items())),
+                  "output": o.output}
+        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
+    """Outcomes from a run folder (or its run.json) or a baseline file, and the suite's name."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = json.loads(lines[0]) if lines else {}
+        if BASELINE_HEADER not in header:
+            raise HarnessError("not a baseline file (no header line)", file=path, line=1,
+                               hint="write one with: harness baseline save RUN_DIR --to FILE")
+        return [Outcome(**json.loads(line)) for line in lines[1:] if line.strip()], header.get("suite", "")
+    run = load_run(path)
+    return outcomes(run.results), run.manifest["suite"]["name"]
+
+
+# --- formatting helpers ----------------------------------------------------------------------
+
+def _name(variant: tuple[str, str]) -> dict[str, str]:
+    return {"prompt_id": variant[0], "model_id": variant[1]}
+
+
+def _label(name: dict[str, str]) -> str:
+    return f"{name['prompt_id']} × {name['model_id']}"
+
+
+def _trial(key: tuple) -> str:
+    return "|".join(str(k) for k in key)
+
+
+def _delta_dict(d: Delta) -> dict[str, Any]:
+    return {**asdict(d), "ci": list(d.ci)}

@@ -1,0 +1,90 @@
+"""Markdown summaries: short enough for a PR comment, exact enough to act on (regressions first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.stats import format_p
+
+LISTED = 15  # changes listed by name before "… and N more"
+
+
+def run_summary(manifest: dict[str, Any]) -> str:
+    """The headline table, the threshold verdict, the A/B verdicts and any baseline comparison."""
+    verdict = "✅ all thresholds and gates met" if manifest.get("passed") else "❌ a threshold or gate failed"
+    lines = [f"## {manifest['suite']['name']}: {verdict}", ""]
+    if manifest.get("baseline"):
+        lines += comparison_summary(manifest["baseline"], "baseline", "this run", heading="###") + [""]
+    lines += ["| prompt | model | pass rate [95% CI] | errors | p50 ms | cost |", "|---|---|---|---|---|---|"]
+    for v in manifest.get("variants", []):
+        low, high = v["pass_rate_ci"]
+        lines.append(f"| `{v['prompt_id']}` | `{v['model_id']}` | {_pct(v['pass_rate'])} [{_pct(low)}–{_pct(high)}] "
+                     f"| {v['errors']} | {_num(v['latency_p50_ms'])} | {_usd(v['cost_usd'])} |")
+        if v.get("repeats"):
+            r = v["repeats"]
+            flaky = ", ".join(f"`{c}`" for c in r["flaky"][:LISTED]) or "none"
+            lines.append(f"| | ↳ {r['k']} repeats | pass@{r['k']} {_pct(r['pass_at_k'])} · pass^{r['k']} "
+                         f"{_pct(r['pass_hat_k'])} | flaky: {flaky} | | |")
+    missed = [c for c in manifest.get("thresholds", []) if not c["passed"]]
+    for c in missed:
+        lines.append(f"\n- ❌ `{c['metric']}` = {_num(c['value'], 3)} for `{c['prompt_id']}` × `{c['model_id']}` "
+                     f"(needs {_bound(c)})")
+    if manifest.get("ab"):
+        lines += ["", "### A/B", ""]
+        lines += [f"- {m['verdict']}" for m in manifest["ab"]["metrics"]]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_summary(comparison: dict[str, Any], base: str, candidate: str, *, heading: str = "##") -> list[str]:
+    """Regressions first, then gates, metric deltas with intervals, improvements, and what was added or removed."""
+    status = "✅ gates passed" if comparison["passed"] else "❌ gate failed"
+    lines = [f"{heading} {candidate} vs {base}: {status}", "",
+             f"{comparison['matched']} trials matched · {len(comparison['regressions'])} regressions · "
+             f"{len(comparison['improvements'])} improvements · {len(comparison['new'])} new · "
+             f"{len(comparison['removed'])} removed · {len(comparison['errored'])} errored", ""]
+    if comparison["regressions"]:
+        lines += ["**Regressions**", ""] + _changes(comparison["regressions"]) + [""]
+    for gate in comparison["gates"]:
+        mark = "✅" if gate["passed"] else "❌"
+        detail = gate.get("detail") or f"{_num(gate['value'], 3)} (limit {gate['limit']})"
+        lines.append(f"- {mark} `{gate['gate']}`: {detail}")
+    if comparison["deltas"]:
+        lines += ["", "| variant | metric | base | candidate | Δ [95% CI] | p (Holm) | n |",
+                  "|---|---|---|---|---|---|---|"]
+        for d in comparison["deltas"]:
+            lines.append(f"| `{d['variant']['prompt_id']}` × `{d['variant']['model_id']}` | {d['metric']} "
+                         f"| {_num(d['mean_a'], 3)} | {_num(d['mean_b'], 3)} | {d['delta']:+.3f} "
+                         f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] | {format_p(d['p_adjusted'])} | {d['n']} |")
+    if comparison["improvements"]:
+        lines += ["", "**Improvements**", ""] + _changes(comparison["improvements"])
+    for kind in ("new", "removed", "errored"):
+        if comparison[kind]:
+            shown = ", ".join(f"`{t}`" for t in comparison[kind][:LISTED])
+            more = f" … and {len(comparison[kind]) - LISTED} more" if len(comparison[kind]) > LISTED else ""
+            lines += ["", f"**{kind.capitalize()}**: {shown}{more}"]
+    return lines
+
+
+def _changes(changes: list[dict[str, Any]]) -> list[str]:
+    rows = [f"- `{c['case_id']}` (`{c['prompt_id']}` × `{c['model_id']}`"
+            + (f", repeat {c['repeat']}" if c["repeat"] else "") + f"): {'; '.join(c['reasons'])}"
+            for c in changes[:LISTED]]
+    if len(changes) > LISTED:
+        rows.append(f"- … and {len(changes) - LISTED} more")
+    return rows
+
+
+def _bound(check: dict[str, Any]) -> str:
+    return " and ".join(f"{op} {v}" for op, v in (("≥", check["min"]), ("≤", check["max"])) if v is not None)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _usd(value: float | None) -> str:
+    return "–" if value is None else f"${value:.4f}"
