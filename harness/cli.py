@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("HARNESS_DEBUG"):
             traceback.print_exc()
-        click.echo(f"harness: internal error: {type(exc).__name__}: {exc}\n"
+        from harness.models import redact
+
+        click.echo(f"harness: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
                    "  set HARNESS_DEBUG=1 for the traceback, and please report it", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)

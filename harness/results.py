@@ -146,5 +146,8 @@ def load_run(path: str | Path) -> Run:
     if not manifest_path.is_file():
         raise HarnessError("not a run folder (no run.json)", file=directory,
                            hint="pass a folder written by 'harness run', e.g. reports/<suite>-<timestamp>")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"run.json is not valid JSON: {exc}", file=manifest_path) from None
     return Run(directory=directory, manifest=manifest, results=read_results(directory))

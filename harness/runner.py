@@ -33,6 +33,7 @@ from harness.models import (
     default_model,
     model_identity,
     open_endpoint,
+    public_params,
     request_params,
 )
 from harness.report import write_report
@@ -47,7 +48,7 @@ from harness.results import (
     rewrite_results,
     write_manifest,
 )
-from harness.suite import Case, Suite, load_suite
+from harness.suite import Bound, Case, Suite, load_suite
 from harness.summary import run_summary
 
 
@@ -86,30 +87,36 @@ class Observer(Protocol):
     def finished(self, result: TrialResult) -> None: ...
 
 
-def resolve_models(suite: Suite, names: Sequence[str]) -> tuple[list[ModelSpec], str]:
-    """The models to run: --model replaces the suite's; with neither, the default model. Also says why.
+def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[ModelSpec], str]:
+    """The models to run, each with the suite's params under its own, and why these.
 
-    ``ROLE=MODEL`` runs MODEL in the place of ROLE (its results keep ROLE as model id), which is
-    how a model upgrade lines up with a baseline run of the old model.
+    --model replaces the suite's models: a suite model's id picks that model as configured;
+    ``ROLE=MODEL`` runs MODEL in the place of ROLE (its results keep ROLE as model id), which
+    is how a model upgrade lines up with a baseline of the old model. With neither, the
+    default model.
     """
+    names = [names] if isinstance(names, str) else list(names)
+    by_id = {m.id: m for m in suite.models}
     if names:
         specs = []
         for name in names:
-            role, _, model = name.rpartition("=") if "=" in name else (name, "", name)
-            specs.append(ModelSpec(id=role, model=model, params=_spec_params(suite, role)))
-        return specs, "from --model"
-    if suite.models:
-        return list(suite.models), "from the suite"
-    name, reason = default_model()
-    return [ModelSpec(model=name)], reason
-
-
-def _spec_params(suite: Suite, name: str) -> dict[str, Any]:
-    """A --model that the suite also lists keeps the suite's settings for it."""
-    for spec in suite.models:
-        if name in (spec.id, spec.model):
-            return dict(spec.params)
-    return {}
+            role, _, model = name.partition("=") if "=" in name else (name, "", "")
+            base = by_id.get(role)
+            if model:
+                specs.append(ModelSpec(id=role, model=model, params=base.params if base else {}))
+            else:
+                specs.append(base or ModelSpec(model=name))
+        reason = "from --model"
+    elif suite.models:
+        specs, reason = list(suite.models), "from the suite"
+    else:
+        name, reason = default_model()
+        specs = [ModelSpec(model=name)]
+    ids = [s.id for s in specs]
+    for i, model_id in enumerate(ids):
+        if model_id in ids[:i]:
+            raise HarnessError(f"model '{model_id}' is given twice", hint="give each model a distinct id")
+    return [s.model_copy(update={"params": {**suite.params, **s.params}}) for s in specs], reason
 
 
 def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:
@@ -123,7 +130,7 @@ def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list
     repeats = options.repeats or suite.repeats
     trials = []
     for model in models:
-        params = request_params(model, suite.params)
+        params = request_params(model)
         for prompt_id in prompt_ids:
             for case in suite.cases[: options.limit]:
                 messages = prompts.render(compiled[prompt_id], case)
@@ -139,6 +146,8 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     """
     options = options or RunOptions()
     if overrides:
+        if isinstance(overrides.get("models"), str):
+            overrides["models"] = [overrides["models"]]
         options = RunOptions(**{**options.__dict__, **overrides})
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
@@ -148,6 +157,8 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     if observer is not None:
         observer.planned(suite, models, models_reason, len(trials))
     directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
+    if options.out_dir and options.out_dir.is_dir() and any(options.out_dir.iterdir()):
+        raise HarnessError(f"run folder {options.out_dir} is not empty", hint="choose a new --out folder")
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(suite, models, models_reason, options, len(trials))
     write_manifest(directory, manifest)
@@ -176,13 +187,11 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
                    observer: Observer | None) -> None:
     cache = ResponseCache(options.cache_path) if options.use_cache else None
     try:
-        pending = []
         identities = {t.model.id: model_identity(t.model) for t in trials}
+        keys = {id(t): cache_key(identities[t.model.id], t.messages, t.params, t.repeat) for t in trials}
+        pending = []
         for trial in trials:
-            cached = None
-            if cache is not None:
-                key = cache_key(identities[trial.model.id], trial.messages, trial.params, trial.repeat)
-                cached = cache.get(key)
+            cached = cache.get(keys[id(trial)]) if cache is not None else None
             if cached is not None:
                 _record(suite, trial, cached, writer, observer)
             else:
@@ -200,8 +209,7 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
                 async with limit:
                     response = await complete(endpoint, trial.messages, trial.params, options.retry)
                 if cache is not None:
-                    key = cache_key(identities[trial.model.id], trial.messages, trial.params, trial.repeat)
-                    cache.put(key, response)
+                    cache.put(keys[id(trial)], response)
                 _record(suite, trial, response, writer, observer)
 
             await asyncio.gather(*(run_one(t) for t in pending))
@@ -229,7 +237,8 @@ def _finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: lis
                                                                        len(order)))
     rewrite_results(directory, results)
     variants = summarize(results)
-    checks = check_thresholds(variants, suite.thresholds)
+    # Provider errors are kept out of the pass rate, so their rate gets its own limit.
+    checks = check_thresholds(variants, {"error_rate": Bound(max=suite.max_error_rate), **suite.thresholds})
     comparison = compare_to_baseline(baseline, outcomes(results), suite.gates) if baseline is not None else None
     ended = datetime.now(timezone.utc)
     manifest.update({
@@ -259,9 +268,8 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
         "config": {
             "prompts": [p.model_dump(exclude_none=True) for p in suite.prompts
                         if not options.prompts or p.id in options.prompts],
-            "models": [{"id": m.id, "model": m.model,
-                        "params": {k: v for k, v in {**suite.params, **m.params}.items() if k != "api_key"}}
-                       for m in models],
+            "models": [{"id": m.id, "model": m.model, "params": public_params(m.params)} for m in models],
+            "max_error_rate": suite.max_error_rate,
             "models_from": models_reason,
             "repeats": options.repeats or suite.repeats,
             "concurrency": options.concurrency,

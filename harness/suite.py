@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,7 @@ class Suite(_Strict):
     models: list[ModelSpec] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     cases: list[Case] | str
+    max_error_rate: float = Field(default=0.1, ge=0, le=1)
     scorers: list[ScorerSpec] = Field(default_factory=list)
     thresholds: dict[str, float | Bound] = Field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
@@ -170,7 +172,7 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise HarnessError("suite file not found", file=path, hint="pass the path of a .yaml suite")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -188,7 +190,10 @@ def load_suite(path: str | Path) -> Suite:
         cases = load_cases_file(suite.directory / suite.cases, suite_file=path, line=_line_of(root, ("cases",)))
     else:
         cases = suite.cases
+    if not cases:
+        raise HarnessError("the suite has no cases", file=path, line=_line_of(root, ("cases",)))
     _check_unique_ids(cases, path, root)
+    _check_unique_names(suite, path, root)
     suite = suite.model_copy(update={"cases": cases})
 
     for i, spec in enumerate(suite.scorers):
@@ -218,25 +223,36 @@ def load_cases_file(path: Path, *, suite_file: Path, line: int | None) -> list[C
 
 def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
         for record in reader:
+            if None in record:
+                raise HarnessError("row has more fields than the header", file=path, line=reader.line_num)
+            if None in record.values():
+                raise HarnessError("row has fewer fields than the header", file=path, line=reader.line_num,
+                                   hint="quote values that contain commas")
             row: dict[str, Any] = {"vars": {k: v for k, v in record.items() if k not in RESERVED_CSV_COLUMNS}}
             if record.get("id"):
                 row["id"] = record["id"]
-            if "expected" in record:
+            if record.get("expected"):  # a blank cell means no expected value, not ""
                 row["expected"] = record["expected"]
             if record.get("tags"):
                 row["tags"] = [t.strip() for t in record["tags"].replace(";", ",").split(",") if t.strip()]
-            if None in row["vars"]:
-                raise HarnessError("row has more fields than the header", file=path, line=reader.line_num)
             rows.append((reader.line_num, row))
     return rows
 
 
+def read_text(path: Path) -> str:
+    """A suite or data file as text: UTF-8, tolerating the byte-order mark spreadsheets write."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"not UTF-8 text (byte {exc.start})", file=path, hint="save the file as UTF-8") from None
+
+
 def _jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_text(path).splitlines(), start=1):
         if not raw.strip():
             continue
         try:
@@ -257,6 +273,17 @@ def _check_unique_ids(cases: list[Case], path: Path, root: yaml.Node) -> None:
                                file=path, line=_line_of(root, ("cases", i)),
                                hint="identical cases get the same derived id: give them distinct 'id's")
         seen[case.id] = i
+
+
+def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
+    """Prompt ids, model ids and a list's scorer names key the results: two alike would merge silently."""
+    groups = [("prompts", [p.id for p in suite.prompts], "id"), ("models", [m.id for m in suite.models], "id"),
+              ("scorers", [s.name for s in suite.scorers], "name")]
+    for key, names, field in groups:
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise HarnessError(f"two {key} are called '{name}'", file=path, line=_line_of(root, (key, i)),
+                                   hint=f"give each a distinct '{field}'")
 
 
 SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1")
@@ -292,7 +319,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], *, file: Path, node:
         error = max(exc.errors(), key=lambda e: len(e["loc"]))
         loc = _data_loc(error["loc"])
         where = _line_of(node, loc) if node is not None else line
-        raise HarnessError(_describe(error, loc, model), file=file, line=where) from None
+        raise HarnessError(_error_message(error, loc, model), file=file, line=where) from None
 
 
 def _data_loc(loc: tuple) -> tuple:
@@ -301,7 +328,7 @@ def _data_loc(loc: tuple) -> tuple:
     return tuple(p for p in loc if isinstance(p, int) or (p not in branch_names and "[" not in str(p)))
 
 
-def _describe(error: dict[str, Any], loc: tuple, model: type[BaseModel]) -> str:
+def _error_message(error: dict[str, Any], loc: tuple, model: type[BaseModel]) -> str:
     dotted = ".".join(str(p) for p in loc) or model.__name__.lower()
     if error["type"] == "extra_forbidden":
         key = str(loc[-1])

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,7 +41,8 @@ class RunConsole:
 
     def planned(self, suite: Suite, models: Sequence[ModelSpec], models_reason: str, trials: int) -> None:
         names = ", ".join(m.id for m in models)
-        self.console.print(f"[bold]{suite.name}[/]: {trials} trials · model: {names} ({models_reason})")
+        self.console.print(f"[bold]{escape(suite.name)}[/]: {trials} trials · model: {escape(names)} "
+                           f"({escape(models_reason)})")
         self._task = self._progress.add_task("running", total=trials, tally="")
 
     def finished(self, result: TrialResult) -> None:
@@ -52,7 +54,7 @@ class RunConsole:
         self._progress.update(self._task, advance=1, tally=tally)
 
     def summary(self, run: Run) -> None:
-        table = Table(title=f"{run.manifest['suite']['name']} · {run.manifest['status']}", title_justify="left")
+        table = Table(title=f"{escape(run.manifest['suite']['name'])} · {run.manifest['status']}", title_justify="left")
         scorer_columns = _scorer_columns(run.metrics)
         for header in ["prompt", "model", "pass [95% CI]", *(h for h, _ in scorer_columns), "err",
                        "p50 ms", "cost"]:
@@ -60,7 +62,7 @@ class RunConsole:
         for v in run.metrics:
             low, high = v["pass_rate_ci"]
             rate = "–" if v["pass_rate"] is None else f"{v['pass_rate']:.1%} [{low * 100:.0f}–{high:.0%}]"
-            table.add_row(v["prompt_id"], v["model_id"], rate, *(cell(v) for _, cell in scorer_columns),
+            table.add_row(escape(v["prompt_id"]), escape(v["model_id"]), rate, *(cell(v) for _, cell in scorer_columns),
                           str(v["errors"]), _n(v["latency_p50_ms"]),
                           "–" if v["cost_usd"] is None else f"${v['cost_usd']:.4f}")
         self.out.print(table)
@@ -72,8 +74,8 @@ class RunConsole:
                 bound = " and ".join(f"{op} {val}" for op, val in (("≥", check["min"]), ("≤", check["max"]))
                                      if val is not None)
                 value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
-                self.out.print(f"[red]threshold missed[/]: {check['metric']} = {value} (needs {bound}) for "
-                               f"{check['prompt_id']} × {check['model_id']}")
+                self.out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} (needs {bound}) for "
+                               f"{escape(check['prompt_id'])} × {escape(check['model_id'])}")
         self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
 
 
@@ -87,12 +89,13 @@ def print_history(runs: list[dict[str, Any]]) -> None:
         table.add_column(header, justify="right" if header in ("pass rate", "n") else "left",
                          no_wrap=header == "run")
     for run in runs:
-        result = ("✓ passed" if run.get("passed") else "✗ failed") if run["status"] == "completed" else run["status"]
+        verdict = "✓ passed" if run.get("passed") else "✗ failed"
+        result = verdict if run["status"] == "completed" else run["status"]
         for i, v in enumerate(run["variants"]):
             first = i == 0
             table.add_row(Path(run["directory"]).name if first else "", result if first else "",
-                          f"{v['prompt_id']} × {v['model_id']}", _fmt(v["pass_rate"], "{:.1%}"), str(v["trials"]),
-                          (run["environment"].get("git_commit") or "")[:8] if first else "")
+                          escape(f"{v['prompt_id']} × {v['model_id']}"), _fmt(v["pass_rate"], "{:.1%}"),
+                          str(v["trials"]), (run["environment"].get("git_commit") or "")[:8] if first else "")
     out.print(table)
 
 

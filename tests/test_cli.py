@@ -113,7 +113,7 @@ def test_provider_errors_are_recorded_per_trial_and_the_run_goes_on(project, tmp
 
     with FakeLLMServer(answer) as failing:
         suite = project(base_url=failing.base_url)
-        assert run_cli("run", suite) == 0
+        assert run_cli("run", suite) == 1  # 1 error in 6 trials is over the default max_error_rate of 0.1
         assert failing.count == 12  # a 400 is not retried
 
     run_dir = only_run_dir(tmp_path)
@@ -121,8 +121,11 @@ def test_provider_errors_are_recorded_per_trial_and_the_run_goes_on(project, tmp
     errors = [r for r in rows if r["response"]["error"]]
     assert {r["case_id"] for r in errors} == {"cold-pasta"}
     assert "400" in errors[0]["response"]["error"] and errors[0]["scores"] == []
-    terse = next(v for v in json.loads((run_dir / "run.json").read_text())["variants"] if v["prompt_id"] == "terse")
+    manifest = json.loads((run_dir / "run.json").read_text())
+    terse = next(v for v in manifest["variants"] if v["prompt_id"] == "terse")
     assert terse["errors"] == 1 and terse["scored"] == 5 and terse["pass_rate"] == pytest.approx(4 / 5)
+    failed = {(c["prompt_id"], c["metric"]) for c in manifest["thresholds"] if not c["passed"]}
+    assert failed == {("terse", "error_rate"), ("critic", "error_rate")}
     assert "error" in (run_dir / "report.html").read_text()
 
 

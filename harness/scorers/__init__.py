@@ -85,8 +85,13 @@ def _import(target: str, *, base: Path, file: Path | None) -> Any:
             return sys.modules[module_name]
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            raise HarnessError(f"syntax error in plugin: {exc.msg}", file=path, line=exc.lineno) from None
+        except Exception as exc:
+            raise HarnessError(f"plugin failed to import: {type(exc).__name__}: {exc}", file=path) from None
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
         return module
     try:
         return importlib.import_module(target)
@@ -124,8 +129,8 @@ def check_spec(spec: ScorerSpec, *, file: Path, line: int | None) -> ScorerInfo:
         if arg not in accepted and not takes_any:
             raise HarnessError(f"scorer '{spec.type}' has no argument '{arg}'{did_you_mean(arg, accepted)}",
                                file=file, line=line, hint="it takes: " + (", ".join(accepted) or "no arguments"))
-    missing = [n for n, p in list(parameters.items())[2:]
-               if p.default is inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY and n not in spec.args]
+    missing = [n for n, p in list(parameters.items())[2:] if p.default is inspect.Parameter.empty
+               and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in spec.args]
     if missing:
         raise HarnessError(f"scorer '{spec.type}' needs argument '{missing[0]}'", file=file, line=line)
     return info
@@ -139,9 +144,11 @@ def apply(spec: ScorerSpec, output: str, case: Case, *, base: Path | None = None
         result = info.fn(output, case, **spec.args)
         verdict = result if isinstance(result, Verdict) else Verdict(value=float(result))
         value = min(1.0, max(0.0, float(verdict.value)))
+        metadata = dict(verdict.metadata or {})
+        if info.kind != "score":
+            metadata["kind"] = info.kind
+        return Score(name=spec.name, value=value, passed=value >= threshold, threshold=threshold,
+                     explanation=str(verdict.explanation or ""), metadata=metadata)
     except Exception as exc:  # a user scorer's bug must not lose the run
         return Score(name=spec.name, value=0.0, passed=False, threshold=threshold,
                      explanation=f"scorer raised {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
-    metadata = {**verdict.metadata, "kind": info.kind} if info.kind != "score" else dict(verdict.metadata)
-    return Score(name=spec.name, value=value, passed=value >= threshold, threshold=threshold,
-                 explanation=verdict.explanation, metadata=metadata)
