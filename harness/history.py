@@ -19,7 +19,7 @@ def runs_of(suite_name: str, reports_dir: Path) -> list[dict[str, Any]]:
             continue
         if manifest.get("suite", {}).get("name") == suite_name and manifest.get("variants") is not None:
             runs.append({**manifest, "directory": str(path.parent)})
-    return sorted(runs, key=lambda m: m.get("started_at", ""), reverse=True)
+    return sorted(runs, key=lambda m: (m.get("started_at", ""), m["directory"]), reverse=True)
 
 
 def trend(runs: list[dict[str, Any]], metric: str = "pass_rate") -> dict[str, list[tuple[str, float]]]:

@@ -46,7 +46,8 @@ def comparison_summary(comparison: dict[str, Any], base: str, candidate: str, *,
         lines += ["**Regressions**", ""] + _changes(comparison["regressions"]) + [""]
     for gate in comparison["gates"]:
         mark = "✅" if gate["passed"] else "❌"
-        detail = gate.get("detail") or f"{_num(gate['value'], 3)} (limit {gate['limit']})"
+        value = gate["value"] if isinstance(gate["value"], int) else _num(gate["value"], 3)
+        detail = gate.get("detail") or f"{value} (limit {gate['limit']})"
         lines.append(f"- {mark} `{gate['gate']}`: {detail}")
     if comparison["deltas"]:
         lines += ["", "| variant | metric | base | candidate | Δ [95% CI] | p (Holm) | n |",

@@ -252,3 +252,44 @@ def test_ctrl_c_keeps_what_completed_and_exits_130(project, tmp_path):
     assert manifest["status"] == "interrupted" and manifest["passed"] is False
     assert 2 <= len(kept) < 12 and manifest["counts"]["completed"] == len(kept)
     assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_a_used_run_folder_is_refused_rather_than_mixed(project, server, tmp_path, capsys):
+    suite = project()
+    assert run_cli("run", suite, "--out", tmp_path / "run", "--prompt", "terse") == 0
+    assert run_cli("run", suite, "--out", tmp_path / "run", "--prompt", "terse") == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 6
+
+
+def test_the_cache_tells_apart_servers_set_by_environment(project, server, tmp_path, monkeypatch):
+    suite = project()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    run_cli("run", suite, "--model", "openai/m", "--prompt", "terse")
+    with FakeLLMServer(lambda _r: "negative") as other:
+        monkeypatch.setenv("OPENAI_BASE_URL", other.base_url)
+        run_cli("run", suite, "--model", "openai/m", "--prompt", "terse")
+        assert other.count == 6
+
+
+def test_suite_params_reach_every_model_and_credentials_stay_out_of_run_json(project, server, tmp_path):
+    suite = project()
+    text = suite.read_text()
+    models = text[text.index("models:"):text.index("params:\n  temperature")]
+    suite.write_text(text.replace(models, "models: [openai/from-suite-params]\n").replace(
+        "params:\n  temperature: 0\n",
+        f"params:\n  temperature: 0\n  timeout: 30\n  api_base: {server.base_url}\n  api_key: sk-suite-level-key-1\n"
+        "  extra_headers: {Authorization: Bearer sk-header-secret-2}\n"))
+
+    assert run_cli("run", suite, "--prompt", "terse") == 0
+
+    assert {r["model"] for r in server.requests} == {"from-suite-params"}
+    run_json = next((tmp_path / "reports").glob("*/run.json")).read_text()
+    assert "sk-suite-level-key-1" not in run_json and "sk-header-secret" not in run_json
+    assert '"timeout": 30' in run_json
+
+
+def test_model_flag_can_pick_a_suite_model_by_id(project, server):
+    assert run_cli("run", project(), "--model", "fake", "--prompt", "terse") == 0
+    assert {r["model"] for r in server.requests} == {"fake-model"}

@@ -135,3 +135,37 @@ def test_duplicate_case_ids_are_refused(write):
     duplicate = ANONYMOUS.replace("The pasta was cold.", "The mochi is excellent!").replace("negative", "positive")
     error = error_of(write(duplicate))
     assert "duplicate case id" in error.message and "cases 1 and 2" in error.message and error.line == 8
+
+
+@pytest.mark.parametrize("broken, message", [
+    (GOOD.replace("  - id: terse\n    template: sentiment/terse.j2\n",
+                  "  - id: terse\n    template: sentiment/terse.j2\n  - id: terse\n    text: hi\n"),
+     "two prompts are called 'terse'"),
+    (GOOD + "models: [openai/a, openai/a]\n", "two models are called 'openai/a'"),
+    (GOOD.replace("scorers:\n", "scorers:\n  - contains\n  - contains\n"), "two scorers are called 'contains'"),
+    (GOOD.split("cases:")[0] + "cases: []\n", "the suite has no cases"),
+])
+def test_names_that_would_merge_results_are_refused(write, broken, message):
+    assert message in error_of(write(broken)).message
+
+
+def test_csv_with_a_byte_order_mark_blank_cells_and_short_rows(project, tmp_path):
+    path = project()
+    data = tmp_path / "suites" / "data" / "reviews.csv"
+    data.write_bytes(b"\xef\xbb\xbfid,review,expected\nmochi,The mochi is excellent!,positive\nblank,Meh.,\n")
+    cases = load_suite(path).cases
+    assert [c.id for c in cases] == ["mochi", "blank"] and cases[1].expected is None
+
+    data.write_text("id,review,expected\nshort,Only two fields\n")
+    error = error_of(path)
+    assert "fewer fields than the header" in error.message and error.line == 2
+
+    data.write_bytes("id,review,expected\nx,caf\xe9,positive\n".encode("latin-1"))
+    assert "not UTF-8" in error_of(path).message
+
+
+def test_a_plugin_with_a_syntax_error_is_bad_input(write, tmp_path, capsys):
+    path = write(GOOD.replace("scorers:", "plugins: [broken.py]\nscorers:"))
+    (path.parent / "broken.py").write_text("def oops(:\n")
+    assert run_cli("validate", path) == 2
+    assert "broken.py:1: syntax error in plugin" in capsys.readouterr().err

@@ -1,0 +1,183 @@
+"""A/B tests and regression checks, end to end against the test HTTP server."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness.testing import FakeLLMServer, last_user_message
+from tests.conftest import REVIEWS, run_cli, sentiment_answer
+
+TRUTH = {review: expected for _, review, expected in REVIEWS}
+
+
+def review_of(request: dict) -> str:
+    return last_user_message(request).split("Review: ", 1)[1].split("\n")[0]
+
+
+def upgraded(request: dict) -> str:
+    """'new-model' answers like the old one, except: wrong on the mochi, right on the sarcasm."""
+    if request["model"] != "new-model":
+        return sentiment_answer(request)
+    review = review_of(request)
+    if "mochi" in review:
+        return "negative"
+    if "cold fries" in review:
+        return "negative"
+    return sentiment_answer(request)
+
+
+def manifest_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def test_compare_finds_exactly_the_changed_cases_and_gates_decide_the_exit(project, tmp_path, capsys):
+    with FakeLLMServer(upgraded) as server:
+        suite = project(base_url=server.base_url)
+        assert run_cli("run", suite, "--out", tmp_path / "base") == 0
+        assert run_cli("run", suite, "--model", "fake=openai/new-model", "--out", tmp_path / "new") == 0
+    assert {r["model"] for r in server.requests} == {"fake-model", "new-model"}
+    capsys.readouterr()
+
+    assert run_cli("compare", tmp_path / "base", tmp_path / "new", "--summary", tmp_path / "cmp.md") == 0
+
+    out = capsys.readouterr().out
+    assert "12 trials matched · 2 regressions · 2 improvements" in out
+    assert "- `mochi` (`terse` × `fake`): pass → fail; label 1.00 → 0.00" in out
+    assert "- `mochi` (`critic` × `fake`): pass → fail" in out
+    assert out.index("**Regressions**") < out.index("**Improvements**")
+    assert "`sarcasm` (`terse` × `fake`): fail → pass" in out
+    assert "✅ `max_drop`: no significant drop" in out
+    assert (tmp_path / "cmp.md").read_text().strip() == out.strip()
+
+    assert run_cli("compare", tmp_path / "base", tmp_path / "new", "--max-regressions", "1") == 1
+    assert "❌ `max_regressions`: 2 (limit 1)" in capsys.readouterr().out
+
+
+def test_run_with_baseline_checks_a_model_upgrade_with_the_suites_gates(project, tmp_path):
+    with FakeLLMServer(upgraded) as server:
+        suite = project(base_url=server.base_url)
+        suite.write_text(suite.read_text() + "gates:\n  max_regressions: 0\n")
+        assert run_cli("run", suite, "--out", tmp_path / "base") == 0
+        assert run_cli("run", suite, "--model", "fake=openai/new-model", "--baseline", tmp_path / "base",
+                       "--out", tmp_path / "new") == 1
+
+    baseline = manifest_of(tmp_path / "new")["baseline"]
+    assert baseline["passed"] is False and manifest_of(tmp_path / "new")["passed"] is False
+    assert sorted((c["case_id"], c["prompt_id"]) for c in baseline["regressions"]) == [
+        ("mochi", "critic"), ("mochi", "terse")]
+    assert {d["metric"] for d in baseline["deltas"]} == {"pass_rate", "label.mean"}
+    assert all(d["n"] == 6 for d in baseline["deltas"])
+    summary = (tmp_path / "new" / "summary.md").read_text()
+    assert "this run vs baseline: ❌ gate failed" in summary and "pass → fail" in summary
+    report = (tmp_path / "new" / "report.html").read_text()
+    assert "Versus baseline" in report and report.index("Regressions") < report.index("<h2>Summary</h2>")
+
+
+def test_a_significant_drop_fails_the_default_gate(project, tmp_path):
+    def collapse(request):
+        return "negative" if request["model"] == "new-model" else sentiment_answer(request)
+
+    many = [(f"r{i}", f"Lovely dish number {i}, great!", "positive") for i in range(12)]
+    with FakeLLMServer(collapse) as server:
+        suite = project(base_url=server.base_url, reviews=many)
+        run_cli("run", suite, "--prompt", "terse", "--out", tmp_path / "base")
+        run_cli("run", suite, "--prompt", "terse", "--model", "fake=openai/new-model", "--out", tmp_path / "new")
+    assert run_cli("compare", tmp_path / "base", tmp_path / "new") == 1
+    gate = next(g for g in json.loads(json.dumps(_compare(tmp_path))) if g["gate"] == "max_drop")
+    assert not gate["passed"] and "pass_rate of terse × fake fell -1.000" in gate["detail"]
+
+
+def _compare(tmp_path: Path) -> list[dict]:
+    from harness.compare import compare_to_baseline, load_outcomes
+    from harness.suite import Gates
+
+    base, _ = load_outcomes(tmp_path / "base")
+    new, _ = load_outcomes(tmp_path / "new")
+    return compare_to_baseline(base, new, Gates()).gates
+
+
+def test_a_baseline_file_round_trips_and_compares_like_its_run(project, server, tmp_path, capsys):
+    suite = project()
+    run_cli("run", suite, "--out", tmp_path / "run")
+    target = tmp_path / "suites" / "baselines" / "sentiment.jsonl"
+
+    assert run_cli("baseline", "save", tmp_path / "run", "--to", target) == 0
+
+    lines = target.read_text().splitlines()
+    assert json.loads(lines[0]) == {"harness_baseline": 1, "suite": "sentiment"}
+    records = [json.loads(x) for x in lines[1:]]
+    assert len(records) == 12 and "latency_ms" not in lines[1] and "started" not in target.read_text()
+    keys = [(r["prompt_id"], r["model_id"], r["case_id"], r["repeat"]) for r in records]
+    assert keys == sorted(keys)
+    first = target.read_bytes()
+    run_cli("baseline", "save", tmp_path / "run", "--to", target)
+    assert target.read_bytes() == first
+    capsys.readouterr()
+
+    assert run_cli("compare", target, tmp_path / "run") == 0
+    assert "12 trials matched · 0 regressions · 0 improvements" in capsys.readouterr().out
+
+
+def test_repeats_find_the_flaky_cases(project, tmp_path):
+    calls: Counter[str] = Counter()
+
+    def flaky(request):
+        review = review_of(request)
+        calls[review] += 1
+        if "tablecloths" in review or "dumplings" in review:  # these answers flip from one call to the next
+            return "positive" if calls[review] % 2 else "negative"
+        return sentiment_answer(request)
+
+    with FakeLLMServer(flaky) as server:
+        assert run_cli("run", project(base_url=server.base_url), "--prompt", "terse", "--repeat", "4",
+                       "--out", tmp_path / "run") == 0
+
+    repeats = manifest_of(tmp_path / "run")["variants"][0]["repeats"]
+    assert repeats["k"] == 4 and repeats["flaky"] == ["dumplings", "tablecloths"]
+    # mochi, reservation, cold-pasta always pass; sarcasm never; the two flaky ones pass half the time.
+    assert repeats["pass_probability"] == pytest.approx((3 + 0.5 + 0.5) / 6)
+    assert repeats["pass_at_k"] == pytest.approx(5 / 6)
+    assert repeats["pass_hat_k"] == pytest.approx(3 / 6)
+    assert "flaky: `dumplings`, `tablecloths`" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_ab_names_a_winner_only_when_significant(project, tmp_path):
+    def critic_knows(request):
+        knows = request["messages"][0]["role"] == "system"
+        right = TRUTH[review_of(request)]
+        return right if knows else ("negative" if right == "positive" else "positive")
+
+    with FakeLLMServer(critic_knows) as server:
+        run_cli("run", project(base_url=server.base_url), "--out", tmp_path / "run")
+
+    ab = manifest_of(tmp_path / "run")["ab"]
+    verdict = next(m for m in ab["metrics"] if m["metric"] == "pass_rate")
+    assert verdict["winner"] == {"prompt_id": "critic", "model_id": "fake"}
+    assert verdict["verdict"] == "critic × fake is best on pass_rate (p=0.031, n=6)"
+    pair = verdict["pairs"][0]
+    assert pair["test"] == "mcnemar-exact" and pair["delta"] == 1.0 and len(pair["b_only"]) == 6
+
+    with FakeLLMServer(sentiment_answer) as server:
+        run_cli("run", project(base_url=server.base_url), "--out", tmp_path / "tie")
+    tie = next(m for m in manifest_of(tmp_path / "tie")["ab"]["metrics"] if m["metric"] == "pass_rate")
+    assert tie["winner"] is None and tie["verdict"] == "no significant difference on pass_rate (p=1.000, n=6)"
+    assert "A/B: which variant wins?" in (tmp_path / "tie" / "report.html").read_text()
+
+
+def test_history_lists_past_runs_newest_first(project, server, tmp_path, capsys):
+    suite = project()
+    run_cli("run", suite, "--prompt", "terse")
+    run_cli("run", suite, "--prompt", "terse", "--no-cache")
+    capsys.readouterr()
+
+    assert run_cli("history", suite) == 0
+
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if "✓ passed" in line]
+    runs = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert listed == [runs[1], runs[0]]
+    report = (tmp_path / "reports" / runs[1] / "report.html").read_text()
+    assert "Pass rate over the last runs" in report
