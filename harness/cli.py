@@ -25,7 +25,8 @@ def cli() -> None:
     """Evaluate prompts and models: YAML suites, Jinja prompts, any model through litellm.
 
     \b
-    Exit codes: 0 all thresholds met · 1 a threshold missed · 2 bad input · 3 internal error
+    Exit codes: 0 all thresholds met · 1 a threshold or gate missed · 2 bad input · 3 internal error
+    · 130 interrupted
     """
 
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.suite import ModelSpec
 
 LOCAL = "local"
@@ -72,8 +73,24 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
 
 @contextlib.asynccontextmanager
 async def _litellm_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
-    """Any litellm model string; keys and base URLs come from litellm's usual environment variables."""
+    """Any litellm model string; keys and base URLs come from litellm's usual environment variables.
+
+    An unknown provider or a missing key fails here, before any call, with what to set.
+    """
     transport = {k: v for k, v in spec.params.items() if k in TRANSPORT_PARAMS}
+    litellm = litellm_module()
+    try:
+        litellm.get_llm_provider(spec.model)
+    except Exception:
+        raise HarnessError(f"model '{spec.model}': litellm knows no provider for it",
+                           hint="write provider/model, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, "
+                                "or 'local' for the bundled model") from None
+    if "api_key" not in transport:
+        missing = [k for k in litellm.validate_environment(model=spec.model).get("missing_keys", [])
+                   if k.endswith(("_KEY", "_TOKEN"))]
+        if missing:
+            raise HarnessError(f"model '{spec.model}' needs {' and '.join(missing)} in the environment",
+                               hint="set it (or the model's params.api_key), or run the bundled model: --model local")
     yield Endpoint(model=spec.model, kwargs=transport)
 
 

@@ -157,8 +157,10 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     if observer is not None:
         observer.planned(suite, models, models_reason, len(trials))
     directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
-    if options.out_dir and options.out_dir.is_dir() and any(options.out_dir.iterdir()):
-        raise HarnessError(f"run folder {options.out_dir} is not empty", hint="choose a new --out folder")
+    if options.out_dir and options.out_dir.exists() and (
+            not options.out_dir.is_dir() or any(options.out_dir.iterdir())):
+        raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
+                           hint="choose a new --out folder")
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(suite, models, models_reason, options, len(trials))
     write_manifest(directory, manifest)

@@ -74,6 +74,24 @@ class PromptSpec(_Strict):
         return self
 
 
+# Request parameters whose type we know: a wrong one fails at load, not on every call.
+KNOWN_PARAMS: dict[str, tuple[type, ...]] = {
+    "temperature": (int, float), "top_p": (int, float), "max_tokens": (int,), "max_completion_tokens": (int,),
+    "seed": (int,), "n": (int,), "presence_penalty": (int, float), "frequency_penalty": (int, float),
+    "timeout": (int, float), "stop": (str, list), "api_base": (str,), "api_key": (str,),
+}
+
+
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    for name, types in KNOWN_PARAMS.items():
+        value = params.get(name)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            kinds = " or ".join("number" if t is float else {int: "integer", str: "text", list: "list"}[t]
+                                for t in types if not (t is int and float in types))
+            raise ValueError(f"'{name}' must be {kinds}, not {value!r}")
+    return params
+
+
 class ModelSpec(_Strict):
     """A model under test: any litellm model string, or ``local`` for the bundled model."""
 
@@ -87,6 +105,8 @@ class ModelSpec(_Strict):
         if isinstance(data, str):
             return {"model": data}
         return data
+
+    _params_types = field_validator("params")(classmethod(lambda cls, v: check_params(v)))
 
     @model_validator(mode="after")
     def _default_id(self) -> ModelSpec:
@@ -151,6 +171,8 @@ class Suite(_Strict):
     plugins: list[str] = Field(default_factory=list)
     path: Path | None = None
 
+    _params_types = field_validator("params")(classmethod(lambda cls, v: check_params(v)))
+
     @property
     def directory(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
@@ -201,6 +223,11 @@ def load_suite(path: str | Path) -> Suite:
     for i, case in enumerate(cases):
         for j, spec in enumerate(case.scorers or []):
             scorers.check_spec(spec, file=path, line=_line_of(root, ("cases", i, "scorers", j)))
+        for spec in suite.scorers_for(case):
+            problem = scorers.check_case(spec, case, base=suite.directory)
+            if problem:
+                raise HarnessError(f"case '{case.id}': {problem}", file=path,
+                                   line=_line_of(root, ("cases", i)) if isinstance(suite.cases, list) else None)
     _check_thresholds(suite, path, root)
     for i, prompt in enumerate(suite.prompts):
         prompts.locate_template(prompt, suite, line=_line_of(root, ("prompts", i)))
@@ -222,9 +249,16 @@ def load_cases_file(path: Path, *, suite_file: Path, line: int | None) -> list[C
 
 
 def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        return _csv_records(path)
+    except csv.Error as exc:
+        raise HarnessError(f"malformed CSV: {exc}", file=path, hint="check the quotes around values") from None
+
+
+def _csv_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     with io.StringIO(read_text(path), newline="") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, strict=True)
         for record in reader:
             if None in record:
                 raise HarnessError("row has more fields than the header", file=path, line=reader.line_num)
@@ -316,7 +350,8 @@ def _validate(model: type[BaseModel], data: dict[str, Any], *, file: Path, node:
         return model.model_validate(data)
     except ValidationError as exc:
         # With unions (cases: list | path) pydantic reports every branch; the deepest is the real one.
-        error = max(exc.errors(), key=lambda e: len(e["loc"]))
+        # A misspelt key shows up both as unknown and as missing: the unknown key is the one to fix.
+        error = max(exc.errors(), key=lambda e: (len(_data_loc(tuple(e["loc"]))), e["type"] == "extra_forbidden"))
         loc = _data_loc(error["loc"])
         where = _line_of(node, loc) if node is not None else line
         raise HarnessError(_error_message(error, loc, model), file=file, line=where) from None

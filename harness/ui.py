@@ -6,6 +6,8 @@ progress bar is only drawn on a terminal, so CI logs stay plain.
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ class RunConsole:
 
     def __init__(self) -> None:
         self.console = Console(stderr=True, highlight=False)
-        self.out = Console(highlight=False)
+        self.out = _console()
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("{task.fields[tally]}"), TimeElapsedColumn(),
                                   console=self.console, disable=not self.console.is_terminal, transient=True)
@@ -69,6 +71,8 @@ class RunConsole:
         counts = run.manifest.get("counts", {})
         self.out.print(f"{counts.get('cached', 0)}/{counts.get('completed', 0)} trials from cache"
                        f" · {counts.get('errors', 0)} errors")
+        for error, count in Counter(r.response.error for r in run.results if r.response.error).most_common(3):
+            self.out.print(f"[yellow]{count} × {escape(error)}[/]")
         for check in run.manifest.get("thresholds", []):
             if not check["passed"]:
                 bound = " and ".join(f"{op} {val}" for op, val in (("≥", check["min"]), ("≤", check["max"]))
@@ -79,8 +83,16 @@ class RunConsole:
         self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
 
 
+def _console() -> Console:
+    """stdout; in a pipe or CI log rich would squeeze tables to 80 columns, so allow 120 unless COLUMNS says."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=120)
+    return console
+
+
 def print_history(runs: list[dict[str, Any]]) -> None:
-    out = Console(highlight=False)
+    out = _console()
     if not runs:
         out.print("no runs of this suite yet")
         return

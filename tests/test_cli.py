@@ -258,7 +258,7 @@ def test_a_used_run_folder_is_refused_rather_than_mixed(project, server, tmp_pat
     suite = project()
     assert run_cli("run", suite, "--out", tmp_path / "run", "--prompt", "terse") == 0
     assert run_cli("run", suite, "--out", tmp_path / "run", "--prompt", "terse") == 2
-    assert "is not empty" in capsys.readouterr().err
+    assert "already exists and is not an empty folder" in capsys.readouterr().err
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 6
 
 
@@ -293,3 +293,14 @@ def test_suite_params_reach_every_model_and_credentials_stay_out_of_run_json(pro
 def test_model_flag_can_pick_a_suite_model_by_id(project, server):
     assert run_cli("run", project(), "--model", "fake", "--prompt", "terse") == 0
     assert {r["model"] for r in server.requests} == {"fake-model"}
+
+
+@pytest.mark.parametrize("model, message", [
+    ("openai/gpt-4o-mini", "model 'openai/gpt-4o-mini' needs OPENAI_API_KEY in the environment"),
+    ("nosuch/model", "model 'nosuch/model': litellm knows no provider for it"),
+])
+def test_a_model_that_cannot_be_called_fails_fast_with_what_to_set(project, server, model, message, capsys):
+    started = time.monotonic()
+    assert run_cli("run", project(), "--model", model) == 2
+    assert message in capsys.readouterr().err
+    assert time.monotonic() - started < 10 and server.count == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,19 +12,21 @@ from harness import local_model
 from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
+ORIGINAL_CACHE_DIR = os.environ.get("HARNESS_CACHE_DIR")
 
-pytestmark = [pytest.mark.local_model, pytest.mark.usefixtures("shared_model_cache")]
-
-
-@pytest.fixture(scope="module")
-def model_cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("model-cache")
+pytestmark = [pytest.mark.local_model, pytest.mark.usefixtures("users_model_cache")]
 
 
 @pytest.fixture
-def shared_model_cache(model_cache_dir, monkeypatch):
-    """Assemble the 491 MB model once for this module, not once per test."""
-    monkeypatch.setenv("HARNESS_CACHE_DIR", str(model_cache_dir))
+def users_model_cache(monkeypatch):
+    """The user's own cache, where the 491 MB model is assembled once for good (not once per test session).
+
+    The tests below never read or write its response cache (--no-cache), so the model really runs.
+    """
+    if ORIGINAL_CACHE_DIR is None:
+        monkeypatch.delenv("HARNESS_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("HARNESS_CACHE_DIR", ORIGINAL_CACHE_DIR)
 
 
 def test_the_model_file_is_assembled_and_verified():
@@ -33,7 +36,7 @@ def test_the_model_file_is_assembled_and_verified():
 
 
 def test_sentiment_suite_runs_on_the_local_model_by_default(tmp_path, capsys):
-    code = run_cli("run", REPO / "suites" / "sentiment.yaml", "--limit", "5", "--out", tmp_path / "run")
+    code = run_cli("run", REPO / "suites" / "sentiment.yaml", "--limit", "5", "--no-cache", "--out", tmp_path / "run")
 
     assert code in (0, 1)  # whether the 5 classics clear the suite's threshold is the model's business
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())

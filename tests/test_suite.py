@@ -144,6 +144,10 @@ def test_duplicate_case_ids_are_refused(write):
     (GOOD + "models: [openai/a, openai/a]\n", "two models are called 'openai/a'"),
     (GOOD.replace("scorers:\n", "scorers:\n  - contains\n  - contains\n"), "two scorers are called 'contains'"),
     (GOOD.split("cases:")[0] + "cases: []\n", "the suite has no cases"),
+    (GOOD + "params: {temperature: hot}\n", "params: 'temperature' must be number, not 'hot'"),
+    (GOOD.replace("    expected: positive", "    expected: neutral"),
+     "case 'one': expected label 'neutral' is not one of ['positive', 'negative']"),
+    (GOOD.replace("  - id: terse\n", "  - idd: terse\n"), "unknown key 'idd' (did you mean 'id'?)"),
 ])
 def test_names_that_would_merge_results_are_refused(write, broken, message):
     assert message in error_of(write(broken)).message
@@ -152,9 +156,14 @@ def test_names_that_would_merge_results_are_refused(write, broken, message):
 def test_csv_with_a_byte_order_mark_blank_cells_and_short_rows(project, tmp_path):
     path = project()
     data = tmp_path / "suites" / "data" / "reviews.csv"
-    data.write_bytes(b"\xef\xbb\xbfid,review,expected\nmochi,The mochi is excellent!,positive\nblank,Meh.,\n")
-    cases = load_suite(path).cases
-    assert [c.id for c in cases] == ["mochi", "blank"] and cases[1].expected is None
+    data.write_bytes(b"\xef\xbb\xbfid,review,expected\nmochi,The mochi is excellent!,positive\n")
+    assert [c.id for c in load_suite(path).cases] == ["mochi"]
+
+    data.write_text("id,review,expected\nmochi,Yum,positive\nblank,Meh.,\n")  # blank means missing, not ""
+    assert "case 'blank': the label scorer needs an 'expected' label" in error_of(path).message
+
+    data.write_text('id,review,expected\nmochi,"Unclosed quote,positive\nnext,Fine,positive\n')
+    assert "malformed CSV" in error_of(path).message
 
     data.write_text("id,review,expected\nshort,Only two fields\n")
     error = error_of(path)

@@ -51,17 +51,24 @@ class ScorerInfo:
     # "classification" scorers record metadata {"predicted", "expected"}; the run aggregates
     # them into accuracy, macro-F1 and a confusion matrix.
     kind: str = "score"
+    # Checked at load for every case the scorer applies to: returns a problem, or None.
+    check: Callable[[Case, dict[str, Any]], str | None] | None = None
 
 
 REGISTRY: dict[str, ScorerInfo] = {}
 
 
-def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score"):
-    """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``."""
+def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
+           check: Callable[[Case, dict[str, Any]], str | None] | None = None):
+    """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
+
+    ``check(case, args)`` may return a problem with a case (such as a missing ``expected``),
+    reported when the suite loads rather than as an error on every trial.
+    """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name if isinstance(name, str) else fn.__name__
-        REGISTRY[key] = ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind)
+        REGISTRY[key] = ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check)
         return fn
 
     if callable(name):
@@ -75,11 +82,11 @@ def import_plugins(suite: Suite) -> None:
         _import(plugin, base=suite.directory, file=suite.path)
 
 
-def _import(target: str, *, base: Path, file: Path | None) -> Any:
+def _import(target: str, *, base: Path, file: Path | None, line: int | None = None) -> Any:
     if target.endswith(".py"):
         path = (base / target).resolve()
         if not path.is_file():
-            raise HarnessError(f"plugin file not found: {path}", file=file)
+            raise HarnessError(f"plugin file not found: {path}", file=file, line=line)
         module_name = f"harness_plugin_{path.stem}_{abs(hash(str(path)))}"
         if module_name in sys.modules:
             return sys.modules[module_name]
@@ -108,7 +115,7 @@ def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = N
         return REGISTRY[spec.type]
     if ":" in spec.type:
         target, _, function = spec.type.rpartition(":")
-        module = _import(target, base=base or Path.cwd(), file=file)
+        module = _import(target, base=base or Path.cwd(), file=file, line=line)
         fn = getattr(module, function, None)
         if not callable(fn):
             raise HarnessError(f"'{target}' has no function '{function}'", file=file, line=line)
@@ -134,6 +141,12 @@ def check_spec(spec: ScorerSpec, *, file: Path, line: int | None) -> ScorerInfo:
     if missing:
         raise HarnessError(f"scorer '{spec.type}' needs argument '{missing[0]}'", file=file, line=line)
     return info
+
+
+def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
+    """A problem the scorer sees with this case before anything runs, or None."""
+    info = resolve(spec, base=base)
+    return info.check(case, spec.args) if info.check else None
 
 
 def apply(spec: ScorerSpec, output: str, case: Case, *, base: Path | None = None) -> Score:

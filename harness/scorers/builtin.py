@@ -19,11 +19,26 @@ def _target(case: Case, value: Any) -> str:
     return str(target)
 
 
+def needs_expected(case: Case, args: dict[str, Any]) -> str | None:
+    if args.get("value") is None and case.expected is None:
+        return "no 'expected' value to compare with (or give the scorer a 'value')"
+    return None
+
+
+def expected_label(case: Case, args: dict[str, Any]) -> str | None:
+    labels = [str(lab).casefold() for lab in args.get("labels", [])]
+    if case.expected is None:
+        return "the label scorer needs an 'expected' label"
+    if str(case.expected).strip().casefold() not in labels:
+        return f"expected label {case.expected!r} is not one of {args.get('labels')}"
+    return None
+
+
 def _fold(text: str, ignore_case: bool) -> str:
     return text.casefold() if ignore_case else text
 
 
-@scorer
+@scorer(check=needs_expected)
 def equals(output: str, case: Case, *, value: Any = None, ignore_case: bool = False, strip: bool = True) -> Verdict:
     target = _target(case, value)
     got = output.strip() if strip else output
@@ -31,7 +46,7 @@ def equals(output: str, case: Case, *, value: Any = None, ignore_case: bool = Fa
     return Verdict(float(ok), "" if ok else f"expected {target!r}, got {_clip(got)!r}")
 
 
-@scorer
+@scorer(check=needs_expected)
 def contains(output: str, case: Case, *, value: Any = None, ignore_case: bool = True) -> Verdict:
     target = _target(case, value)
     ok = _fold(target, ignore_case) in _fold(output, ignore_case)
@@ -44,7 +59,7 @@ def regex(output: str, case: Case, *, pattern: str, ignore_case: bool = False) -
     return Verdict(float(bool(match)), f"matched {match.group(0)!r}" if match else f"no match for /{pattern}/")
 
 
-@scorer(kind="classification")
+@scorer(kind="classification", check=expected_label)
 def label(output: str, case: Case, *, labels: list[str], aliases: dict[str, list[str]] | None = None) -> Verdict:
     """Extract one of ``labels`` from free text ("Positive", "The sentiment is negative.") and compare it.
 
