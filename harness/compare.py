@@ -94,9 +94,16 @@ def _per_case(items: Iterable[Outcome]) -> dict[str, dict[str, float]]:
 
 
 def _deltas(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> list[Delta]:
+    """A delta per metric both sides have for every shared case.
+
+    A scorer whose per-case values equal the pass rate's (the only scorer, and binary) says
+    nothing new; testing it again would only make Holm's correction needlessly stricter.
+    """
     shared = sorted(set(a) & set(b))
     metrics = dict.fromkeys(m for case in shared for m in a[case] if all(m in a[c] and m in b[c] for c in shared))
-    return [paired_delta(m, [a[c][m] for c in shared], [b[c][m] for c in shared]) for m in metrics]
+    columns = {m: ([a[c][m] for c in shared], [b[c][m] for c in shared]) for m in metrics}
+    distinct = [m for m in columns if m == PASS or columns[m] != columns.get(PASS)]
+    return [paired_delta(m, *columns[m]) for m in distinct]
 
 
 # --- A/B within a run -------------------------------------------------------------------------
