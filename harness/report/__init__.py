@@ -38,6 +38,7 @@ def render_report(run: Run) -> str:
         run=run.manifest, variants=variants, columns=columns, rows=_case_rows(run.results, columns),
         confusions=_confusions(variants), css=_css(), preview=OUTPUT_PREVIEW_CHARS,
         ab=run.manifest.get("ab"), baseline=run.manifest.get("baseline"),
+        runs_model={m["id"]: m["model"] for m in run.manifest["config"]["models"]},
         trend=[{"variant": name, **_sparkline([v for _, v in points])} for name, points in history.items()
                if len(points) > 1],
     )
