@@ -153,14 +153,14 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         suite = load_suite(suite)
     models, models_reason = resolve_models(suite, options.models)
     trials = plan(suite, models, options)
-    baseline = load_outcomes(options.baseline)[0] if options.baseline else None
-    if observer is not None:
-        observer.planned(suite, models, models_reason, len(trials))
-    directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
+    baseline = _load_baseline(options.baseline, suite) if options.baseline else None
     if options.out_dir and options.out_dir.exists() and (
             not options.out_dir.is_dir() or any(options.out_dir.iterdir())):
         raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
                            hint="choose a new --out folder")
+    if observer is not None:
+        observer.planned(suite, models, models_reason, len(trials))
+    directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(suite, models, models_reason, options, len(trials))
     write_manifest(directory, manifest)
@@ -183,6 +183,14 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         write_report(run, directory / REPORT_FILE)
         (directory / SUMMARY_FILE).write_text(run_summary(run.manifest), encoding="utf-8")
     return run
+
+
+def _load_baseline(path: Path, suite: Suite) -> list[Outcome]:
+    items, baseline_suite = load_outcomes(path)
+    if baseline_suite and baseline_suite != suite.name:
+        raise HarnessError(f"the baseline is of suite '{baseline_suite}', not '{suite.name}'", file=path,
+                           hint="compare with a baseline of the same suite (harness compare works across suites)")
+    return items
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,

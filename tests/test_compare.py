@@ -182,3 +182,12 @@ def test_history_lists_past_runs_newest_first(project, server, tmp_path, capsys)
     assert listed == [runs[1], runs[0]]
     report = (tmp_path / "reports" / runs[1] / "report.html").read_text()
     assert "Pass rate over the last runs" in report
+
+
+def test_a_baseline_of_another_suite_is_refused(project, server, tmp_path, capsys):
+    suite = project()
+    run_cli("run", suite, "--prompt", "terse", "--out", tmp_path / "run")
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"harness_baseline": 1, "suite": "summaries"}\n')
+    assert run_cli("run", suite, "--baseline", other) == 2
+    assert "the baseline is of suite 'summaries', not 'sentiment'" in capsys.readouterr().err
