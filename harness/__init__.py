@@ -29,6 +29,7 @@ _EXPORTS = {
     "provider": "harness.models",
     "Response": "harness.models",
     "HarnessError": "harness.errors",
+    "assert_suite": "harness.pytest_plugin",
 }
 
 __all__ = sorted(_EXPORTS)

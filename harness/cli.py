@@ -25,8 +25,8 @@ def cli() -> None:
     """Evaluate prompts and models: YAML suites, Jinja prompts, any model through litellm.
 
     \b
-    Exit codes: 0 all thresholds met · 1 a threshold or gate missed · 2 bad input · 3 internal error
-    · 130 interrupted
+    Exit codes: 0 all thresholds met · 1 a threshold or gate missed (or too many provider errors)
+    · 2 bad input · 3 internal error · 130 interrupted
     """
 
 
@@ -34,8 +34,9 @@ def cli() -> None:
 @click.argument("suite", type=click.Path(path_type=Path))
 @click.option("--model", "-m", "models", multiple=True, metavar="MODEL",
               help="A litellm model string (or 'local'); repeatable; replaces the suite's models. "
-              "ROLE=MODEL runs MODEL in the place of ROLE (to compare a model upgrade with a baseline).")
-@click.option("--prompt", "-p", "prompt_ids", multiple=True, metavar="ID", help="Run only these prompt ids.")
+              "OLD=NEW runs NEW in the place of OLD, keeping OLD's id (to compare a model upgrade with a baseline).")
+@click.option("--prompt", "-p", "prompt_ids", multiple=True, metavar="ID",
+              help="Run only this prompt id (repeatable).")
 @click.option("-j", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Model calls in flight at once.")
 @click.option("--repeat", "repeats", type=click.IntRange(1), help="Run each case K times (overrides the suite).")
@@ -44,23 +45,58 @@ def cli() -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default reports/<suite>-<time>).")
 @click.option("--baseline", type=click.Path(path_type=Path),
               help="A run folder or baseline file to compare with; the suite's gates decide the exit code.")
+@click.option("--junit", "junit_file", type=click.Path(path_type=Path), help="Also write JUnit XML here (for CI).")
+@click.option("--summary", "summary_file", type=click.Path(path_type=Path),
+              help="Also write the Markdown summary here (it is appended to $GITHUB_STEP_SUMMARY when set).")
+@click.option("--fail-under", type=click.FloatRange(0, 1), metavar="RATE",
+              help="Fail (exit 1) when any variant's pass rate is below RATE.")
+@click.option("--max-regressions", type=click.IntRange(0), metavar="N",
+              help="With --baseline: fail when more than N trials regressed.")
+@click.option("--fail-on-error", is_flag=True, help="Fail when any model call ends in an error.")
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per call.")
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
 def run(suite: Path, models: tuple[str, ...], prompt_ids: tuple[str, ...], concurrency: int, repeats: int | None,
-        limit: int | None, no_cache: bool, out_dir: Path | None, baseline: Path | None, timeout: float,
-        retries: int) -> None:
-    """Run SUITE and write results.jsonl, run.json and report.html."""
+        limit: int | None, no_cache: bool, out_dir: Path | None, baseline: Path | None, junit_file: Path | None,
+        summary_file: Path | None, fail_under: float | None, max_regressions: int | None, fail_on_error: bool,
+        timeout: float, retries: int) -> None:
+    """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
     from harness.models import RetryPolicy
     from harness.runner import RunOptions, run_suite
+    from harness.suite import load_suite
     from harness.ui import RunConsole
 
+    loaded = load_suite(suite)
+    overrides: dict = {}
+    if fail_under is not None:
+        overrides["thresholds"] = {**loaded.thresholds, "pass_rate": fail_under}
+    if max_regressions is not None:
+        overrides["gates"] = loaded.gates.model_copy(update={"max_regressions": max_regressions})
+    if fail_on_error:
+        overrides["max_error_rate"] = 0.0
+    loaded = loaded.model_copy(update=overrides)
     options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit, concurrency=concurrency,
                          use_cache=not no_cache, out_dir=out_dir, baseline=baseline,
                          retry=RetryPolicy(retries=retries, timeout_s=timeout))
     with RunConsole() as console:
-        result = run_suite(suite, options, observer=console)
+        result = run_suite(loaded, options, observer=console)
     console.summary(result)
+    _write_ci_outputs(result, junit_file, summary_file)
     sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
+
+
+def _write_ci_outputs(run_, junit_file: Path | None, summary_file: Path | None) -> None:
+    from harness.junit import write_junit
+    from harness.results import SUMMARY_FILE
+
+    if junit_file:
+        write_junit(run_, junit_file)
+        click.echo(f"junit:   {junit_file}")
+    summary = (run_.directory / SUMMARY_FILE).read_text(encoding="utf-8")
+    if summary_file:
+        summary_file.write_text(summary, encoding="utf-8")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as step_summary:
+            step_summary.write(summary + "\n")
 
 
 @cli.command()
@@ -91,10 +127,18 @@ def report(run_dir: Path, out_file: Path | None) -> None:
     click.echo(f"report: {path}")
 
 
+def _load_dotenv() -> None:
+    """Keys may live in ./.env (never committed); the real environment wins over it."""
+    if Path(".env").is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(".env", override=False)
+
+
 @cli.command()
 @click.argument("base", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
-@click.option("--model", "model_map", multiple=True, metavar="BASE=CANDIDATE",
+@click.option("--model", "model_map", multiple=True, metavar="OLD=NEW",
               help="Line up a baseline model id with the candidate's (a model upgrade).")
 @click.option("--max-regressions", type=click.IntRange(0), help="Gate: at most N regressed trials.")
 @click.option("--max-regression-rate", type=click.FloatRange(0, 1), help="Gate: at most this share regressed.")
@@ -116,7 +160,9 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
     overrides = {k: v for k, v in (("max_regressions", max_regressions), ("max_regression_rate", max_regression_rate),
                                    ("max_drop", max_drop)) if v is not None}
     gates = Gates(**{**configured, **overrides})
-    mapping = dict(pair.split("=", 1) for pair in model_map if "=" in pair)
+    if any("=" not in pair for pair in model_map):
+        raise HarnessError("--model takes OLD=NEW model ids, e.g. --model gpt-4o-mini=gpt-4.1-mini")
+    mapping = dict(pair.split("=", 1) for pair in model_map)
     result = compare_to_baseline(base_outcomes, candidate_outcomes, gates, model_map=mapping)
     text = "\n".join(comparison_summary(result.to_dict(), str(base), str(candidate))) + "\n"
     click.echo(text)
@@ -168,6 +214,7 @@ def history(suite: Path, reports_dir: Path, last: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    _load_dotenv()
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except HarnessError as exc:

@@ -69,7 +69,8 @@ def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: i
     The interval is a seeded bootstrap over cases, so it is the same on every re-run.
     """
     n = len(a)
-    differences = [y - x for x, y in zip(a, b, strict=True)]
+    # Per-case means (1/3 vs 0.333...37) must not break ties by float noise.
+    differences = [round(y - x, 12) for x, y in zip(a, b, strict=True)]
     binary = all(v in (0, 1) for v in (*a, *b))
     if binary:
         pairs = list(zip(a, b, strict=True))
@@ -81,11 +82,29 @@ def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: i
                  p_value=p_value, test="mcnemar-exact" if binary else "wilcoxon")
 
 
-def _per_case(items: Iterable[Outcome]) -> dict[str, dict[str, float]]:
-    """Per case (averaged over repeats): the pass rate and each scorer's mean. Errored trials are left out."""
+def significant(row: dict[str, Any], alpha: float) -> int:
+    """+1 or -1 when b - a is significantly positive or negative, else 0.
+
+    The test's p-value and the interval must agree: a rank test can be significant while the
+    mean moves the other way (many small gains, one large loss), and then nothing is claimed.
+    """
+    if row["p_adjusted"] >= alpha:
+        return 0
+    low, high = row["ci"]
+    return 1 if low > 0 and row["delta"] > 0 else -1 if high < 0 and row["delta"] < 0 else 0
+
+
+def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[str, dict[str, float]]:
+    """Per case (averaged over repeats): the pass rate and each scorer's mean.
+
+    Errored trials are left out, or, when ``errors_fail``, count as failures (a candidate
+    that stopped answering must not look unchanged to a gate).
+    """
     sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for o in items:
         if o.errored:
+            if errors_fail:
+                sums[o.case_id][PASS].append(0.0)
             continue
         sums[o.case_id][PASS].append(float(o.passed))
         for name, value in o.scores.items():
@@ -124,7 +143,7 @@ def compare_variants(items: Sequence[Outcome], *, alpha: float = 0.05) -> dict[s
             for d in _deltas(per_case[first], per_case[second]):
                 pairs.append({"a": _name(first), "b": _name(second), **_delta_dict(d), **changes})
     metrics = []
-    for metric in dict.fromkeys(p["metric"] for p in pairs):
+    for metric in dict.fromkeys(p["metric"] for p in pairs) or {PASS: None}:
         rows = [p for p in pairs if p["metric"] == metric]
         for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
             row["p_adjusted"] = adjusted
@@ -137,11 +156,15 @@ def _verdict(metric: str, rows: list[dict[str, Any]], variants: list[tuple[str, 
     """Name a winner only when it beats every other variant significantly."""
     for candidate in map(_name, variants):
         own = [r for r in rows if candidate in (r["a"], r["b"])]
-        if all(r["p_adjusted"] < alpha and (r["delta"] > 0) == (r["b"] == candidate) and r["delta"] != 0 for r in own):
+        if len(own) < len(variants) - 1:
+            continue  # not compared with every other variant (no shared cases): it cannot be named best
+        if all(significant(r, alpha) == (1 if r["b"] == candidate else -1) for r in own):
             worst = max(own, key=lambda r: r["p_adjusted"])
             p_text = format_p(worst["p_adjusted"])
             return {"winner": candidate,
                     "verdict": f"{_label(candidate)} is best on {metric} (p={p_text}, n={worst['n']})"}
+    if not rows:
+        return {"winner": None, "verdict": f"no cases shared by the variants on {metric}"}
     closest = min(rows, key=lambda r: r["p_adjusted"])
     return {"winner": None,
             "verdict": f"no significant difference on {metric} (p={format_p(closest['p_adjusted'])}, n={closest['n']})"}
@@ -192,6 +215,13 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
                         model_map: dict[str, str] | None = None) -> BaselineComparison:
     """Match trials by (case, prompt, model role, repeat) and list what changed, with metric deltas and gates."""
     model_map = model_map or {}
+    base_models = {o.model_id for o in base}
+    for old, new in model_map.items():
+        if old not in base_models:
+            raise HarnessError(f"--model {old}={new}: the baseline has no model '{old}'",
+                               hint="baseline models: " + ", ".join(sorted(base_models)))
+        if new in base_models and new not in model_map:
+            raise HarnessError(f"--model {old}={new}: the baseline already has a model '{new}'; its trials would mix")
     base_by_key = {(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat): o for o in base}
     cand_by_key = {(o.case_id, o.prompt_id, o.model_id, o.repeat): o for o in candidate}
     shared = [k for k in cand_by_key if k in base_by_key]
@@ -244,7 +274,7 @@ def _variant_deltas(base: Sequence[Outcome], candidate: Sequence[Outcome]) -> li
     rows = []
     for variant in groups_cand:
         if variant in groups_base:
-            for d in _deltas(_per_case(groups_base[variant]), _per_case(groups_cand[variant])):
+            for d in _deltas(_per_case(groups_base[variant]), _per_case(groups_cand[variant], errors_fail=True)):
                 rows.append({"variant": _name(variant), **_delta_dict(d)})
     for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         row["p_adjusted"] = adjusted
@@ -252,7 +282,9 @@ def _variant_deltas(base: Sequence[Outcome], candidate: Sequence[Outcome]) -> li
 
 
 def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any]]:
-    checks = []
+    # A comparison of nothing proves nothing: a wrong --model map or another suite must not pass.
+    checks = [{"gate": "matched", "limit": 1, "value": result.matched, "passed": result.matched > 0,
+               "detail": f"{result.matched} trials matched the baseline"}]
     regressions = len(result.regressions)
     if gates.max_regressions is not None:
         checks.append({"gate": "max_regressions", "limit": gates.max_regressions, "value": regressions,
@@ -262,12 +294,16 @@ def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any
         checks.append({"gate": "max_regression_rate", "limit": gates.max_regression_rate, "value": rate,
                        "passed": rate <= gates.max_regression_rate})
     if gates.max_drop is not None:
-        drops = [d for d in result.deltas if d["p_adjusted"] < gates.alpha and d["delta"] < -gates.max_drop]
+        drops = [d for d in result.deltas if significant(d, gates.alpha) < 0 and d["delta"] < -gates.max_drop]
         worst = min(drops, key=lambda d: d["delta"]) if drops else None
+        smallest_n = min((d["n"] for d in result.deltas), default=0)
+        note = ""
+        if 2 * 0.5**smallest_n >= gates.alpha:  # even n changes all one way would not reach alpha
+            note = f" (note: with {smallest_n} cases no drop can be significant at alpha={gates.alpha})"
         checks.append({"gate": "max_drop", "limit": gates.max_drop, "alpha": gates.alpha,
                        "value": worst["delta"] if worst else 0.0,
                        "detail": (f"{worst['metric']} of {_label(worst['variant'])} fell {worst['delta']:+.3f} "
-                                  f"(p={format_p(worst['p_adjusted'])})") if worst else "no significant drop",
+                                  f"(p={format_p(worst['p_adjusted'])})") if worst else "no significant drop" + note,
                        "passed": worst is None})
     return checks
 

@@ -59,11 +59,15 @@ def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
     by_case: dict[str, list[bool]] = defaultdict(list)
     for result in scored:
         by_case[result.case_id].append(result.passed)
-    k = min((len(v) for v in by_case.values()), default=0)
+    k = max((len(v) for v in by_case.values()), default=0)
     if k < 2:
         return None
+    # Cases with fewer scored repeats (a provider error) are left out rather than shrinking k.
+    by_case = {case: runs for case, runs in by_case.items() if len(runs) == k}
     flaky = sorted(case for case, runs in by_case.items() if any(runs) and not all(runs))
     cases = len(by_case)
+    if not cases:
+        return None
     return {
         "k": k,
         "cases": cases,

@@ -45,6 +45,16 @@ class TrialResult:
         """A trial passes when the model answered and every scorer passed."""
         return self.response.error is None and all(s.passed for s in self.scores)
 
+    def describe(self) -> str:
+        """The trial for a person reading a failure: the rendered prompt, the output, every score and why."""
+        lines = [f"[{m['role']}] {m['content']}" for m in self.messages]
+        lines += ["", f"output: {self.response.text}"]
+        lines += [f"{'PASS' if s.passed else 'FAIL'} {s.name} = {s.value:.2f} (threshold {s.threshold})"
+                  + (f": {s.explanation}" if s.explanation else "") for s in self.scores]
+        if self.response.error:
+            lines.append(f"error: {self.response.error}")
+        return "\n".join(lines)
+
     def to_json(self) -> str:
         record = {"trial_id": self.trial_id, **asdict(self), "passed": self.passed}
         return json.dumps(record, ensure_ascii=False, default=str)

@@ -70,6 +70,8 @@ class RunOptions:
     prompts: Sequence[str] = ()
     repeats: int | None = None
     limit: int | None = None
+    # Only these (case id, prompt id, model id) run, when given (how pytest -k narrows a suite).
+    only: frozenset[tuple[str, str, str]] | None = None
     concurrency: int = 8
     use_cache: bool = True
     cache_path: Path | None = None
@@ -133,6 +135,8 @@ def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list
         params = request_params(model)
         for prompt_id in prompt_ids:
             for case in suite.cases[: options.limit]:
+                if options.only is not None and (case.id, prompt_id, model.id) not in options.only:
+                    continue
                 messages = prompts.render(compiled[prompt_id], case)
                 trials.extend(Trial(case, prompt_id, model, r, messages, params) for r in range(repeats))
     return trials
@@ -153,7 +157,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         suite = load_suite(suite)
     models, models_reason = resolve_models(suite, options.models)
     trials = plan(suite, models, options)
-    baseline = _load_baseline(options.baseline, suite) if options.baseline else None
+    baseline = _load_baseline(options.baseline, suite, trials) if options.baseline else None
     if options.out_dir and options.out_dir.exists() and (
             not options.out_dir.is_dir() or any(options.out_dir.iterdir())):
         raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
@@ -185,12 +189,18 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     return run
 
 
-def _load_baseline(path: Path, suite: Suite) -> list[Outcome]:
+def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcome]:
+    """The baseline's trials that this run could match: those --prompt, --model or --limit left out are not
+    'removed' (a case no longer in the suite is)."""
     items, baseline_suite = load_outcomes(path)
     if baseline_suite and baseline_suite != suite.name:
         raise HarnessError(f"the baseline is of suite '{baseline_suite}', not '{suite.name}'", file=path,
                            hint="compare with a baseline of the same suite (harness compare works across suites)")
-    return items
+    planned = {(t.case.id, t.prompt_id, t.model.id) for t in trials}
+    variants = {(prompt_id, model_id) for _, prompt_id, model_id in planned}
+    suite_cases = {c.id for c in suite.cases}
+    return [o for o in items if o.variant in variants
+            and ((o.case_id, o.prompt_id, o.model_id) in planned or o.case_id not in suite_cases)]
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,

@@ -11,7 +11,12 @@ LISTED = 15  # changes listed by name before "… and N more"
 
 def run_summary(manifest: dict[str, Any]) -> str:
     """The headline table, the threshold verdict, the A/B verdicts and any baseline comparison."""
-    verdict = "✅ all thresholds and gates met" if manifest.get("passed") else "❌ a threshold or gate failed"
+    if manifest["status"] != "completed":
+        verdict = f"⚠️ the run {manifest['status']} before it completed"
+    elif manifest.get("passed"):
+        verdict = "✅ all thresholds and gates met"
+    else:
+        verdict = "❌ a threshold or gate failed"
     lines = [f"## {manifest['suite']['name']}: {verdict}", ""]
     if manifest.get("baseline"):
         lines += comparison_summary(manifest["baseline"], "baseline", "this run", heading="###") + [""]

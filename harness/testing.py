@@ -49,6 +49,7 @@ class FakeLLMServer:
         self.responder = responder or (lambda _request: "ok")
         self.latency_s = latency_s
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # the Authorization header of each request, to prove a key was sent
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -110,6 +111,7 @@ class FakeLLMServer:
         body = await request.json()
         with self._lock:
             self.requests.append(body)
+            self.authorizations.append(request.headers.get("Authorization", ""))
         reply = self.responder(body)
         reply = Reply(text=reply) if isinstance(reply, str) else reply
         delay = self.latency_s + reply.delay_s

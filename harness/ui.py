@@ -80,6 +80,15 @@ class RunConsole:
                 value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
                 self.out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} (needs {bound}) for "
                                f"{escape(check['prompt_id'])} × {escape(check['model_id'])}")
+        baseline = run.manifest.get("baseline")
+        if baseline:
+            verdict = "[green]gates passed[/]" if baseline["passed"] else "[red]gate failed[/]"
+            self.out.print(f"vs baseline: {baseline['matched']} matched · {len(baseline['regressions'])} regressions · "
+                           f"{len(baseline['improvements'])} improvements · {verdict}")
+            for gate in baseline["gates"]:
+                if not gate["passed"]:
+                    detail = gate.get("detail") or f"{gate['value']} (limit {gate['limit']})"
+                    self.out.print(f"[red]gate {gate['gate']} failed[/]: {escape(str(detail))}")
         self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
 
 
@@ -107,7 +116,7 @@ def print_history(runs: list[dict[str, Any]]) -> None:
             first = i == 0
             table.add_row(Path(run["directory"]).name if first else "", result if first else "",
                           escape(f"{v['prompt_id']} × {v['model_id']}"), _fmt(v["pass_rate"], "{:.1%}"),
-                          str(v["trials"]), (run["environment"].get("git_commit") or "")[:8] if first else "")
+                          str(v["scored"]), (run["environment"].get("git_commit") or "")[:8] if first else "")
     out.print(table)
 
 

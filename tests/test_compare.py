@@ -191,3 +191,66 @@ def test_a_baseline_of_another_suite_is_refused(project, server, tmp_path, capsy
     other.write_text('{"harness_baseline": 1, "suite": "summaries"}\n')
     assert run_cli("run", suite, "--baseline", other) == 2
     assert "the baseline is of suite 'summaries', not 'sentiment'" in capsys.readouterr().err
+
+
+# --- the comparison logic on hand-built outcomes -------------------------------------------
+
+from harness.compare import Outcome, compare_to_baseline, compare_variants  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
+from harness.suite import Gates  # noqa: E402
+
+
+def outcome(case, passed=True, *, prompt="p", model="m", errored=False, score=None, repeat=0):
+    return Outcome(case, prompt, model, repeat, passed and not errored, errored,
+                   {} if score is None else {"judge": score})
+
+
+def test_a_variant_that_only_errored_is_never_best_and_nothing_crashes():
+    items = [outcome(f"c{i}", prompt="a") for i in range(8)] + [outcome(f"c{i}", prompt="b", errored=True)
+                                                                 for i in range(8)]
+    ab = compare_variants(items)
+    assert ab["metrics"][0]["winner"] is None
+
+
+def test_a_rank_test_against_the_mean_names_no_winner():
+    a = [outcome(f"c{i}", prompt="a", score=0.5) for i in range(21)]
+    b = [outcome(f"c{i}", prompt="b", score=0.54) for i in range(20)] + [outcome("c20", prompt="b", score=0.0)]
+    judge = next(m for m in compare_variants(a + b)["metrics"] if m["metric"] == "judge.mean")
+    assert judge["pairs"][0]["p_adjusted"] < 0.05 and judge["winner"] is None  # ranks say b, the mean says a
+
+
+def test_nothing_matched_fails_the_gates():
+    result = compare_to_baseline([outcome("c1")], [outcome("other")], Gates())
+    assert not result.passed and result.gates[0] == {"gate": "matched", "limit": 1, "value": 0, "passed": False,
+                                                     "detail": "0 trials matched the baseline"}
+
+
+def test_a_candidate_that_errors_everywhere_fails_the_drop_gate():
+    base = [outcome(f"c{i}") for i in range(10)]
+    result = compare_to_baseline(base, [outcome(f"c{i}", errored=True) for i in range(10)], Gates())
+    assert len(result.regressions) == 10 and not result.passed
+    assert "pass_rate of p × m fell -1.000" in next(g for g in result.gates if g["gate"] == "max_drop")["detail"]
+
+
+def test_model_maps_that_match_nothing_or_mix_models_are_refused():
+    base = [outcome("c1", model="old"), outcome("c1", model="new")]
+    with pytest.raises(HarnessError, match="the baseline has no model 'typo'"):
+        compare_to_baseline(base, [outcome("c1", model="new")], Gates(), model_map={"typo": "new"})
+    with pytest.raises(HarnessError, match="already has a model 'new'"):
+        compare_to_baseline(base, [outcome("c1", model="new")], Gates(), model_map={"old": "new"})
+
+
+def test_too_few_cases_to_ever_be_significant_is_said(tmp_path):
+    result = compare_to_baseline([outcome(f"c{i}") for i in range(4)], [outcome(f"c{i}", False) for i in range(4)],
+                                 Gates())
+    drop = next(g for g in result.gates if g["gate"] == "max_drop")
+    assert drop["passed"] and "with 4 cases no drop can be significant" in drop["detail"]
+
+
+def test_a_partial_run_does_not_count_the_trials_it_left_out_as_removed(project, server, tmp_path):
+    suite = project()
+    run_cli("run", suite, "--out", tmp_path / "base")
+    assert run_cli("run", suite, "--limit", "2", "--prompt", "terse", "--baseline", tmp_path / "base",
+                   "--out", tmp_path / "part") == 0
+    baseline = manifest_of(tmp_path / "part")["baseline"]
+    assert baseline["matched"] == 2 and baseline["removed"] == []

@@ -1,0 +1,68 @@
+"""JUnit XML, the format every CI system shows test results from.
+
+One testcase per trial (classname ``suite.prompt.model``, name the case id), failed with the
+scorers' explanations or errored with the provider's error; then one testcase per threshold
+and per baseline gate, so a missed threshold shows up as a failed test, not only an exit code.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.results import Run, TrialResult
+
+# Characters XML 1.0 cannot hold; model output may contain them.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def write_junit(run: Run, path: Path) -> Path:
+    suite_name = run.manifest["suite"]["name"]
+    suite = ET.Element("testsuite", name=suite_name, timestamp=run.manifest.get("started_at", ""))
+    for result in run.results:
+        suite.append(_trial_case(suite_name, result))
+    for check in run.manifest.get("thresholds", []):
+        bound = " and ".join(f"{op} {v}" for op, v in ((">=", check["min"]), ("<=", check["max"])) if v is not None)
+        case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.thresholds",
+                             name=f"{check['prompt_id']} x {check['model_id']}: {check['metric']} {bound}", time="0")
+        if not check["passed"]:
+            ET.SubElement(case, "failure", type="ThresholdMissed",
+                          message=_clean(f"{check['metric']} = {check['value']} (needs {bound})"))
+    baseline = run.manifest.get("baseline") or {}
+    for gate in baseline.get("gates", []):
+        case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.gates", name=gate["gate"], time="0")
+        if not gate["passed"]:
+            detail = gate.get("detail") or f"{gate['value']} (limit {gate['limit']})"
+            ET.SubElement(case, "failure", type="GateFailed", message=_clean(detail))
+    cases = suite.findall("testcase")
+    counts = {"tests": len(cases), "failures": sum(1 for c in cases if c.find("failure") is not None),
+              "errors": sum(1 for c in cases if c.find("error") is not None), "skipped": 0}
+    total_time = sum(float(c.get("time", 0)) for c in cases)
+    suite.attrib.update({k: str(v) for k, v in counts.items()} | {"time": f"{total_time:.3f}"})
+    root = ET.Element("testsuites", name="harness", **{k: str(v) for k, v in counts.items() if k != "skipped"},
+                      time=f"{total_time:.3f}")
+    root.append(suite)
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def _trial_case(suite_name: str, result: TrialResult) -> ET.Element:
+    name = result.case_id + (f" [repeat {result.repeat}]" if result.repeat else "")
+    case = ET.Element("testcase", classname=f"{suite_name}.{result.prompt_id}.{result.model_id}", name=name,
+                      time=f"{result.response.latency_ms / 1000:.3f}")
+    if result.response.error:
+        element = ET.SubElement(case, "error", type="ProviderError", message=_clean(result.response.error))
+        element.text = _clean(result.describe())
+    elif not result.passed:
+        failed = [s for s in result.scores if not s.passed]
+        message = "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed)
+        element = ET.SubElement(case, "failure", type="ScoreFailure", message=_clean(message))
+        element.text = _clean(result.describe())
+    return case
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)

@@ -1,0 +1,207 @@
+"""pytest plugin: suites become tests, so failures show in pytest's own output.
+
+``pytest suites/`` (or ``pytest --harness-suite suites/x.yaml``) collects every suite file
+as one test per case x prompt x model, plus one per threshold and per baseline gate. The
+first test of a suite runs all of its selected trials at once, concurrently, through the
+same runner as ``harness run``; each test then reports its own trial. A provider error is a
+pytest error, a failing score a failure that prints the rendered prompt, the output and why.
+Suite and case tags become markers (``-m``), and ``-k`` narrows the trials that run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.errors import HarnessError
+from harness.results import Run, TrialResult, trial_id
+
+SUITE_SUFFIXES = (".yaml", ".yml")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "harness: prompt and model evaluation suites")
+    group.addoption("--harness-suite", action="append", default=[], metavar="SUITE",
+                    help="Collect this suite file too (repeatable).")
+    group.addoption("--harness-model", action="append", default=[], metavar="MODEL",
+                    help="Run these models instead of the suites' own (repeatable; OLD=NEW for an upgrade).")
+    group.addoption("--harness-concurrency", type=int, default=8, metavar="N", help="Model calls in flight.")
+    group.addoption("--harness-baseline", default=None, metavar="PATH",
+                    help="Compare with this run folder or baseline file; gates become tests.")
+    group.addoption("--harness-reports", default="reports", metavar="DIR", help="Where run folders are written.")
+    group.addoption("--harness-no-cache", action="store_true", help="Do not answer from the response cache.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "harness: a trial, threshold or gate of a harness suite")
+    config.args.extend(config.getoption("harness_suite"))
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> SuiteFile | None:
+    if file_path.suffix in SUITE_SUFFIXES and _is_suite(file_path):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _is_suite(path: Path) -> bool:
+    """A YAML mapping with prompts and cases: other YAML (CI workflows, data) is left alone."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "prompts" in data and "cases" in data
+
+
+class SuiteFile(pytest.File):
+    """A suite: collects its trials, thresholds and gates; runs them all on first need."""
+
+    def collect(self):
+        from harness.runner import plan, resolve_models
+        from harness.suite import load_suite
+
+        try:
+            self.suite = load_suite(self.path)
+            self.models, _ = resolve_models(self.suite, self.config.getoption("harness_model"))
+            trials = plan(self.suite, self.models, self._options())
+        except HarnessError as exc:
+            raise self.CollectError(f"harness: {exc}") from None
+        self._run: Run | None = None
+        for trial in trials:
+            name = f"{trial.prompt_id}::{trial.model.id}::{trial.case.id}" + (
+                f"::repeat{trial.repeat}" if trial.repeat else "")
+            item = TrialItem.from_parent(self, name=name, key=trial_id(trial.case.id, trial.prompt_id,
+                                                                       trial.model.id, trial.repeat))
+            self._mark(item, [*self.suite.tags, *trial.case.tags])
+            yield item
+        metrics = ["error_rate", *self.suite.thresholds]
+        for model in self.models:
+            for prompt_id in {t.prompt_id: None for t in trials}:
+                for metric in dict.fromkeys(metrics):
+                    item = ThresholdItem.from_parent(self, name=f"threshold::{prompt_id}::{model.id}::{metric}",
+                                                     key=(prompt_id, model.id, metric))
+                    self._mark(item, self.suite.tags)
+                    yield item
+        if self.config.getoption("harness_baseline"):
+            for gate in ("max_regressions", "max_regression_rate", "max_drop"):
+                if getattr(self.suite.gates, gate) is not None:
+                    yield GateItem.from_parent(self, name=f"gate::{gate}", key=gate)
+
+    def _mark(self, item: pytest.Item, tags: list[str]) -> None:
+        item.add_marker(pytest.mark.harness)
+        for tag in tags:
+            marker = "".join(c if c.isalnum() else "_" for c in tag)
+            self.config.addinivalue_line("markers", f"{marker}: harness tag '{tag}'")
+            item.add_marker(getattr(pytest.mark, marker))
+
+    def _options(self, only: frozenset[tuple[str, str, str]] | None = None):
+        from harness.runner import RunOptions
+
+        baseline = self.config.getoption("harness_baseline")
+        return RunOptions(models=self.config.getoption("harness_model"),
+                          concurrency=self.config.getoption("harness_concurrency"),
+                          use_cache=not self.config.getoption("harness_no_cache"),
+                          reports_dir=Path(self.config.rootpath, self.config.getoption("harness_reports")),
+                          baseline=Path(baseline) if baseline else None, only=only)
+
+    def run(self) -> Run:
+        """Run the suite's selected trials once, together; every item of the suite reads from it."""
+        if self._run is None:
+            from harness.runner import run_suite
+
+            selected = [i for i in self.session.items if i.parent is self and isinstance(i, TrialItem)]
+            only = frozenset(tuple(i.key.split("|")[:3]) for i in selected) if selected else None
+            self._run = run_suite(self.suite, self._options(only))
+            self.config.stash.setdefault(RUNS_KEY, []).append(self._run)
+        return self._run
+
+
+RUNS_KEY = pytest.StashKey[list]()
+
+
+class HarnessFailure(Exception):
+    """A trial, threshold or gate that did not pass; its message is the whole explanation."""
+
+
+class _HarnessItem(pytest.Item):
+    def __init__(self, *, key: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.key = key
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None) -> str:
+        if isinstance(excinfo.value, (HarnessFailure, HarnessError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+class TrialItem(_HarnessItem):
+    def setup(self) -> None:
+        run = self.parent.run()
+        self.result: TrialResult | None = next((r for r in run.results if r.trial_id == self.key), None)
+        if self.result is not None and self.result.response.error:
+            # A provider error is not the prompt's failure: pytest counts it as an error.
+            raise HarnessFailure(f"provider error for {self.key}: {self.result.response.error}")
+
+    def runtest(self) -> None:
+        if self.result is None:
+            raise HarnessFailure(f"{self.key} was not run (the run was interrupted?)")
+        if not self.result.passed:
+            raise HarnessFailure(self.result.describe())
+
+
+class ThresholdItem(_HarnessItem):
+    def runtest(self) -> None:
+        prompt_id, model_id, metric = self.key
+        check = next((c for c in self.parent.run().manifest.get("thresholds", [])
+                      if (c["prompt_id"], c["model_id"], c["metric"]) == (prompt_id, model_id, metric)), None)
+        if check is None:
+            pytest.skip(f"no trials of {prompt_id} x {model_id} were selected")
+        if not check["passed"]:
+            bound = " and ".join(f"{op} {v}" for op, v in ((">=", check["min"]), ("<=", check["max"]))
+                                 if v is not None)
+            raise HarnessFailure(f"{metric} = {check['value']} for {prompt_id} x {model_id}, needs {bound}")
+
+
+class GateItem(_HarnessItem):
+    def runtest(self) -> None:
+        baseline = self.parent.run().manifest.get("baseline") or {}
+        gate = next(g for g in baseline.get("gates", []) if g["gate"] == self.key)
+        if not gate["passed"]:
+            raise HarnessFailure(f"gate {self.key} failed: "
+                                 + (gate.get("detail") or f"{gate['value']} (limit {gate['limit']})")
+                                 + "\nregressions:\n" + "\n".join(
+                                     f"  {c['case_id']} ({c['prompt_id']} x {c['model_id']}): "
+                                     + "; ".join(c["reasons"]) for c in baseline.get("regressions", [])[:20]))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for run in config.stash.get(RUNS_KEY, []):
+        terminalreporter.write_line(f"harness: {run.manifest['suite']['name']} report: {run.directory}/report.html")
+
+
+def assert_suite(suite: str | Path, *, min_pass_rate: float | None = None, **options: Any) -> Run:
+    """Run a suite from a hand-written test and fail it with the reasons when it does not hold.
+
+    ``assert_suite("suites/sentiment.yaml", min_pass_rate=0.9)`` fails when any variant's
+    pass rate is below 0.9, or a threshold or gate of the suite is missed.
+    """
+    from harness.runner import run_suite
+
+    run = run_suite(suite, **options)
+    problems = [f"{c['prompt_id']} x {c['model_id']}: {c['metric']} = {c['value']} misses its threshold"
+                for c in run.manifest.get("thresholds", []) if not c["passed"]]
+    problems += [f"gate {g['gate']} failed" for g in (run.manifest.get("baseline") or {}).get("gates", [])
+                 if not g["passed"]]
+    if min_pass_rate is not None:
+        problems += [f"{v['prompt_id']} x {v['model_id']}: pass rate {v['pass_rate']} < {min_pass_rate}"
+                     for v in run.metrics if v["pass_rate"] is None or v["pass_rate"] < min_pass_rate]
+    if problems:
+        failures = [r.describe() for r in run.results if not r.passed][:5]
+        raise AssertionError("\n".join(problems) + "\n\nfirst failing trials:\n\n" + "\n\n".join(failures)
+                             + f"\n\nreport: {run.directory}/report.html")
+    return run
