@@ -135,8 +135,11 @@ class _HarnessItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::{self.name}"
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None) -> Any:
+        # pytest reports setup errors (our provider errors) through this, not repr_failure: same clean text.
+        if isinstance(excinfo.value, (HarnessFailure, HarnessError)):
+            return str(excinfo.value)
+        return super()._repr_failure_py(excinfo, style)
 
 
 class TrialItem(_HarnessItem):

@@ -13,6 +13,8 @@ from harness.testing import FakeLLMServer, Reply, last_user_message
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+pytest_plugins = ["pytester"]
+
 POSITIVE_WORDS = ("excellent", "best", "smile", "lovely", "great")
 
 
