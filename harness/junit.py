@@ -57,9 +57,7 @@ def _trial_case(suite_name: str, result: TrialResult) -> ET.Element:
         element = ET.SubElement(case, "error", type="ProviderError", message=_clean(result.response.error))
         element.text = _clean(result.describe())
     elif not result.passed:
-        failed = [s for s in result.scores if not s.passed]
-        message = "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed)
-        element = ET.SubElement(case, "failure", type="ScoreFailure", message=_clean(message))
+        element = ET.SubElement(case, "failure", type="ScoreFailure", message=_clean(result.verdict))
         element.text = _clean(result.describe())
     return case
 

@@ -45,9 +45,17 @@ class TrialResult:
         """A trial passes when the model answered and every scorer passed."""
         return self.response.error is None and all(s.passed for s in self.scores)
 
+    @property
+    def verdict(self) -> str:
+        """One line: why the trial failed (what a test runner shows in its short summary)."""
+        if self.response.error:
+            return self.response.error
+        failed = [s for s in self.scores if not s.passed]
+        return "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed) or "passed"
+
     def describe(self) -> str:
-        """The trial for a person reading a failure: the rendered prompt, the output, every score and why."""
-        lines = [f"[{m['role']}] {m['content']}" for m in self.messages]
+        """The trial for a person reading a failure: the verdict, the rendered prompt, the output, every score."""
+        lines = [self.verdict, ""] + [f"[{m['role']}] {m['content']}" for m in self.messages]
         lines += ["", f"output: {self.response.text}"]
         lines += [f"{'PASS' if s.passed else 'FAIL'} {s.name} = {s.value:.2f} (threshold {s.threshold})"
                   + (f": {s.explanation}" if s.explanation else "") for s in self.scores]
