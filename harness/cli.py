@@ -114,16 +114,28 @@ def validate(suite: Path) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="[BASELINE_RUN] RUN")
 @click.option("--out", "out_file", type=click.Path(path_type=Path),
-              help="Where to write (default RUN_DIR/report.html).")
-def report(run_dir: Path, out_file: Path | None) -> None:
-    """Re-render the HTML report of a saved run, without calling any model."""
+              help="Where to write (default RUN/report.html).")
+def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
+    """Re-render the HTML report of a saved RUN, without calling any model.
+
+    Given two runs, the report shows the second compared with the first (regressions first).
+    """
+    from harness.compare import compare_to_baseline, outcomes
     from harness.report import write_report
     from harness.results import REPORT_FILE, load_run
+    from harness.suite import Gates
 
-    run_ = load_run(run_dir)
-    path = write_report(run_, out_file or run_dir / REPORT_FILE)
+    if len(run_dirs) > 2:
+        raise HarnessError("give one run, or a baseline run and then a run to compare with it")
+    runs = [load_run(d) for d in run_dirs]
+    run_ = runs[-1]
+    if len(runs) == 2:
+        gates = Gates(**(run_.manifest.get("config", {}).get("gates") or {}))
+        comparison = compare_to_baseline(outcomes(runs[0].results), outcomes(run_.results), gates)
+        run_.manifest["baseline"] = {"source": str(run_dirs[0]), **comparison.to_dict()}
+    path = write_report(run_, out_file or run_dirs[-1] / REPORT_FILE)
     click.echo(f"report: {path}")
 
 

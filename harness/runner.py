@@ -8,6 +8,7 @@ imports litellm nor starts the local model.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.metadata
 import platform
@@ -171,7 +172,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
 
     writer = ResultsWriter(directory)
     try:
-        asyncio.run(_execute(suite, trials, options, writer, observer))
+        _run_coroutine(_execute(suite, trials, options, writer, observer))
         manifest["status"] = "completed"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
@@ -187,6 +188,16 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         write_report(run, directory / REPORT_FILE)
         (directory / SUMMARY_FILE).write_text(run_summary(run.manifest), encoding="utf-8")
     return run
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """asyncio.run, also from a thread that already runs an event loop (a Jupyter notebook, playwright)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-run") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcome]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,3 +132,46 @@ class FakeLLMServer:
                       "total_tokens": prompt_tokens + len(reply.text.split())},
         }, headers=reply.headers)
 
+
+
+def synthetic_run(directory: Any, cases: int, variants: Sequence[tuple[str, str]] = (("a", "m"), ("b", "m")),
+                  *, seed: int = 0, output_words: int = 30) -> Any:
+    """A stored run of ``cases`` x ``variants`` made-up trials, for report and scale tests (no model is called)."""
+    import random
+    from pathlib import Path
+
+    from harness.metrics import summarize
+    from harness.models import Response
+    from harness.results import ResultsWriter, TrialResult, load_run, write_manifest
+    from harness.scorers import Score
+
+    rng = random.Random(seed)
+    words = ["good", "bad", "pasta", "service", "cold", "warm", "wait", "price", "table", "dessert"]
+    directory = Path(directory)
+    writer = ResultsWriter(directory)
+    results = []
+    for i in range(cases):
+        review = " ".join(rng.choice(words) for _ in range(12))
+        for prompt_id, model_id in variants:
+            passed = rng.random() < (0.7 if prompt_id == variants[0][0] else 0.8)
+            text = " ".join(rng.choice(words) for _ in range(output_words))
+            result = TrialResult(
+                case_id=f"case-{i:05d}", prompt_id=prompt_id, model_id=model_id, repeat=0,
+                messages=[{"role": "system", "content": "You label restaurant reviews."},
+                          {"role": "user", "content": f"Review: {review}"}],
+                vars={"review": review}, expected="positive", tags=["synthetic"] if i % 10 == 0 else [],
+                response=Response(text=text, latency_ms=rng.uniform(200, 900), prompt_tokens=40, completion_tokens=30),
+                scores=[Score(name="label", value=float(passed), passed=passed, threshold=1.0,
+                              explanation="predicted positive" if passed else "predicted negative")])
+            writer.write(result)
+            results.append(result)
+    writer.close()
+    write_manifest(directory, {
+        "harness_version": "synthetic", "status": "completed", "started_at": "2026-01-01T00:00:00+00:00",
+        "suite": {"name": "synthetic", "description": "", "path": None},
+        "config": {"models": [{"id": m, "model": m, "params": {}} for m in dict.fromkeys(m for _, m in variants)],
+                   "models_from": "synthetic"},
+        "environment": {"python": "", "litellm": None, "git_commit": None},
+        "variants": summarize(results), "thresholds": [], "passed": True,
+    })
+    return load_run(directory)

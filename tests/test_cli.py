@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,12 @@ def only_run_dir(root: Path) -> Path:
     runs = sorted((root / "reports").glob("sentiment-*"))
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def embedded_data(report: str) -> dict:
+    """The JSON the report's case matrix is drawn from."""
+    return json.loads(re.search(r'<script type="application/json" id="harness-data">(.*?)</script>', report,
+                                re.DOTALL).group(1))
 
 
 def outputs(run_dir: Path) -> list[str]:
@@ -62,7 +69,8 @@ def test_run_writes_results_metrics_and_report(project, server, tmp_path, capsys
     assert terse["latency_p50_ms"] > 0 and terse["prompt_tokens"] > 0
 
     report = (run_dir / "report.html").read_text()
-    assert "83.3%" in report and "Confusion matrices" in report and "Oh great, cold fries again." in report
+    assert "83.3%" in report and "Confusion matrices" in report
+    assert any(r["vars"]["review"] == "Oh great, cold fries again." for r in embedded_data(report)["rows"])
     out = capsys.readouterr().out
     assert "83.3%" in out and "0/12 trials from cache" in out
 
@@ -159,8 +167,8 @@ def test_model_output_is_escaped_in_the_report(project, tmp_path):
         suite = project(base_url=evil.base_url)
         run_cli("run", suite)
     report = (only_run_dir(tmp_path) / "report.html").read_text()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in report
-    assert "<script>alert" not in report and "<img src=x" not in report
+    assert "<script>alert" not in report and "<img src=x" not in report and "</script><img" not in report
+    assert embedded_data(report)["rows"][0]["c"][0]["o"] == payload  # intact as data, inert as markup
 
 
 def test_api_keys_never_reach_results_reports_or_output(project, server, tmp_path, capsys, monkeypatch):
@@ -228,8 +236,8 @@ def test_results_are_stored_in_suite_order_whatever_order_answers_arrive(project
     run_dir = only_run_dir(tmp_path)
     stored = [json.loads(x)["case_id"] for x in (run_dir / "results.jsonl").read_text().splitlines()]
     assert stored == ["mochi", "dumplings", "reservation", "tablecloths", "cold-pasta", "sarcasm"]
-    report = (run_dir / "report.html").read_text()
-    assert report.index("<code>mochi</code>") < report.index("<code>dumplings</code>")
+    rows = embedded_data((run_dir / "report.html").read_text())["rows"]
+    assert [r["id"] for r in rows] == stored
 
 
 def test_ctrl_c_keeps_what_completed_and_exits_130(project, tmp_path):
@@ -304,3 +312,13 @@ def test_a_model_that_cannot_be_called_fails_fast_with_what_to_set(project, serv
     assert run_cli("run", project(), "--model", model) == 2
     assert message in capsys.readouterr().err
     assert time.monotonic() - started < 10 and server.count == 0
+
+
+def test_the_python_api_works_inside_a_running_event_loop_as_in_a_notebook(project, server):
+    async def notebook_cell():
+        return harness.run_suite(project(), prompts=["terse"])
+
+    import asyncio
+
+    run = asyncio.run(notebook_cell())
+    assert run.manifest["status"] == "completed" and len(run.results) == 6

@@ -1,11 +1,17 @@
-"""The HTML report: one self-contained file (no network), rendered from a stored run.
+"""The HTML report: one self-contained file (no network), rendered from stored runs.
 
-Everything from a model, a case or a prompt is untrusted text: the template autoescapes it,
-and nothing from the data is placed in attributes that execute (no event handlers, no URLs).
+The summary, thresholds, comparisons and charts are rendered here, so they read with scripts
+off. The case matrix (10,000 rows and more) is drawn in the browser from JSON embedded in the
+page, a page of rows at a time. Everything from a model, a case or a prompt is untrusted: the
+template escapes it, the JSON is escaped so it cannot close its script tag, the page's script
+builds the DOM with textContent only, and a Content-Security-Policy lets no other script run.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,15 +19,17 @@ from typing import Any
 import jinja2
 
 from harness.history import runs_of, trend
+from harness.report.charts import histogram, interval_chart
 from harness.results import Run, TrialResult
 from harness.stats import format_p
 
-OUTPUT_PREVIEW_CHARS = 600
+HERE = Path(__file__).parent
+OUTPUT_PREVIEW_CHARS = 600  # of an output shown in the baseline's regression table
 
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "report"), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f}%"
     env.filters["num"] = lambda v, digits=0: "–" if v is None else f"{v:,.{digits}f}"
@@ -31,17 +39,91 @@ def _environment() -> jinja2.Environment:
 
 
 def render_report(run: Run) -> str:
+    manifest = run.manifest
     variants = run.metrics
     columns = [(v["prompt_id"], v["model_id"]) for v in variants]
-    history = trend(runs_of(run.manifest["suite"]["name"], run.directory.parent))
+    history = trend(runs_of(manifest["suite"]["name"], run.directory.parent))
+    script = _asset("report.js")
     return _environment().get_template("report.html.j2").render(
-        run=run.manifest, variants=variants, columns=columns, rows=_case_rows(run.results, columns),
-        confusions=_confusions(variants), css=_css(), preview=OUTPUT_PREVIEW_CHARS,
-        ab=run.manifest.get("ab"), baseline=run.manifest.get("baseline"),
-        runs_model={m["id"]: m["model"] for m in run.manifest["config"]["models"]},
+        run=manifest, variants=variants, confusions=_confusions(variants), css=_asset("report.css"),
+        ab=manifest.get("ab"), baseline=manifest.get("baseline"), best=_best(variants, manifest.get("ab")),
+        runs_model={m["id"]: m["model"] for m in manifest["config"]["models"]},
         trend=[{"variant": name, **_sparkline([v for _, v in points])} for name, points in history.items()
                if len(points) > 1],
+        pass_chart=interval_chart([(f"{p} × {m}", v["pass_rate"], *v["pass_rate_ci"])
+                                   for (p, m), v in zip(columns, variants, strict=True)]),
+        histograms=_histograms(run.results, columns),
+        data=embed_json(_matrix(run.results, columns, manifest.get("baseline"))),
+        script=script, script_hash=_sha256(script), preview=OUTPUT_PREVIEW_CHARS,
     )
+
+
+def write_report(run: Run, path: Path) -> Path:
+    path.write_text(render_report(run), encoding="utf-8")
+    return path
+
+
+def embed_json(data: Any) -> str:
+    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' survive as such."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _matrix(results: list[TrialResult], columns: list[tuple[str, str]],
+            baseline: dict[str, Any] | None) -> dict[str, Any]:
+    """Rows of cells for the browser, compact: prompt texts are interned, since variants share them."""
+    strings: dict[str, int] = {}
+
+    def intern(text: str) -> int:
+        return strings.setdefault(text, len(strings))
+
+    index = {column: i for i, column in enumerate(columns)}
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in results:
+        row = rows.setdefault((r.case_id, r.repeat), {"id": r.case_id, "r": r.repeat, "tags": r.tags,
+                                                      "vars": r.vars, "x": r.expected,
+                                                      "c": [None] * len(columns)})
+        status = "error" if r.response.error else "pass" if r.passed else "fail"
+        row["c"][index[(r.prompt_id, r.model_id)]] = {
+            "s": status, "o": r.response.text, "e": r.response.error,
+            "sc": [[s.name, round(s.value, 4), s.passed, s.explanation] for s in r.scores],
+            "l": r.response.latency_ms, "t": [r.response.prompt_tokens, r.response.completion_tokens],
+            "$": r.response.cost_usd, "k": r.response.cached,
+            "m": [[m["role"], intern(m["content"])] for m in r.messages],
+        }
+    changes = {}
+    for kind in ("regressions", "improvements"):
+        for c in (baseline or {}).get(kind, []):
+            changes[f"{c['case_id']}|{c['repeat']}|{c['prompt_id']}|{c['model_id']}"] = kind[:-1]
+    return {"columns": [{"prompt": p, "model": m} for p, m in columns], "rows": list(rows.values()),
+            "strings": list(strings), "changes": changes}
+
+
+def _histograms(results: list[TrialResult], columns: list[tuple[str, str]]) -> list[Any]:
+    def series(value) -> list[tuple[str, list[float]]]:
+        return [(f"{p} × {m}", [v for r in results if (r.prompt_id, r.model_id) == (p, m)
+                                for v in value(r)]) for p, m in columns]
+
+    charts = [histogram("Latency", "ms", series(lambda r: [r.response.latency_ms] if not r.response.error else []),
+                        lower=0)]
+    names = dict.fromkeys(s.name for r in results for s in r.scores)
+    for name in names:
+        values = series(lambda r, n=name: [s.value for s in r.scores if s.name == n])
+        if any(v not in (0.0, 1.0) for _, vs in values for v in vs):  # a pass/fail score's histogram says nothing
+            charts.append(histogram(f"{name} scores", "", values, bins=10, lower=0, upper=1))
+    return [c for c in charts if c is not None]
+
+
+def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The variant with the highest pass rate, and whether the A/B test says its lead is real."""
+    scored = [v for v in variants if v["pass_rate"] is not None]
+    if len(scored) < 2:
+        return None
+    top = max(scored, key=lambda v: v["pass_rate"])
+    verdict = next((m for m in (ab or {}).get("metrics", []) if m["metric"] == "pass_rate"), None)
+    significant = bool(verdict and verdict["winner"] == {"prompt_id": top["prompt_id"], "model_id": top["model_id"]})
+    return {"prompt_id": top["prompt_id"], "model_id": top["model_id"], "significant": significant,
+            "verdict": verdict["verdict"] if verdict else ""}
 
 
 def _sparkline(values: list[float], width: int = 160, height: int = 28) -> dict[str, Any]:
@@ -50,22 +132,6 @@ def _sparkline(values: list[float], width: int = 160, height: int = 28) -> dict[
     points = " ".join(f"{i * step:.1f},{height - v * height:.1f}" for i, v in enumerate(values))
     return {"points": points, "width": width, "height": height, "first": values[0], "last": values[-1],
             "runs": len(values)}
-
-
-def write_report(run: Run, path: Path) -> Path:
-    path.write_text(render_report(run), encoding="utf-8")
-    return path
-
-
-def _case_rows(results: list[TrialResult], columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """One row per (case, repeat), one cell per variant, in the stored order."""
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
-    for result in results:
-        key = (result.case_id, result.repeat)
-        row = rows.setdefault(key, {"case_id": result.case_id, "repeat": result.repeat, "vars": result.vars,
-                                    "expected": result.expected, "tags": result.tags, "cells": {}})
-        row["cells"][(result.prompt_id, result.model_id)] = result
-    return list(rows.values())
 
 
 def _confusions(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -77,6 +143,10 @@ def _confusions(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tables
 
 
-@lru_cache(maxsize=1)
-def _css() -> str:
-    return (Path(__file__).parent / "report.css").read_text(encoding="utf-8")
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+@lru_cache(maxsize=4)
+def _asset(name: str) -> str:
+    return (HERE / name).read_text(encoding="utf-8")

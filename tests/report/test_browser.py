@@ -1,0 +1,165 @@
+"""The report in a real browser (headless Chromium): numbers, filters, search, the URL, scripts off, XSS, scale."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from harness.report import write_report
+from harness.testing import FakeLLMServer, Reply, last_user_message, synthetic_run
+from tests.conftest import run_cli, sentiment_answer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+XSS = ['<script>alert("s")</script>', '</script><script>alert("t")</script>', '<img src=x onerror=alert("i")>',
+       '<a href="javascript:alert(\'j\')">click</a>', '"><svg onload=alert("v")>']
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the report tests need Chromium: apt-get install chromium (Debian/Ubuntu)", pytrace=False)
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.dialogs = []  # any alert() that fires is recorded here
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sentiment_run(project, server, tmp_path):
+    assert run_cli("run", project(), "--out", tmp_path / "run") == 0
+    return tmp_path / "run"
+
+
+def test_summary_numbers_equal_run_json_and_filters_and_search_work(page, sentiment_run, tmp_path):
+    manifest = json.loads((sentiment_run / "run.json").read_text())
+    page.goto((sentiment_run / "report.html").as_uri())
+
+    for variant in manifest["variants"]:
+        row = page.locator("table.summary tbody tr", has_text=variant["prompt_id"]).first
+        expect(row).to_contain_text(f"{variant['pass_rate'] * 100:.1f}%")
+        expect(row).to_contain_text(f"{variant['passed']}/{variant['scored']}")
+    expect(page.locator("#count")).to_have_text("rows 1–6 of 6")
+
+    page.click("[data-filter=fail]")  # only the sarcastic review fails (for both prompts)
+    expect(page.locator("#count")).to_have_text("rows 1–1 of 1 (of 6)")
+    expect(page.locator("#cases-body tr")).to_contain_text("sarcasm")
+    page.click("[data-filter=pass]")
+    expect(page.locator("#cases-body tr")).to_have_count(5)
+    page.click("[data-filter=all]")
+    page.fill("#q", "tablecloths")
+    expect(page.locator("#cases-body tr")).to_have_count(1)
+    page.click("#cases-body summary >> text=vars")  # vars are built when opened
+    expect(page.locator("#cases-body dd")).to_have_text("The colorful tablecloths made me smile!")
+    assert "q=tablecloths" in page.url
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_the_url_hash_restores_the_view(page, sentiment_run):
+    page.goto((sentiment_run / "report.html").as_uri() + "#filter=pass&q=dumplings")
+    expect(page.locator("#count")).to_have_text("rows 1–1 of 1 (of 6)")
+    expect(page.locator("[data-filter=pass]")).to_have_class("active")
+    expect(page.locator("#q")).to_have_value("dumplings")
+
+
+def test_diff_between_two_columns_highlights_changed_words(page, project, tmp_path):
+    def wordy(request):
+        critic = request["messages"][0]["role"] == "system"
+        return "The sentiment is clearly positive" if critic else "The sentiment is positive"
+
+    with FakeLLMServer(wordy) as server:
+        run_cli("run", project(base_url=server.base_url), "--out", tmp_path / "run")
+    page.goto((tmp_path / "run" / "report.html").as_uri() + "#a=0&b=1&q=mochi")
+    expect(page.locator("#cases-body ins")).to_have_text(["clearly", " "])
+
+
+def test_without_javascript_the_summary_still_reads(browser, sentiment_run):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto((sentiment_run / "report.html").as_uri())
+    expect(page.locator("table.summary")).to_contain_text("83.3%")
+    expect(page.locator("noscript")).to_have_count(1)
+    context.close()
+
+
+@pytest.mark.parametrize("bypass_csp", [False, True], ids=["with-csp", "escaping-alone"])
+def test_untrusted_text_never_executes(browser, project, tmp_path, bypass_csp):
+    """Payloads in outputs, case ids, vars, prompts and scorer explanations: no alert, no injected element."""
+    def evil(request):
+        text = last_user_message(request)
+        return Reply(XSS[len(text) % len(XSS)] + " " + sentiment_answer(request))
+
+    reviews = [(f"id{i}", f"review {i} {payload}", "positive") for i, payload in enumerate(XSS)]
+    with FakeLLMServer(evil) as server:
+        suite = project(base_url=server.base_url, reviews=[(r[0], r[1].replace('"', "'"), r[2]) for r in reviews])
+        prompt = tmp_path / "prompts" / "sentiment" / "terse.j2"
+        prompt.write_text("<script>alert('prompt')</script> {{ review }}")
+        run_cli("run", suite, "--out", tmp_path / "run")
+    context = browser.new_context(bypass_csp=bypass_csp)
+    page = context.new_page()
+    fired = []
+    page.on("dialog", lambda dialog: (fired.append(dialog.message), dialog.dismiss()))
+    page.goto((tmp_path / "run" / "report.html").as_uri())
+    expect(page.locator("#cases-body tr")).to_have_count(5)
+    for summary in page.locator("#cases-body details summary").all():
+        summary.click()  # open every vars and prompt panel: their contents are built now
+    page.select_option("#diff-a", "0")
+    page.select_option("#diff-b", "1")
+    page.wait_for_timeout(300)
+    assert fired == []
+    assert page.locator("img").count() == 0 and page.locator("svg[onload], [onerror], [onload]").count() == 0
+    assert page.locator("a[href^='javascript:']").count() == 0
+    assert page.locator("script").count() == 2  # the data block and our own script, nothing else
+    expect(page.locator("#cases-body")).to_contain_text('<img src=x onerror=alert("i")>')  # shown, as text
+    context.close()
+
+
+def test_ten_thousand_cases_render_their_first_screen_quickly(page, tmp_path):
+    run = synthetic_run(tmp_path / "big", cases=10_000)
+    started = time.perf_counter()
+    path = write_report(run, tmp_path / "big" / "report.html")
+    generated = time.perf_counter() - started
+    assert generated < 3 and path.stat().st_size < 15_000_000
+
+    started = time.perf_counter()
+    page.goto(path.as_uri(), wait_until="commit")
+    expect(page.locator("#cases-body tr")).to_have_count(50)
+    first_screen = time.perf_counter() - started
+    assert first_screen < 2, first_screen
+    expect(page.locator("#count")).to_have_text("rows 1–50 of 10000")
+    page.click("#next")
+    expect(page.locator("#cases-body tr").first).to_contain_text("case-00050")
+
+
+def test_report_command_compares_two_saved_runs(page, project, tmp_path):
+    with FakeLLMServer(sentiment_answer) as server:
+        run_cli("run", project(base_url=server.base_url), "--prompt", "terse", "--out", tmp_path / "base")
+    with FakeLLMServer(lambda _r: "positive") as server:
+        run_cli("run", project(base_url=server.base_url), "--prompt", "terse", "--out", tmp_path / "new")
+
+    assert run_cli("report", tmp_path / "base", tmp_path / "new", "--out", tmp_path / "cmp.html") == 0
+
+    page.goto((tmp_path / "cmp.html").as_uri())
+    expect(page.locator("section.baseline h2")).to_contain_text("Versus baseline")
+    page.click("[data-filter=regression]")  # the two negative reviews now come out positive
+    expect(page.locator("#cases-body tr")).to_have_count(2)
+    expect(page.locator("#cases-body .badge.regression")).to_have_count(2)
