@@ -161,12 +161,15 @@ def test_ab_names_a_winner_only_when_significant(project, tmp_path):
     assert verdict["verdict"] == "critic × fake is best on pass_rate (p=0.031, n=6)"
     pair = verdict["pairs"][0]
     assert pair["test"] == "mcnemar-exact" and pair["delta"] == 1.0 and len(pair["b_only"]) == 6
+    assert "best, significant" in (tmp_path / "run" / "report.html").read_text()
 
     with FakeLLMServer(sentiment_answer) as server:
         run_cli("run", project(base_url=server.base_url), "--out", tmp_path / "tie")
     tie = next(m for m in manifest_of(tmp_path / "tie")["ab"]["metrics"] if m["metric"] == "pass_rate")
     assert tie["winner"] is None and tie["verdict"] == "no significant difference on pass_rate (p=1.000, n=6)"
-    assert "A/B: which variant wins?" in (tmp_path / "tie" / "report.html").read_text()
+    tie_report = (tmp_path / "tie" / "report.html").read_text()
+    assert "A/B: which variant wins?" in tie_report
+    assert "highest, not significant" in tie_report and "best, significant" not in tie_report
 
 
 def test_history_lists_past_runs_newest_first(project, server, tmp_path, capsys):

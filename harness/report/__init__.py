@@ -114,16 +114,28 @@ def _histograms(results: list[TrialResult], columns: list[tuple[str, str]]) -> l
     return [c for c in charts if c is not None]
 
 
-def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The variant with the highest pass rate, and whether the A/B test says its lead is real."""
-    scored = [v for v in variants if v["pass_rate"] is not None]
-    if len(scored) < 2:
-        return None
-    top = max(scored, key=lambda v: v["pass_rate"])
-    verdict = next((m for m in (ab or {}).get("metrics", []) if m["metric"] == "pass_rate"), None)
-    significant = bool(verdict and verdict["winner"] == {"prompt_id": top["prompt_id"], "model_id": top["model_id"]})
-    return {"prompt_id": top["prompt_id"], "model_id": top["model_id"], "significant": significant,
-            "verdict": verdict["verdict"] if verdict else ""}
+def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per metric (pass_rate, <scorer>.mean): the variant with the highest value, and whether its lead is real.
+
+    "Real" is the A/B verdict: the paired test over the same cases, Holm-corrected.
+    """
+    values: dict[str, list[tuple[float, dict[str, Any]]]] = {"pass_rate": []}
+    for v in variants:
+        if v["pass_rate"] is not None:
+            values["pass_rate"].append((v["pass_rate"], v))
+        for name, scorer in v["scorers"].items():
+            values.setdefault(f"{name}.mean", []).append((scorer["mean"], v))
+    verdicts = {m["metric"]: m for m in (ab or {}).get("metrics", [])}
+    best = {}
+    for metric, pairs in values.items():
+        if len(pairs) < 2:
+            continue
+        _, top = max(pairs, key=lambda pair: pair[0])
+        verdict = verdicts.get(metric) or verdicts.get("pass_rate" if metric.endswith(".mean") else metric)
+        name = {"prompt_id": top["prompt_id"], "model_id": top["model_id"]}
+        best[metric] = {**name, "significant": bool(verdict and verdict["winner"] == name),
+                        "verdict": verdict["verdict"] if verdict else ""}
+    return best
 
 
 def _sparkline(values: list[float], width: int = 160, height: int = 28) -> dict[str, Any]:
