@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.results import TrialResult
-from harness.stats import classification_metrics, pass_at_k, pass_hat_k, percentile, wilson_interval
+from harness.stats import (
+    bootstrap_mean_interval,
+    classification_metrics,
+    pass_at_k,
+    pass_hat_k,
+    percentile,
+    wilson_interval,
+)
 from harness.suite import Bound
 
 
@@ -36,7 +43,7 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[st
         "scored": len(scored),
         "passed": passed,
         "pass_rate": passed / len(scored) if scored else None,
-        "pass_rate_ci": list(wilson_interval(passed, len(scored))),
+        "pass_rate_ci": pass_rate_interval(scored),
         "errors": len(group) - len(scored),
         "error_rate": (len(group) - len(scored)) / len(group) if group else 0.0,
         "cached": sum(1 for r in group if r.response.cached),
@@ -48,6 +55,23 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[st
         "scorers": _scorer_metrics(scored),
         "repeats": _repeat_metrics(scored),
     }
+
+
+def pass_rate_interval(scored: list[TrialResult]) -> list[float]:
+    """95% interval of the pass rate: Wilson over trials, or, when cases were repeated, a bootstrap over cases.
+
+    Repeats of one case are not independent draws (a hard case fails every time), so counting
+    them as separate trials would make the interval too narrow.
+    """
+    by_case: dict[str, list[float]] = defaultdict(list)
+    for result in scored:
+        by_case[result.case_id].append(float(result.passed))
+    if all(len(runs) == 1 for runs in by_case.values()):
+        return list(wilson_interval(sum(1 for r in scored if r.passed), len(scored)))
+    means = [sum(runs) / len(runs) for runs in by_case.values()]
+    mean = sum(means) / len(means)
+    low, high = bootstrap_mean_interval([m - mean for m in means])
+    return [max(0.0, mean + low), min(1.0, mean + high)]
 
 
 def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:

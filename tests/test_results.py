@@ -35,3 +35,22 @@ def test_thresholds_min_max_and_missing_metrics():
     checks = check_thresholds([variant], {"pass_rate": 0.75, "latency_p95_ms": Bound(max=500),
                                           "label.macro_f1": Bound(min=0.5, max=0.9), "rouge.mean": 0.1})
     assert [c["passed"] for c in checks] == [True, False, True, False]
+
+
+def test_with_repeats_the_pass_rate_interval_resamples_cases_not_trials():
+    from harness.metrics import pass_rate_interval
+    from harness.scorers import Score
+    from harness.stats import wilson_interval
+
+    def trial(case: str, repeat: int, passed: bool) -> TrialResult:
+        return TrialResult(case_id=case, prompt_id="p", model_id="m", repeat=repeat, messages=[], vars={},
+                           expected=None, response=Response(text=""),
+                           scores=[Score(name="s", value=float(passed), passed=passed, threshold=1.0)])
+
+    # 10 cases, 10 repeats each, every case always passes or always fails: really only 10 observations.
+    repeated = [trial(f"c{i}", r, i < 7) for i in range(10) for r in range(10)]
+    low, high = pass_rate_interval(repeated)
+    naive_low, naive_high = wilson_interval(70, 100)
+    assert high - low > 1.5 * (naive_high - naive_low)  # honest about the 10 cases behind 100 trials
+    assert low < 0.7 < high
+    assert pass_rate_interval([trial(f"c{i}", 0, i < 7) for i in range(10)]) == list(wilson_interval(7, 10))
