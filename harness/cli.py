@@ -67,8 +67,10 @@ def run(suite: Path, models: tuple[str, ...], prompt_ids: tuple[str, ...], concu
 
     loaded = load_suite(suite)
     overrides: dict = {}
-    if fail_under is not None:
-        overrides["thresholds"] = {**loaded.thresholds, "pass_rate": fail_under}
+    if fail_under is not None:  # tightens the suite's pass_rate threshold, never loosens it
+        current = loaded.thresholds.get("pass_rate")
+        floor = current if isinstance(current, int | float) else getattr(current, "min", None)
+        overrides["thresholds"] = {**loaded.thresholds, "pass_rate": max(fail_under, floor or 0.0)}
     if max_regressions is not None:
         overrides["gates"] = loaded.gates.model_copy(update={"max_regressions": max_regressions})
     if fail_on_error:
@@ -93,6 +95,7 @@ def _write_ci_outputs(run_, junit_file: Path | None, summary_file: Path | None) 
         click.echo(f"junit:   {junit_file}")
     summary = (run_.directory / SUMMARY_FILE).read_text(encoding="utf-8")
     if summary_file:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(summary, encoding="utf-8")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as step_summary:

@@ -35,6 +35,8 @@ def write_junit(run: Run, path: Path) -> Path:
         if not gate["passed"]:
             detail = gate.get("detail") or f"{gate['value']} (limit {gate['limit']})"
             ET.SubElement(case, "failure", type="GateFailed", message=_clean(detail))
+    for element in suite.iter():  # ids and names come from the suite: no control characters in attributes
+        element.attrib.update({k: _clean(v) for k, v in element.attrib.items()})
     cases = suite.findall("testcase")
     counts = {"tests": len(cases), "failures": sum(1 for c in cases if c.find("failure") is not None),
               "errors": sum(1 for c in cases if c.find("error") is not None), "skipped": 0}

@@ -37,7 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "harness: a trial, threshold or gate of a harness suite")
-    config.args.extend(config.getoption("harness_suite"))
+    suites = config.getoption("harness_suite")
+    if suites and config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = suites  # only the named suites, not the whole rootdir
+    else:
+        config.args.extend(suites)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> SuiteFile | None:
@@ -74,6 +78,7 @@ class SuiteFile(pytest.File):
                 f"::repeat{trial.repeat}" if trial.repeat else "")
             item = TrialItem.from_parent(self, name=name, key=trial_id(trial.case.id, trial.prompt_id,
                                                                        trial.model.id, trial.repeat))
+            item.variant_case = (trial.case.id, trial.prompt_id, trial.model.id)
             self._mark(item, [*self.suite.tags, *trial.case.tags])
             yield item
         metrics = ["error_rate", *self.suite.thresholds]
@@ -92,7 +97,9 @@ class SuiteFile(pytest.File):
     def _mark(self, item: pytest.Item, tags: list[str]) -> None:
         item.add_marker(pytest.mark.harness)
         for tag in tags:
-            marker = "".join(c if c.isalnum() else "_" for c in tag)
+            marker = "".join(c if c.isalnum() else "_" for c in tag).lstrip("_")
+            if not marker or marker in RESERVED_MARKS:
+                continue  # a tag may select trials (-m), never skip or xfail them
             self.config.addinivalue_line("markers", f"{marker}: harness tag '{tag}'")
             item.add_marker(getattr(pytest.mark, marker))
 
@@ -112,13 +119,14 @@ class SuiteFile(pytest.File):
             from harness.runner import run_suite
 
             selected = [i for i in self.session.items if i.parent is self and isinstance(i, TrialItem)]
-            only = frozenset(tuple(i.key.split("|")[:3]) for i in selected) if selected else None
+            only = frozenset(i.variant_case for i in selected) if selected else None
             self._run = run_suite(self.suite, self._options(only))
             self.config.stash.setdefault(RUNS_KEY, []).append(self._run)
         return self._run
 
 
 RUNS_KEY = pytest.StashKey[list]()
+RESERVED_MARKS = {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "harness"}
 
 
 class HarnessFailure(Exception):
@@ -129,6 +137,9 @@ class _HarnessItem(pytest.Item):
     def __init__(self, *, key: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.key = key
+
+    def reportinfo(self):
+        return self.path, 0, self.name
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None) -> str:
         if isinstance(excinfo.value, (HarnessFailure, HarnessError)):

@@ -120,3 +120,17 @@ def test_assert_suite_from_a_hand_written_test(pytester, suite_file):
     result = pytester.runpytest("test_quality.py")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*terse x fake: pass rate 0.8 < 0.99*", "*first failing trials*"])
+
+
+def test_tags_never_become_pytests_own_markers_and_odd_ids_run(pytester, suite_file, fake):
+    csv = suite_file.parent / "reviews.csv"
+    csv.write_text(csv.read_text().replace("mochi,", "mo|chi,", 1).replace(",classic", ",xfail;-slow"))
+    result = pytester.runpytest("suites/", "-k", "not threshold")
+    result.assert_outcomes(passed=4, failed=1, errors=1)  # nothing xfailed, nothing skipped
+    assert "was not run" not in result.stdout.str() and fake.count == 6
+
+
+def test_harness_suite_alone_collects_only_that_suite(pytester, suite_file):
+    pytester.makepyfile(test_other="def test_other(): pass")
+    result = pytester.runpytest("--harness-suite", str(suite_file), "--collect-only", "-q")
+    assert "test_other" not in result.stdout.str() and "8 tests collected" in result.stdout.str()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import jinja2
 
 from harness.history import runs_of, trend
+from harness.metrics import summarize
 from harness.report.charts import histogram, interval_chart
 from harness.results import Run, TrialResult
 from harness.stats import format_p
@@ -40,7 +42,8 @@ def _environment() -> jinja2.Environment:
 
 def render_report(run: Run) -> str:
     manifest = run.manifest
-    variants = run.metrics
+    # A run killed before its end has no metrics in run.json yet: derive them from what was stored.
+    variants = run.metrics or summarize(run.results)
     columns = [(v["prompt_id"], v["model_id"]) for v in variants]
     history = trend(runs_of(manifest["suite"]["name"], run.directory.parent))
     script = _asset("report.js")
@@ -65,7 +68,7 @@ def write_report(run: Run, path: Path) -> Path:
 
 def embed_json(data: Any) -> str:
     """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' survive as such."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -162,3 +165,14 @@ def _sha256(text: str) -> str:
 @lru_cache(maxsize=4)
 def _asset(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (a YAML .inf var) as text: JSON.parse rejects them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

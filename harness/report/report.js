@@ -32,18 +32,22 @@
     different: (r) => r.different, regression: (r) => r.change.includes("regression"),
     improvement: (r) => r.change.includes("improvement"),
   };
-  const state = { filter: "all", q: "", tag: "", sort: "case", page: 0, a: "", b: "" };
+  const DEFAULTS = { filter: "all", q: "", tag: "", sort: "case", page: 0, a: "", b: "" };
+  const state = { ...DEFAULTS };
+  const SELECTS = [["tag", "tag"], ["sort", "sort"], ["diff-a", "a"], ["diff-b", "b"]];
 
   function readHash() {
     const params = new URLSearchParams(location.hash.slice(1));
     for (const key of Object.keys(state)) {
       if (params.has(key)) state[key] = key === "page" ? Math.max(0, parseInt(params.get(key), 10) || 0) : params.get(key);
     }
-    if (!filters[state.filter]) state.filter = "all";
+    if (!Object.hasOwn(filters, state.filter)) state.filter = "all";
+    // A link from another report may name a tag, sort or column this one lacks: fall back to the default.
+    for (const [id, key] of SELECTS) if (![...$(id).options].some((o) => o.value === state[key])) state[key] = DEFAULTS[key];
   }
   function writeHash() {
     const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(state)) if (value !== "" && value !== 0 && value !== "all" && value !== "case") params.set(key, value);
+    for (const [key, value] of Object.entries(state)) if (value !== DEFAULTS[key]) params.set(key, value);
     history.replaceState(null, "", "#" + params.toString());
   }
 
@@ -67,7 +71,7 @@
 
   // Word-level diff (longest common subsequence) of b against a, capped to stay fast.
   function diff(a, b) {
-    const x = a.split(/(\s+)/).slice(0, 600), y = b.split(/(\s+)/).slice(0, 600);
+    const x = a.split(/(\s+)/).slice(0, 600), ys = b.split(/(\s+)/), y = ys.slice(0, 600);
     const n = x.length, m = y.length, dp = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
     for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
       dp[i][j] = x[i] === y[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
@@ -80,6 +84,7 @@
     }
     while (i < n) out.push(["del", x[i++]]);
     while (j < m) out.push(["ins", y[j++]]);
+    if (ys.length > m) out.push(["", ys.slice(m).join("")]);  // beyond the diffed words: shown, not diffed
     return out;
   }
 
@@ -163,7 +168,8 @@
     $("prev").disabled = state.page === 0;
     $("next").disabled = state.page >= pages - 1;
     for (const button of document.querySelectorAll("[data-filter]")) button.classList.toggle("active", button.dataset.filter === state.filter);
-    $("q").value = state.q; $("tag").value = state.tag; $("sort").value = state.sort; $("diff-a").value = state.a; $("diff-b").value = state.b;
+    $("q").value = state.q;
+    for (const [id, key] of SELECTS) $(id).value = state[key];
     writeHash();
   }
 
@@ -185,7 +191,7 @@
     for (const button of document.querySelectorAll("[data-filter]")) button.addEventListener("click", () => { state.filter = button.dataset.filter; state.page = 0; render(); });
     let timer = null;
     $("q").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { state.q = $("q").value; state.page = 0; render(); }, 150); });
-    for (const [id, key] of [["tag", "tag"], ["sort", "sort"], ["diff-a", "a"], ["diff-b", "b"]]) $(id).addEventListener("change", () => { state[key] = $(id).value; state.page = 0; render(); });
+    for (const [id, key] of SELECTS) $(id).addEventListener("change", () => { state[key] = $(id).value; state.page = 0; render(); });
     $("prev").addEventListener("click", () => { state.page--; render(); });
     $("next").addEventListener("click", () => { state.page++; render(); });
     window.addEventListener("hashchange", () => { readHash(); render(); });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -163,3 +164,29 @@ def test_report_command_compares_two_saved_runs(page, project, tmp_path):
     page.click("[data-filter=regression]")  # the two negative reviews now come out positive
     expect(page.locator("#cases-body tr")).to_have_count(2)
     expect(page.locator("#cases-body .badge.regression")).to_have_count(2)
+
+
+def test_crafted_and_stale_links_fall_back_to_defaults(page, sentiment_run):
+    page.goto((sentiment_run / "report.html").as_uri() + "#filter=__proto__&tag=nosuchtag&sort=9:latency&a=7")
+    expect(page.locator("#count")).to_have_text("rows 1–6 of 6")
+    assert page.errors == []
+    page.fill("#q", "case")  # a search for a word that equals a default elsewhere still lands in the link
+    expect(page).to_have_url(re.compile(r"#q=case$"))
+
+
+def test_non_finite_numbers_and_a_killed_run_still_render(page, project, server, tmp_path):
+    suite = project()
+    suite.write_text(suite.read_text().replace("cases: data/reviews.csv", 'cases:\n  - {id: inf, vars: {review: "x", '
+                                               'n: .inf}, expected: positive}'))
+    run_cli("run", suite, "--out", tmp_path / "run")
+    page.goto((tmp_path / "run" / "report.html").as_uri())
+    expect(page.locator("#cases-body tr")).to_have_count(1)
+    assert page.errors == []
+
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    for key in ("variants", "thresholds", "ab", "ended_at"):
+        manifest.pop(key)
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**manifest, "status": "running"}))  # as after kill -9
+    assert run_cli("report", tmp_path / "run") == 0
+    page.goto((tmp_path / "run" / "report.html").as_uri())
+    expect(page.locator("#cases-body tr")).to_have_count(1)
