@@ -31,7 +31,12 @@ OUTPUT_PREVIEW_CHARS = 600  # of an output shown in the baseline's regression ta
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), autoescape=True,
+    from harness.cache import cache_dir
+
+    # Compiling the template costs more than rendering it: keep the compiled form between runs.
+    bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir() / "templates"))
+    (cache_dir() / "templates").mkdir(exist_ok=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), autoescape=True, bytecode_cache=bytecode,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f}%"
     env.filters["num"] = lambda v, digits=0: "–" if v is None else f"{v:,.{digits}f}"
