@@ -288,10 +288,12 @@ def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any
     regressions = len(result.regressions)
     if gates.max_regressions is not None:
         checks.append({"gate": "max_regressions", "limit": gates.max_regressions, "value": regressions,
+                       "detail": f"{regressions} regressions (limit {gates.max_regressions})",
                        "passed": regressions <= gates.max_regressions})
     if gates.max_regression_rate is not None:
         rate = regressions / result.matched if result.matched else 0.0
         checks.append({"gate": "max_regression_rate", "limit": gates.max_regression_rate, "value": rate,
+                       "detail": f"{rate:.1%} of matched trials regressed (limit {gates.max_regression_rate:.1%})",
                        "passed": rate <= gates.max_regression_rate})
     if gates.max_drop is not None:
         drops = [d for d in result.deltas if significant(d, gates.alpha) < 0 and d["delta"] < -gates.max_drop]

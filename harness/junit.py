@@ -23,18 +23,17 @@ def write_junit(run: Run, path: Path) -> Path:
     for result in run.results:
         suite.append(_trial_case(suite_name, result))
     for check in run.manifest.get("thresholds", []):
-        bound = " and ".join(f"{op} {v}" for op, v in ((">=", check["min"]), ("<=", check["max"])) if v is not None)
         case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.thresholds",
-                             name=f"{check['prompt_id']} x {check['model_id']}: {check['metric']} {bound}", time="0")
+                             name=f"{check['prompt_id']} x {check['model_id']}: {check['metric']} {check['bound']}",
+                             time="0")
         if not check["passed"]:
             ET.SubElement(case, "failure", type="ThresholdMissed",
-                          message=_clean(f"{check['metric']} = {check['value']} (needs {bound})"))
+                          message=_clean(f"{check['metric']} = {check['value']} (needs {check['bound']})"))
     baseline = run.manifest.get("baseline") or {}
     for gate in baseline.get("gates", []):
         case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.gates", name=gate["gate"], time="0")
         if not gate["passed"]:
-            detail = gate.get("detail") or f"{gate['value']} (limit {gate['limit']})"
-            ET.SubElement(case, "failure", type="GateFailed", message=_clean(detail))
+            ET.SubElement(case, "failure", type="GateFailed", message=_clean(gate["detail"]))
     for element in suite.iter():  # ids and names come from the suite: no control characters in attributes
         element.attrib.update({k: _clean(v) for k, v in element.attrib.items()})
     cases = suite.findall("testcase")

@@ -146,6 +146,7 @@ def check_thresholds(variants: Sequence[dict[str, Any]], thresholds: dict[str, f
             value = metric_value(variant, metric)
             ok = value is not None and (bound.min is None or value >= bound.min) and (
                 bound.max is None or value <= bound.max)
+            text = " and ".join(f"{op} {v}" for op, v in (("≥", bound.min), ("≤", bound.max)) if v is not None)
             checks.append({"prompt_id": variant["prompt_id"], "model_id": variant["model_id"], "metric": metric,
-                           "value": value, "min": bound.min, "max": bound.max, "passed": ok})
+                           "value": value, "min": bound.min, "max": bound.max, "bound": text, "passed": ok})
     return checks

@@ -176,9 +176,7 @@ class ThresholdItem(_HarnessItem):
         if check is None:
             pytest.skip(f"no trials of {prompt_id} x {model_id} were selected")
         if not check["passed"]:
-            bound = " and ".join(f"{op} {v}" for op, v in ((">=", check["min"]), ("<=", check["max"]))
-                                 if v is not None)
-            raise HarnessFailure(f"{metric} = {check['value']} for {prompt_id} x {model_id}, needs {bound}")
+            raise HarnessFailure(f"{metric} = {check['value']} for {prompt_id} x {model_id}, needs {check['bound']}")
 
 
 class GateItem(_HarnessItem):
@@ -186,8 +184,7 @@ class GateItem(_HarnessItem):
         baseline = self.parent.run().manifest.get("baseline") or {}
         gate = next(g for g in baseline.get("gates", []) if g["gate"] == self.key)
         if not gate["passed"]:
-            raise HarnessFailure(f"gate {self.key} failed: "
-                                 + (gate.get("detail") or f"{gate['value']} (limit {gate['limit']})")
+            raise HarnessFailure(f"gate {self.key} failed: {gate['detail']}"
                                  + "\nregressions:\n" + "\n".join(
                                      f"  {c['case_id']} ({c['prompt_id']} x {c['model_id']}): "
                                      + "; ".join(c["reasons"]) for c in baseline.get("regressions", [])[:20]))

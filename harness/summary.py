@@ -33,7 +33,7 @@ def run_summary(manifest: dict[str, Any]) -> str:
     missed = [c for c in manifest.get("thresholds", []) if not c["passed"]]
     for c in missed:
         lines.append(f"\n- ❌ `{c['metric']}` = {_num(c['value'], 3)} for `{c['prompt_id']}` × `{c['model_id']}` "
-                     f"(needs {_bound(c)})")
+                     f"(needs {c['bound']})")
     if manifest.get("ab"):
         lines += ["", "### A/B", ""]
         lines += [f"- {m['verdict']}" for m in manifest["ab"]["metrics"]]
@@ -51,9 +51,7 @@ def comparison_summary(comparison: dict[str, Any], base: str, candidate: str, *,
         lines += ["**Regressions**", ""] + _changes(comparison["regressions"]) + [""]
     for gate in comparison["gates"]:
         mark = "✅" if gate["passed"] else "❌"
-        value = gate["value"] if isinstance(gate["value"], int) else _num(gate["value"], 3)
-        detail = gate.get("detail") or f"{value} (limit {gate['limit']})"
-        lines.append(f"- {mark} `{gate['gate']}`: {detail}")
+        lines.append(f"- {mark} `{gate['gate']}`: {gate['detail']}")
     if comparison["deltas"]:
         lines += ["", "| variant | metric | base | candidate | Δ [95% CI] | p (Holm) | n |",
                   "|---|---|---|---|---|---|---|"]
@@ -78,10 +76,6 @@ def _changes(changes: list[dict[str, Any]]) -> list[str]:
     if len(changes) > LISTED:
         rows.append(f"- … and {len(changes) - LISTED} more")
     return rows
-
-
-def _bound(check: dict[str, Any]) -> str:
-    return " and ".join(f"{op} {v}" for op, v in (("≥", check["min"]), ("≤", check["max"])) if v is not None)
 
 
 def _pct(value: float | None) -> str:

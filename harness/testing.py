@@ -34,16 +34,6 @@ def last_user_message(request: dict[str, Any]) -> str:
     return next((m["content"] for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
 
 
-def keyword_responder(rules: dict[str, str], default: str = "") -> Responder:
-    """Answer with the value of the first rule whose key occurs in the last user message."""
-
-    def respond(request: dict[str, Any]) -> str:
-        text = last_user_message(request)
-        return next((answer for key, answer in rules.items() if key in text), default)
-
-    return respond
-
-
 class FakeLLMServer:
     def __init__(self, responder: Responder | None = None, *, latency_s: float = 0.0):
         self.responder = responder or (lambda _request: "ok")

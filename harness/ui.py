@@ -75,10 +75,9 @@ class RunConsole:
             self.out.print(f"[yellow]{count} × {escape(error)}[/]")
         for check in run.manifest.get("thresholds", []):
             if not check["passed"]:
-                bound = " and ".join(f"{op} {val}" for op, val in (("≥", check["min"]), ("≤", check["max"]))
-                                     if val is not None)
                 value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
-                self.out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} (needs {bound}) for "
+                self.out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} "
+                               f"(needs {check['bound']}) for "
                                f"{escape(check['prompt_id'])} × {escape(check['model_id'])}")
         baseline = run.manifest.get("baseline")
         if baseline:
@@ -87,8 +86,7 @@ class RunConsole:
                            f"{len(baseline['improvements'])} improvements · {verdict}")
             for gate in baseline["gates"]:
                 if not gate["passed"]:
-                    detail = gate.get("detail") or f"{gate['value']} (limit {gate['limit']})"
-                    self.out.print(f"[red]gate {gate['gate']} failed[/]: {escape(str(detail))}")
+                    self.out.print(f"[red]gate {gate['gate']} failed[/]: {escape(gate['detail'])}")
         self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
 
 

@@ -35,7 +35,7 @@ def test_junit_has_a_testcase_per_trial_and_per_threshold(project, tmp_path):
     assert "output: Positive" in failure.text and "[user]" in failure.text
     (error,) = cases["cold-pasta"].result
     assert isinstance(error, Error) and "BadRequestError (400)" in error.message
-    threshold = cases["terse x fake: error_rate <= 0.1"]
+    threshold = cases["terse x fake: error_rate ≤ 0.1"]
     assert threshold.classname == "sentiment.thresholds" and not threshold.is_passed
     assert cases["tablecloths"].is_passed
     ET.parse(tmp_path / "out" / "junit.xml")  # well-formed despite the control characters in an output
