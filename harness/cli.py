@@ -31,7 +31,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("suite", type=click.Path(path_type=Path))
+@click.argument("suite", type=click.Path(path_type=Path), required=False)
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Complete an interrupted or killed run; trials it already recorded are not run again.")
 @click.option("--model", "-m", "models", multiple=True, metavar="MODEL",
               help="A litellm model string (or 'local'); repeatable; replaces the suite's models. "
               "OLD=NEW runs NEW in the place of OLD, keeping OLD's id (to compare a model upgrade with a baseline).")
@@ -55,16 +57,26 @@ def cli() -> None:
 @click.option("--fail-on-error", is_flag=True, help="Fail when any model call ends in an error.")
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per call.")
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
-def run(suite: Path, models: tuple[str, ...], prompt_ids: tuple[str, ...], concurrency: int, repeats: int | None,
-        limit: int | None, no_cache: bool, out_dir: Path | None, baseline: Path | None, junit_file: Path | None,
-        summary_file: Path | None, fail_under: float | None, max_regressions: int | None, fail_on_error: bool,
-        timeout: float, retries: int) -> None:
+def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], prompt_ids: tuple[str, ...],
+        concurrency: int, repeats: int | None, limit: int | None, no_cache: bool, out_dir: Path | None,
+        baseline: Path | None, junit_file: Path | None, summary_file: Path | None, fail_under: float | None,
+        max_regressions: int | None, fail_on_error: bool, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
     from harness.models import RetryPolicy
-    from harness.runner import RunOptions, run_suite
+    from harness.runner import RunOptions, resume_run, run_suite
     from harness.suite import load_suite
     from harness.ui import RunConsole
 
+    if resume_dir is not None:
+        options = RunOptions(concurrency=concurrency, use_cache=not no_cache,
+                             retry=RetryPolicy(retries=retries, timeout_s=timeout))
+        with RunConsole() as console:
+            result = resume_run(resume_dir, options, observer=console)
+        console.summary(result)
+        _write_ci_outputs(result, junit_file, summary_file)
+        sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
+    if suite is None:
+        raise HarnessError("give a SUITE to run, or --resume RUN_DIR")
     loaded = load_suite(suite)
     overrides: dict = {}
     if fail_under is not None:  # tightens the suite's pass_rate threshold, never loosens it

@@ -79,6 +79,8 @@ class RunOptions:
     out_dir: Path | None = None
     reports_dir: Path = Path("reports")
     baseline: Path | None = None
+    # Continue the run in out_dir: trials already recorded there are not run again.
+    resume: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -159,12 +161,18 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     models, models_reason = resolve_models(suite, options.models)
     trials = plan(suite, models, options)
     baseline = _load_baseline(options.baseline, suite, trials) if options.baseline else None
-    if options.out_dir and options.out_dir.exists() and (
+    pending = trials
+    if options.resume:
+        recorded = read_results(options.out_dir)
+        rewrite_results(options.out_dir, recorded)  # drops a line torn by the kill, so appending stays valid
+        done = {(r.case_id, r.prompt_id, r.model_id, r.repeat) for r in recorded}
+        pending = [t for t in trials if (t.case.id, t.prompt_id, t.model.id, t.repeat) not in done]
+    elif options.out_dir and options.out_dir.exists() and (
             not options.out_dir.is_dir() or any(options.out_dir.iterdir())):
         raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
-                           hint="choose a new --out folder")
+                           hint="choose a new --out folder, or --resume it")
     if observer is not None:
-        observer.planned(suite, models, models_reason, len(trials))
+        observer.planned(suite, models, models_reason, len(pending))
     directory = options.out_dir or _new_run_directory(options.reports_dir, suite.name)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(suite, models, models_reason, options, len(trials))
@@ -172,7 +180,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
 
     writer = ResultsWriter(directory)
     try:
-        _run_coroutine(_execute(suite, trials, options, writer, observer))
+        _run_coroutine(_execute(suite, pending, options, writer, observer))
         manifest["status"] = "completed"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
@@ -188,6 +196,21 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
         write_report(run, directory / REPORT_FILE)
         (directory / SUMMARY_FILE).write_text(run_summary(run.manifest), encoding="utf-8")
     return run
+
+
+def resume_run(directory: str | Path, options: RunOptions | None = None, *, observer: Observer | None = None) -> Run:
+    """Complete a run that was interrupted or killed: only the trials not yet in its results.jsonl are run."""
+    directory = Path(directory)
+    manifest = load_run(directory).manifest
+    config, suite_path = manifest.get("config", {}), manifest.get("suite", {}).get("path")
+    if suite_path is None or "plan" not in config:
+        raise HarnessError("this run cannot be resumed (it records no suite file or plan)", file=directory)
+    plan_ = config["plan"]
+    options = RunOptions(**{**(options or RunOptions()).__dict__, "models": plan_["models"],
+                            "prompts": plan_["prompts"], "repeats": plan_["repeats"], "limit": plan_["limit"],
+                            "out_dir": directory, "resume": True,
+                            "baseline": Path(config["baseline"]) if config.get("baseline") else None})
+    return run_suite(suite_path, options, observer=observer)
 
 
 def _run_coroutine(coroutine: Any) -> Any:
@@ -295,7 +318,7 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
         "status": "running",
         "started_at": _now(),
         "suite": {"name": suite.name, "description": suite.description,
-                  "path": str(suite.path) if suite.path else None},
+                  "path": str(suite.path.resolve()) if suite.path else None},
         "config": {
             "prompts": [p.model_dump(exclude_none=True) for p in suite.prompts
                         if not options.prompts or p.id in options.prompts],
@@ -310,6 +333,9 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
             "gates": suite.gates.model_dump(),
             "baseline": str(options.baseline) if options.baseline else None,
             "planned_trials": planned,
+            # What --resume needs to plan the same trials again.
+            "plan": {"models": list(options.models) or ([] if suite.models else [m.model for m in models]),
+                     "prompts": list(options.prompts), "repeats": options.repeats, "limit": options.limit},
         },
         "environment": {"python": platform.python_version(), "litellm": _version("litellm"),
                         "git_commit": _git_commit(suite.directory)},

@@ -322,3 +322,39 @@ def test_the_python_api_works_inside_a_running_event_loop_as_in_a_notebook(proje
 
     run = asyncio.run(notebook_cell())
     assert run.manifest["status"] == "completed" and len(run.results) == 6
+
+
+def test_resume_after_kill_9_completes_the_run_without_asking_twice(project, tmp_path):
+    """A real SIGKILL mid-run; --resume sends only the trials not yet recorded; results equal an uninterrupted run."""
+    with FakeLLMServer(lambda r: Reply(sentiment_answer(r), delay_s=0.3)) as slow:
+        suite = project(base_url=slow.base_url)
+        process = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "-j", "1", "--no-cache",
+                                    "--out", str(tmp_path / "run")], cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results = tmp_path / "run" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 3):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        recorded = {json.loads(x)["trial_id"] for x in results.read_text().splitlines() if x.endswith("}")}
+        with results.open("a") as torn:
+            torn.write('{"case_id": "half-written')  # as a kill in the middle of a write leaves it
+        asked_before = [last_user_message(r) for r in slow.requests]
+        assert 3 <= len(recorded) < 12
+        assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "running"
+
+        assert run_cli("run", "--resume", tmp_path / "run", "--no-cache") == 0
+
+        asked_after = [last_user_message(r) for r in slow.requests[len(asked_before):]]
+    assert len(asked_after) == 12 - len(recorded)  # the recorded trials were not sent again
+    rows = [json.loads(x) for x in results.read_text().splitlines()]
+    assert len(rows) == 12 and len({r["trial_id"] for r in rows}) == 12
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["counts"]["completed"] == 12
+
+    with FakeLLMServer(sentiment_answer) as fresh:
+        run_cli("run", project(base_url=fresh.base_url), "--no-cache", "--out", tmp_path / "uninterrupted")
+    expected = {json.loads(x)["trial_id"]: json.loads(x)["response"]["text"]
+                for x in (tmp_path / "uninterrupted" / "results.jsonl").read_text().splitlines()}
+    assert {r["trial_id"]: r["response"]["text"] for r in rows} == expected
