@@ -56,5 +56,17 @@ class ResponseCache:
             record = json.dumps(asdict(replace(response, cached=False)))
             self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, record, time.time()))
 
+    def stats(self) -> dict[str, Any]:
+        query = "SELECT COUNT(*), MIN(created), MAX(created) FROM responses"
+        entries, oldest, newest = self._db.execute(query).fetchone()
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))  # with the WAL files
+        return {"path": str(self.path), "entries": entries, "bytes": size, "oldest": oldest, "newest": newest}
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many there were."""
+        removed = self._db.execute("DELETE FROM responses").rowcount
+        self._db.execute("VACUUM")
+        return removed
+
     def close(self) -> None:
         self._db.close()

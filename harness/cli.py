@@ -209,6 +209,39 @@ def _run_gates(path: Path) -> dict:
 
 
 @cli.group()
+def cache() -> None:
+    """The response cache ($HARNESS_CACHE_DIR, else ~/.cache/harness): what it holds, and emptying it."""
+
+
+@cache.command("stats")
+def cache_stats() -> None:
+    """How many responses are cached, and how much disk they take."""
+    from datetime import datetime
+
+    from harness.cache import ResponseCache
+
+    store = ResponseCache()
+    stats = store.stats()
+    store.close()
+    def when(timestamp: float | None) -> str:
+        return datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds") if timestamp else "–"
+
+    click.echo(f"cache:   {stats['path']}\nentries: {stats['entries']}\nsize:    {stats['bytes'] / 1e6:.1f} MB\n"
+               f"oldest:  {when(stats['oldest'])}\nnewest:  {when(stats['newest'])}")
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Remove every cached response (the next runs call the models again)."""
+    from harness.cache import ResponseCache
+
+    store = ResponseCache()
+    removed = store.clear()
+    store.close()
+    click.echo(f"removed {removed} cached responses from {store.path}")
+
+
+@cli.group()
 def baseline() -> None:
     """Baselines committed to the repository, so CI compares against them without old runs."""
 

@@ -24,3 +24,18 @@ def test_round_trip_marks_cached_and_skips_errors(tmp_path):
     assert cache.get("bad") is None and cache.get("missing") is None
     cache.close()
     assert ResponseCache(tmp_path / "c.sqlite").get("ok").text == "hello"
+
+
+def test_cache_stats_and_clear_commands(project, server, tmp_path, capsys):
+    from tests.conftest import run_cli
+
+    run_cli("run", project(), "--prompt", "terse")
+    capsys.readouterr()
+    assert run_cli("cache", "stats") == 0
+    out = capsys.readouterr().out
+    assert "entries: 6" in out and str(tmp_path / "cache" / "responses.sqlite") in out
+
+    assert run_cli("cache", "clear") == 0
+    assert "removed 6 cached responses" in capsys.readouterr().out
+    run_cli("run", project(), "--prompt", "terse")
+    assert server.count == 12  # nothing was answered from the cleared cache
