@@ -67,32 +67,35 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], pr
     from harness.suite import load_suite
     from harness.ui import RunConsole
 
+    retry = RetryPolicy(retries=retries, timeout_s=timeout)
     if resume_dir is not None:
-        options = RunOptions(concurrency=concurrency, use_cache=not no_cache,
-                             retry=RetryPolicy(retries=retries, timeout_s=timeout))
-        with RunConsole() as console:
-            result = resume_run(resume_dir, options, observer=console)
-        console.summary(result)
-        _write_ci_outputs(result, junit_file, summary_file)
-        sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
-    if suite is None:
+        options = RunOptions(concurrency=concurrency, use_cache=not no_cache, retry=retry)
+
+        def start(observer: RunConsole):
+            return resume_run(resume_dir, options, observer=observer)
+    elif suite is None:
         raise HarnessError("give a SUITE to run, or --resume RUN_DIR")
-    loaded = load_suite(suite)
-    overrides: dict = {}
-    if fail_under is not None:  # tightens the suite's pass_rate threshold, never loosens it
-        current = loaded.thresholds.get("pass_rate")
-        floor = current if isinstance(current, int | float) else getattr(current, "min", None)
-        overrides["thresholds"] = {**loaded.thresholds, "pass_rate": max(fail_under, floor or 0.0)}
-    if max_regressions is not None:
-        overrides["gates"] = loaded.gates.model_copy(update={"max_regressions": max_regressions})
-    if fail_on_error:
-        overrides["max_error_rate"] = 0.0
-    loaded = loaded.model_copy(update=overrides)
-    options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit, concurrency=concurrency,
-                         use_cache=not no_cache, out_dir=out_dir, baseline=baseline,
-                         retry=RetryPolicy(retries=retries, timeout_s=timeout))
+    else:
+        loaded = load_suite(suite)
+        overrides: dict = {}
+        if fail_under is not None:  # tightens the suite's pass_rate threshold, never loosens it
+            current = loaded.thresholds.get("pass_rate")
+            floor = current if isinstance(current, int | float) else getattr(current, "min", None)
+            overrides["thresholds"] = {**loaded.thresholds, "pass_rate": max(fail_under, floor or 0.0)}
+        if max_regressions is not None:
+            overrides["gates"] = loaded.gates.model_copy(update={"max_regressions": max_regressions})
+        if fail_on_error:
+            overrides["max_error_rate"] = 0.0
+        loaded = loaded.model_copy(update=overrides)
+        options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit,
+                             concurrency=concurrency, use_cache=not no_cache, out_dir=out_dir, baseline=baseline,
+                             retry=retry)
+
+        def start(observer: RunConsole):
+            return run_suite(loaded, options, observer=observer)
+
     with RunConsole() as console:
-        result = run_suite(loaded, options, observer=console)
+        result = start(console)
     console.summary(result)
     _write_ci_outputs(result, junit_file, summary_file)
     sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
