@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.formatting import p_value
 from harness.results import TrialResult, load_run
-from harness.stats import bootstrap_mean_interval, format_p, holm, mcnemar_exact, wilcoxon_signed_rank
+from harness.stats import bootstrap_mean_interval, holm, mcnemar_exact, wilcoxon_signed_rank
 from harness.suite import Gates
 
 PASS = "pass_rate"
@@ -160,14 +161,14 @@ def _verdict(metric: str, rows: list[dict[str, Any]], variants: list[tuple[str, 
             continue  # not compared with every other variant (no shared cases): it cannot be named best
         if all(significant(r, alpha) == (1 if r["b"] == candidate else -1) for r in own):
             worst = max(own, key=lambda r: r["p_adjusted"])
-            p_text = format_p(worst["p_adjusted"])
+            p_text = p_value(worst["p_adjusted"])
             return {"winner": candidate,
                     "verdict": f"{_label(candidate)} is best on {metric} (p={p_text}, n={worst['n']})"}
     if not rows:
         return {"winner": None, "verdict": f"no cases shared by the variants on {metric}"}
     closest = min(rows, key=lambda r: r["p_adjusted"])
     return {"winner": None,
-            "verdict": f"no significant difference on {metric} (p={format_p(closest['p_adjusted'])}, n={closest['n']})"}
+            "verdict": f"no significant difference on {metric} (p={p_value(closest['p_adjusted'])}, n={closest['n']})"}
 
 
 def _flips(a: list[Outcome], b: list[Outcome]) -> dict[str, list[str]]:
@@ -305,7 +306,7 @@ def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any
         checks.append({"gate": "max_drop", "limit": gates.max_drop, "alpha": gates.alpha,
                        "value": worst["delta"] if worst else 0.0,
                        "detail": (f"{worst['metric']} of {_label(worst['variant'])} fell {worst['delta']:+.3f} "
-                                  f"(p={format_p(worst['p_adjusted'])})") if worst else "no significant drop" + note,
+                                  f"(p={p_value(worst['p_adjusted'])})") if worst else "no significant drop" + note,
                        "passed": worst is None})
     return checks
 

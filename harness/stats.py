@@ -77,10 +77,6 @@ def classification_metrics(pairs: Sequence[tuple[str, str | None]], labels: Sequ
 BOOTSTRAP_RESAMPLES = 4000
 
 
-def format_p(value: float) -> str:
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def mcnemar_exact(regressions: int, improvements: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs (pass->fail, fail->pass)."""
     n = regressions + improvements

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.stats import format_p
+from harness.formatting import num, p_value, pct, usd
 
 LISTED = 15  # changes listed by name before "… and N more"
 
@@ -23,16 +23,16 @@ def run_summary(manifest: dict[str, Any]) -> str:
     lines += ["| prompt | model | pass rate [95% CI] | errors | p50 ms | cost |", "|---|---|---|---|---|---|"]
     for v in manifest.get("variants", []):
         low, high = v["pass_rate_ci"]
-        lines.append(f"| `{v['prompt_id']}` | `{v['model_id']}` | {_pct(v['pass_rate'])} [{_pct(low)}–{_pct(high)}] "
-                     f"| {v['errors']} | {_num(v['latency_p50_ms'])} | {_usd(v['cost_usd'])} |")
+        lines.append(f"| `{v['prompt_id']}` | `{v['model_id']}` | {pct(v['pass_rate'])} [{pct(low)}–{pct(high)}] "
+                     f"| {v['errors']} | {num(v['latency_p50_ms'])} | {usd(v['cost_usd'])} |")
         if v.get("repeats"):
             r = v["repeats"]
             flaky = ", ".join(f"`{c}`" for c in r["flaky"][:LISTED]) or "none"
-            lines.append(f"| | ↳ {r['k']} repeats | pass@{r['k']} {_pct(r['pass_at_k'])} · pass^{r['k']} "
-                         f"{_pct(r['pass_hat_k'])} | flaky: {flaky} | | |")
+            lines.append(f"| | ↳ {r['k']} repeats | pass@{r['k']} {pct(r['pass_at_k'])} · pass^{r['k']} "
+                         f"{pct(r['pass_hat_k'])} | flaky: {flaky} | | |")
     missed = [c for c in manifest.get("thresholds", []) if not c["passed"]]
     for c in missed:
-        lines.append(f"\n- ❌ `{c['metric']}` = {_num(c['value'], 3)} for `{c['prompt_id']}` × `{c['model_id']}` "
+        lines.append(f"\n- ❌ `{c['metric']}` = {num(c['value'], 3)} for `{c['prompt_id']}` × `{c['model_id']}` "
                      f"(needs {c['bound']})")
     if manifest.get("ab"):
         lines += ["", "### A/B", ""]
@@ -57,8 +57,8 @@ def comparison_summary(comparison: dict[str, Any], base: str, candidate: str, *,
                   "|---|---|---|---|---|---|---|"]
         for d in comparison["deltas"]:
             lines.append(f"| `{d['variant']['prompt_id']}` × `{d['variant']['model_id']}` | {d['metric']} "
-                         f"| {_num(d['mean_a'], 3)} | {_num(d['mean_b'], 3)} | {d['delta']:+.3f} "
-                         f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] | {format_p(d['p_adjusted'])} | {d['n']} |")
+                         f"| {num(d['mean_a'], 3)} | {num(d['mean_b'], 3)} | {d['delta']:+.3f} "
+                         f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] | {p_value(d['p_adjusted'])} | {d['n']} |")
     if comparison["improvements"]:
         lines += ["", "**Improvements**", ""] + _changes(comparison["improvements"])
     for kind in ("new", "removed", "errored"):
@@ -76,15 +76,3 @@ def _changes(changes: list[dict[str, Any]]) -> list[str]:
     if len(changes) > LISTED:
         rows.append(f"- … and {len(changes) - LISTED} more")
     return rows
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
-def _num(value: float | None, digits: int = 0) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
-
-
-def _usd(value: float | None) -> str:
-    return "–" if value is None else f"${value:.4f}"

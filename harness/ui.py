@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.formatting import num, pct, usd
 from harness.results import Run, TrialResult
 from harness.suite import ModelSpec, Suite
 
@@ -65,8 +66,8 @@ class RunConsole:
             low, high = v["pass_rate_ci"]
             rate = "–" if v["pass_rate"] is None else f"{v['pass_rate']:.1%} [{low * 100:.0f}–{high:.0%}]"
             table.add_row(escape(v["prompt_id"]), escape(v["model_id"]), rate, *(cell(v) for _, cell in scorer_columns),
-                          str(v["errors"]), _n(v["latency_p50_ms"]),
-                          "–" if v["cost_usd"] is None else f"${v['cost_usd']:.4f}")
+                          str(v["errors"]), num(v["latency_p50_ms"]),
+                          usd(v["cost_usd"]))
         self.out.print(table)
         counts = run.manifest.get("counts", {})
         self.out.print(f"{counts.get('cached', 0)}/{counts.get('completed', 0)} trials from cache"
@@ -113,7 +114,7 @@ def print_history(runs: list[dict[str, Any]]) -> None:
         for i, v in enumerate(run["variants"]):
             first = i == 0
             table.add_row(Path(run["directory"]).name if first else "", result if first else "",
-                          escape(f"{v['prompt_id']} × {v['model_id']}"), _fmt(v["pass_rate"], "{:.1%}"),
+                          escape(f"{v['prompt_id']} × {v['model_id']}"), pct(v["pass_rate"]),
                           str(v["scored"]), (run["environment"].get("git_commit") or "")[:8] if first else "")
     out.print(table)
 
@@ -124,16 +125,8 @@ def _scorer_columns(variants: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     names = dict.fromkeys(name for v in variants for name in v["scorers"])
     for name in names:
         if any("accuracy" in v["scorers"].get(name, {}) for v in variants):
-            columns.append((f"{name} acc", lambda v, n=name: _fmt(v["scorers"].get(n, {}).get("accuracy"), "{:.1%}")))
-            columns.append((f"{name} F1", lambda v, n=name: _fmt(v["scorers"].get(n, {}).get("macro_f1"), "{:.3f}")))
+            columns.append((f"{name} acc", lambda v, n=name: pct(v["scorers"].get(n, {}).get("accuracy"))))
+            columns.append((f"{name} F1", lambda v, n=name: num(v["scorers"].get(n, {}).get("macro_f1"), 3)))
         else:
-            columns.append((name, lambda v, n=name: _fmt(v["scorers"].get(n, {}).get("mean"), "{:.3f}")))
+            columns.append((name, lambda v, n=name: num(v["scorers"].get(n, {}).get("mean"), 3)))
     return columns
-
-
-def _fmt(value: float | None, pattern: str) -> str:
-    return "–" if value is None else pattern.format(value)
-
-
-def _n(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.0f}"

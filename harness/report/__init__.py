@@ -19,11 +19,11 @@ from typing import Any
 
 import jinja2
 
+from harness.formatting import num, p_value, pct, usd
 from harness.history import runs_of, trend
 from harness.metrics import summarize
 from harness.report.charts import histogram, interval_chart
 from harness.results import Run, TrialResult
-from harness.stats import format_p
 
 HERE = Path(__file__).parent
 OUTPUT_PREVIEW_CHARS = 600  # of an output shown in the baseline's regression table
@@ -38,10 +38,7 @@ def _environment() -> jinja2.Environment:
     (cache_dir() / "templates").mkdir(exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), autoescape=True, bytecode_cache=bytecode,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f}%"
-    env.filters["num"] = lambda v, digits=0: "–" if v is None else f"{v:,.{digits}f}"
-    env.filters["usd"] = lambda v: "–" if v is None else f"${v:.4f}"
-    env.filters["pvalue"] = format_p
+    env.filters.update(pct=pct, num=num, usd=usd, pvalue=p_value)
     return env
 
 
