@@ -41,10 +41,14 @@ class Response:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How to reach one model: litellm's model string and call kwargs (which may hold secrets)."""
+    """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
+
+    ``answer`` short-circuits the call for providers that compute their reply themselves (echo).
+    """
 
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+    answer: Callable[[list[dict[str, str]]], str] | None = None
 
 
 Provider = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
@@ -69,6 +73,39 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
     head = spec.model.split("/", 1)[0]
     factory = PROVIDERS.get(spec.model) or PROVIDERS.get(head) or _litellm_endpoint
     return factory(spec)
+
+
+class EndpointPool:
+    """Opens each endpoint once, when first needed, and closes them all at the end of the run.
+
+    Opened lazily so that a run answered from the cache starts no server and imports no
+    litellm; shared so that the model under test and a judge that are both ``local`` use
+    one server.
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self._endpoints: dict[str, Endpoint | BaseException] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> EndpointPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def get(self, spec: ModelSpec) -> Endpoint:
+        key = spec.model + repr(sorted((k, str(v)) for k, v in spec.params.items() if k in TRANSPORT_PARAMS))
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key not in self._endpoints:
+                try:
+                    self._endpoints[key] = await self._stack.enter_async_context(open_endpoint(spec))
+                except Exception as exc:  # every caller waiting on this endpoint gets the same error, once
+                    self._endpoints[key] = exc
+        endpoint = self._endpoints[key]
+        if isinstance(endpoint, BaseException):
+            raise endpoint
+        return endpoint
 
 
 @contextlib.asynccontextmanager
@@ -134,6 +171,14 @@ async def _local_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
         await asyncio.to_thread(server.stop)
 
 
+@provider("echo")
+@contextlib.asynccontextmanager
+async def _echo_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
+    """Answers with the prompt's user message: replays fixed outputs (written into the template) through
+    the scorers, e.g. to check a judge against human labels."""
+    yield Endpoint(model="echo", answer=lambda messages: messages[-1]["content"])
+
+
 def default_model() -> tuple[str, str]:
     """The model to use when neither the suite nor the command line names one, and why."""
     if os.environ.get("HARNESS_MODEL"):
@@ -176,6 +221,8 @@ def litellm_module():
 async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: dict[str, Any],
                    policy: RetryPolicy) -> Response:
     """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised."""
+    if endpoint.answer is not None:
+        return Response(text=endpoint.answer(messages), finish_reason="stop", latency_ms=0.0)
     litellm = litellm_module()
     attempt = 0
     while True:

@@ -55,6 +55,23 @@ def _search_roots(suite_dir: Path) -> list[Path]:
     return list(dict.fromkeys(r for r in roots if r.is_dir()))
 
 
+# The harness's own prompts (the judges' templates); a project's prompts/ folder comes first, so a
+# file of the same name there overrides one of these.
+BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+
+
+def judge_template(name: str, directory: Path) -> jinja2.Template:
+    """A judge template such as ``judges/factuality.j2``: the project's own copy if it has one, else ours."""
+    roots = tuple(dict.fromkeys([*_search_roots(directory), BUNDLED_PROMPTS]))
+    try:
+        return _environment(roots).get_template(name)
+    except jinja2.TemplateNotFound as exc:
+        raise HarnessError(f"judge template '{exc.name}' not found",
+                           hint="looked in: " + ", ".join(str(r) for r in roots)) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise HarnessError(f"template syntax error: {exc.message}", file=exc.filename, line=exc.lineno) from None
+
+
 @lru_cache(maxsize=16)
 def _environment(roots: tuple[Path, ...]) -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(list(roots)), undefined=jinja2.StrictUndefined,
@@ -80,25 +97,30 @@ def compile_prompts(suite: Suite) -> dict[str, Prompt]:
 def render(prompt: Prompt, case: Case) -> list[Message]:
     """The chat messages for one case: [system?, user]."""
     variables = {**case.vars, "expected": case.expected, "case_id": case.id}
+    return render_messages(prompt.template, variables, source=prompt.source, what=f"case '{case.id}'")
+
+
+def render_messages(template: jinja2.Template, variables: dict, *, source: str, what: str) -> list[Message]:
+    """A template's chat messages for these variables; ``what`` names the case in errors."""
     try:
-        context = prompt.template.new_context(variables)
+        context = template.new_context(variables)
         system = ""
-        if SYSTEM_BLOCK in prompt.template.blocks:
-            system = "".join(prompt.template.blocks[SYSTEM_BLOCK](context))
+        if SYSTEM_BLOCK in template.blocks:
+            system = "".join(template.blocks[SYSTEM_BLOCK](context))
             # Render the body with the system block blanked, so it is not repeated in the user message.
-            context = prompt.template.new_context(variables)
+            context = template.new_context(variables)
             context.blocks[SYSTEM_BLOCK] = [lambda _ctx: iter(())]
-        user = "".join(prompt.template.root_render_func(context))
+        user = "".join(template.root_render_func(context))
     except jinja2.UndefinedError as exc:
         name = _undefined_name(str(exc))
         available = ", ".join(sorted(variables)) or "none"
-        raise HarnessError(f"case '{case.id}': template variable '{name}' is undefined", file=prompt.source,
+        raise HarnessError(f"{what}: template variable '{name}' is undefined", file=source,
                            hint=f"the case has: {available}") from None
     except jinja2.TemplateError as exc:
-        raise HarnessError(f"case '{case.id}': template error: {exc}", file=prompt.source) from None
+        raise HarnessError(f"{what}: template error: {exc}", file=source) from None
     messages = [{"role": "system", "content": system.strip()}] if system.strip() else []
     if not user.strip():
-        raise HarnessError(f"case '{case.id}': the template renders an empty user message", file=prompt.source)
+        raise HarnessError(f"{what}: the template renders an empty user message", file=source)
     messages.append({"role": "user", "content": user.strip()})
     return messages
 

@@ -35,23 +35,42 @@ class TrialResult:
     response: Response
     scores: list[Score]
     tags: list[str] = field(default_factory=list)
+    # The case's passing mark on the weighted score (None: every weighted scorer must pass).
+    threshold: float | None = None
 
     @property
     def trial_id(self) -> str:
         return trial_id(self.case_id, self.prompt_id, self.model_id, self.repeat)
 
     @property
+    def score(self) -> float | None:
+        """The weighted mean of the trial's scores (weight-0 scores left out); None with nothing to weigh."""
+        weighed = [s for s in self.scores if s.weight > 0]
+        total = sum(s.weight for s in weighed)
+        return sum(s.value * s.weight for s in weighed) / total if total else None
+
+    @property
     def passed(self) -> bool:
-        """A trial passes when the model answered and every scorer passed."""
-        return self.response.error is None and all(s.passed for s in self.scores)
+        """The model answered, no scorer failed to reach a verdict, and either the weighted score reaches
+        the case's threshold or (with none set) every scorer that has weight passed."""
+        if self.response.error is not None or any(s.error for s in self.scores):
+            return False
+        if self.threshold is not None:
+            return (self.score if self.score is not None else 1.0) >= self.threshold
+        return all(s.passed for s in self.scores if s.weight > 0)
 
     @property
     def verdict(self) -> str:
         """One line: why the trial failed (what a test runner shows in its short summary)."""
         if self.response.error:
             return self.response.error
-        failed = [s for s in self.scores if not s.passed]
-        return "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed) or "passed"
+        if self.passed:
+            return "passed"
+        failed = [s for s in self.scores if s.error or (not s.passed and s.weight > 0)]
+        reasons = "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed)
+        if self.threshold is not None and not any(s.error for s in self.scores):
+            return f"weighted score {self.score:.2f} < {self.threshold}" + (f" ({reasons})" if reasons else "")
+        return reasons
 
     def describe(self) -> str:
         """The trial for a person reading a failure: the verdict, the rendered prompt, the output, every score."""
@@ -64,7 +83,7 @@ class TrialResult:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        record = {"trial_id": self.trial_id, **asdict(self), "passed": self.passed}
+        record = {"trial_id": self.trial_id, **asdict(self), "score": self.score, "passed": self.passed}
         return json.dumps(record, ensure_ascii=False, default=str)
 
     @classmethod
@@ -72,7 +91,7 @@ class TrialResult:
         return cls(
             case_id=record["case_id"], prompt_id=record["prompt_id"], model_id=record["model_id"],
             repeat=record["repeat"], messages=record["messages"], vars=record.get("vars", {}),
-            expected=record.get("expected"), tags=record.get("tags", []),
+            expected=record.get("expected"), tags=record.get("tags", []), threshold=record.get("threshold"),
             response=Response(**record["response"]), scores=[Score(**s) for s in record["scores"]],
         )
 

@@ -26,14 +26,13 @@ from harness.compare import Outcome, compare_to_baseline, compare_variants, load
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import check_thresholds, summarize
 from harness.models import (
-    Endpoint,
+    EndpointPool,
     ModelSpec,
     Response,
     RetryPolicy,
     complete,
     default_model,
     model_identity,
-    open_endpoint,
     public_params,
     request_params,
 )
@@ -79,6 +78,8 @@ class RunOptions:
     out_dir: Path | None = None
     reports_dir: Path = Path("reports")
     baseline: Path | None = None
+    # The model behind judge scorers (overrides the suite's judge:).
+    judge: str | None = None
     # Continue the run in out_dir: trials already recorded there are not run again.
     resume: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -122,6 +123,51 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
         if model_id in ids[:i]:
             raise HarnessError(f"model '{model_id}' is given twice", hint="give each model a distinct id")
     return [s.model_copy(update={"params": {**suite.params, **s.params}}) for s in specs], reason
+
+
+# A judge should be deterministic and have room for its reasoning; the suite's judge params override these.
+JUDGE_PARAMS = {"temperature": 0, "max_tokens": 600}
+
+
+def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
+    """The judge model: --judge, else the suite's ``judge:``, else the default model (the bundled one without keys)."""
+    if name:
+        spec = ModelSpec(model=name)
+    elif suite.judge is not None:
+        spec = suite.judge
+    else:
+        spec = ModelSpec(model=default_model()[0])
+    return spec.model_copy(update={"params": {**JUDGE_PARAMS, **spec.params}})
+
+
+class Judges:
+    """The run's judge models (see harness.scorers.JudgeClient): cached, concurrency-limited, retried calls."""
+
+    def __init__(self, default: ModelSpec, pool: EndpointPool, cache: ResponseCache | None,
+                 limit: asyncio.Semaphore, retry: RetryPolicy):
+        self.default, self.pool, self.cache, self.limit, self.retry = default, pool, cache, limit, retry
+
+    def spec(self, model: str | None = None) -> ModelSpec:
+        if model is None or model == self.default.model:
+            return self.default
+        return ModelSpec(model=model, params=dict(JUDGE_PARAMS))
+
+    def name(self, model: str | None = None) -> str:
+        return self.spec(model).model
+
+    async def ask(self, messages: list[dict[str, str]], model: str | None = None) -> Response:
+        spec = self.spec(model)
+        params = request_params(spec)
+        key = cache_key(model_identity(spec), messages, params, 0)
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            return cached
+        endpoint = await self.pool.get(spec)
+        async with self.limit:
+            response = await complete(endpoint, messages, params, self.retry)
+        if self.cache is not None:
+            self.cache.put(key, response)
+        return response
 
 
 def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:
@@ -208,6 +254,7 @@ def resume_run(directory: str | Path, options: RunOptions | None = None, *, obse
     plan_ = config["plan"]
     options = RunOptions(**{**(options or RunOptions()).__dict__, "models": plan_["models"],
                             "prompts": plan_["prompts"], "repeats": plan_["repeats"], "limit": plan_["limit"],
+                            "judge": plan_.get("judge"),
                             "out_dir": directory, "resume": True,
                             "baseline": Path(config["baseline"]) if config.get("baseline") else None})
     return run_suite(suite_path, options, observer=observer)
@@ -243,41 +290,44 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
     try:
         identities = {t.model.id: model_identity(t.model) for t in trials}
         keys = {id(t): cache_key(identities[t.model.id], t.messages, t.params, t.repeat) for t in trials}
-        pending = []
-        for trial in trials:
-            cached = cache.get(keys[id(trial)]) if cache is not None else None
-            if cached is not None:
-                _record(suite, trial, cached, writer, observer)
-            else:
-                pending.append(trial)
-        if not pending:
-            return
-        async with contextlib.AsyncExitStack() as stack:
-            endpoints: dict[str, Endpoint] = {}
-            for model in {t.model.id: t.model for t in pending}.values():
-                endpoints[model.id] = await stack.enter_async_context(open_endpoint(model))
+        cached = {id(t): r for t in trials if cache is not None and (r := cache.get(keys[id(t)])) is not None}
+        async with EndpointPool() as pool:
+            # Endpoints open only for models with calls to make (a missing key fails here, before any call);
+            # a judge's opens on its first uncached question.
+            for model in {t.model.id: t.model for t in trials if id(t) not in cached}.values():
+                await pool.get(model)
             limit = asyncio.Semaphore(options.concurrency)
+            judges = Judges(resolve_judge(suite, options.judge), pool, cache, limit, options.retry)
 
             async def run_one(trial: Trial) -> None:
-                endpoint = endpoints[trial.model.id]
-                async with limit:
-                    response = await complete(endpoint, trial.messages, trial.params, options.retry)
-                if cache is not None:
-                    cache.put(keys[id(trial)], response)
-                _record(suite, trial, response, writer, observer)
+                response = cached.get(id(trial))
+                if response is None:
+                    endpoint = await pool.get(trial.model)
+                    async with limit:
+                        response = await complete(endpoint, trial.messages, trial.params, options.retry)
+                    if cache is not None:
+                        cache.put(keys[id(trial)], response)
+                await _record(suite, trial, response, writer, observer, judges)
 
-            await asyncio.gather(*(run_one(t) for t in pending))
+            await asyncio.gather(*(run_one(t) for t in trials))
     finally:
         if cache is not None:
             cache.close()
 
 
-def _record(suite: Suite, trial: Trial, response: Response, writer: ResultsWriter, observer: Observer | None) -> None:
-    specs = suite.scorers_for(trial.case) if response.error is None else []
-    scores = [scorers.apply(spec, response.text, trial.case, base=suite.directory) for spec in specs]
+async def _record(suite: Suite, trial: Trial, response: Response, writer: ResultsWriter, observer: Observer | None,
+                  judges: Judges) -> None:
+    scores: list[scorers.Score] = []
+    if response.error is None:
+        context = scorers.ScoringContext(response=response, messages=trial.messages, directory=suite.directory,
+                                         judge=judges)
+        applied = await asyncio.gather(*(scorers.apply(spec, response.text, trial.case, context)
+                                         for spec in suite.scorers_for(trial.case)))
+        scores = [score for score in applied if score is not None]
     result = TrialResult(case_id=trial.case.id, prompt_id=trial.prompt_id, model_id=trial.model.id,
                          repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
-                         expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores)
+                         expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores,
+                         threshold=suite.threshold_for(trial.case))
     writer.write(result)
     if observer is not None:
         observer.finished(result)
@@ -332,14 +382,25 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
             "thresholds": {k: v if isinstance(v, float | int) else v.model_dump() for k, v in suite.thresholds.items()},
             "gates": suite.gates.model_dump(),
             "baseline": str(options.baseline) if options.baseline else None,
+            "judge": _judge_config(suite, options),
             "planned_trials": planned,
             # What --resume needs to plan the same trials again.
             "plan": {"models": list(options.models) or ([] if suite.models else [m.model for m in models]),
-                     "prompts": list(options.prompts), "repeats": options.repeats, "limit": options.limit},
+                     "prompts": list(options.prompts), "repeats": options.repeats, "limit": options.limit,
+                     "judge": options.judge},
         },
         "environment": {"python": platform.python_version(), "litellm": _version("litellm"),
                         "git_commit": _git_commit(suite.directory)},
     }
+
+
+def _judge_config(suite: Suite, options: RunOptions) -> dict[str, Any] | None:
+    """The judge as run.json records it, when any scorer of the suite may ask one."""
+    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
+    if not any(scorers.resolve(s, base=suite.directory).uses_judge for s in specs):
+        return None
+    judge = resolve_judge(suite, options.judge)
+    return {"model": judge.model, "params": public_params(judge.params)}
 
 
 def _new_run_directory(reports_dir: Path, suite_name: str) -> Path:

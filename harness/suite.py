@@ -26,13 +26,19 @@ class _Strict(BaseModel):
 class ScorerSpec(_Strict):
     """One scorer as the suite names it: ``label`` or ``{type: label, labels: [...], threshold: 0.5}``.
 
-    Keys other than type/name/threshold are the scorer's own arguments; they are checked
-    against the scorer's signature at load.
+    Keys other than type/name/threshold/weight/not are the scorer's own arguments; they are
+    checked against the scorer's signature at load. ``name`` is the metric the scores are
+    reported (and thresholded) under; ``not: true`` negates the scorer; ``weight`` is its
+    share of the trial's weighted score (0: reported, never decides the verdict).
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type: str
     name: str = ""
     threshold: float | None = Field(default=None, ge=0, le=1)
+    weight: float = Field(default=1.0, ge=0)
+    negate: bool = Field(default=False, alias="not")
     args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -41,7 +47,7 @@ class ScorerSpec(_Strict):
         if isinstance(data, str):
             return {"type": data}
         if isinstance(data, dict) and "args" not in data:
-            own = {k: data[k] for k in ("type", "name", "threshold") if k in data}
+            own = {k: data[k] for k in ("type", "name", "threshold", "weight", "not", "negate") if k in data}
             own["args"] = {k: v for k, v in data.items() if k not in own}
             return own
         return data
@@ -141,6 +147,11 @@ class Case(_Strict):
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     scorers: list[ScorerSpec] | None = None
+    # Passing mark for the weighted mean of the case's scores; when unset every scorer must pass.
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    # Human labels for judged scorers, by scorer name ({faithfulness: pass}): the run reports
+    # how often the judge agrees with them (accuracy, Cohen's kappa).
+    human: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -164,6 +175,10 @@ class Suite(_Strict):
     cases: list[Case] | str
     max_error_rate: float = Field(default=0.1, ge=0, le=1)
     scorers: list[ScorerSpec] = Field(default_factory=list)
+    # Every case's passing mark on its weighted score, unless the case sets its own.
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    # The model behind judge scorers (a litellm model string or `local`); else the default model.
+    judge: ModelSpec | None = None
     thresholds: dict[str, float | Bound] = Field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
     repeats: int = Field(default=1, ge=1)
@@ -180,6 +195,9 @@ class Suite(_Strict):
     def scorers_for(self, case: Case) -> list[ScorerSpec]:
         """A case's own scorers replace the suite's defaults."""
         return case.scorers if case.scorers is not None else self.scorers
+
+    def threshold_for(self, case: Case) -> float | None:
+        return case.threshold if case.threshold is not None else self.threshold
 
 
 # --- loading ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class FakeLLMServer:
         self.latency_s = latency_s
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []  # the Authorization header of each request, to prove a key was sent
+        self.embedding_requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -81,6 +82,7 @@ class FakeLLMServer:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, access_log=None)
@@ -122,6 +124,46 @@ class FakeLLMServer:
                       "total_tokens": prompt_tokens + len(reply.text.split())},
         }, headers=reply.headers)
 
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self._lock:
+            self.embedding_requests.append(body)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": bag_of_words_vector(t)} for i, t in enumerate(texts)]
+        tokens = sum(len(t.split()) for t in texts)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model", "fake"),
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+def bag_of_words_vector(text: str, dimensions: int = 64) -> list[float]:
+    """A deterministic stand-in embedding: texts sharing words point the same way."""
+    import hashlib
+    import re
+
+    vector = [0.0] * dimensions
+    for word in re.findall(r"\w+", text.casefold()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dimensions] += 1.0
+    return vector
+
+
+def score_output(spec: Any, output: str, case: Any = None, *, response: Any = None, judge: Any = None,
+                 directory: Any = None) -> Any:
+    """Run one scorer on one output, outside any run: for testing a scorer (yours or ours) on hand-made inputs.
+
+    ``spec`` is what a suite would write (``"contains"`` or ``{"type": "rouge1"}``); returns the Score, or None
+    when the scorer does not apply to the case.
+    """
+    from pathlib import Path
+
+    from harness.models import Response
+    from harness.scorers import ScoringContext, apply
+    from harness.suite import Case, ScorerSpec
+
+    case = case if case is not None else Case()
+    context = ScoringContext(response=response or Response(text=output), directory=Path(directory or Path.cwd()),
+                             messages=[{"role": "user", "content": "(test)"}], judge=judge)
+    return asyncio.run(apply(ScorerSpec.model_validate(spec), output, case, context))
 
 
 def synthetic_run(directory: Any, cases: int, variants: Sequence[tuple[str, str]] = (("a", "m"), ("b", "m")),

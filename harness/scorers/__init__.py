@@ -1,26 +1,35 @@
-"""Scorers: a registry of functions ``(output, case, **args) -> float | bool | Verdict``.
+"""Scorers: a registry of functions ``(output, case, **args) -> float | bool | Verdict | None``.
 
 A user adds one with the ``@scorer`` decorator in their own file and lists that file under
 the suite's ``plugins:``, or names a plain function directly as ``type: path/to/file.py:func``
 (or ``module:func``). Arguments are checked against the function's signature when the suite
 loads, so a typo fails before any model is called.
+
+A scorer may be ``async`` and may take a keyword ``scoring`` (a ScoringContext): that is how
+judge scorers call a model and how latency or cost scorers see the response. Returning None
+means "does not apply to this case" (a factuality check on a question with no answer): no
+score is recorded, rather than a made-up pass or fail.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import HarnessError, did_you_mean
 
 if TYPE_CHECKING:
+    from harness.models import Response
     from harness.suite import Case, ScorerSpec, Suite
+
+SCORING_PARAMETER = "scoring"
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,9 @@ class Verdict:
     value: float
     explanation: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Set when the scorer could not reach a verdict (a judge that never gave a parseable answer):
+    # the score is recorded as an error, never as a pass.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,28 @@ class Score:
     explanation: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # Weight in the trial's weighted score; 0 records the metric without letting it decide the verdict.
+    weight: float = 1.0
+    # Tokens, cost and calls of the judge model behind this score, counted apart from the model under test.
+    judge: dict[str, Any] | None = None
+
+
+class JudgeClient(Protocol):
+    """The run's judge models: calls go through the run's cache, concurrency limit and retries."""
+
+    def name(self, model: str | None = None) -> str: ...
+
+    def ask(self, messages: list[dict[str, str]], model: str | None = None) -> Awaitable[Response]: ...
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a scorer may need besides the output: the model's response and a way to ask a judge model."""
+
+    response: Response
+    messages: list[dict[str, str]]
+    directory: Path
+    judge: JudgeClient | None = None
 
 
 @dataclass(frozen=True)
@@ -53,13 +87,15 @@ class ScorerInfo:
     kind: str = "score"
     # Checked at load for every case the scorer applies to: returns a problem, or None.
     check: Callable[[Case, dict[str, Any]], str | None] | None = None
+    # Asks a judge model (so the run records which one).
+    uses_judge: bool = False
 
 
 REGISTRY: dict[str, ScorerInfo] = {}
 
 
 def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
-           check: Callable[[Case, dict[str, Any]], str | None] | None = None):
+           check: Callable[[Case, dict[str, Any]], str | None] | None = None, uses_judge: bool = False):
     """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
 
     ``check(case, args)`` may return a problem with a case (such as a missing ``expected``),
@@ -68,7 +104,8 @@ def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name if isinstance(name, str) else fn.__name__
-        REGISTRY[key] = ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check)
+        REGISTRY[key] = ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check,
+                                   uses_judge=uses_judge)
         return fn
 
     if callable(name):
@@ -109,7 +146,7 @@ def _import(target: str, *, base: Path, file: Path | None, line: int | None = No
 def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = None,
             line: int | None = None) -> ScorerInfo:
     """The scorer a spec names: a registered name, or ``file.py:function`` / ``module:function``."""
-    from harness.scorers import builtin  # noqa: F401  (registers the built-ins)
+    from harness.scorers import builtin, hallucination, judges, summarization  # noqa: F401  (register built-ins)
 
     if spec.type in REGISTRY:
         return REGISTRY[spec.type]
@@ -131,12 +168,13 @@ def check_spec(spec: ScorerSpec, *, file: Path, line: int | None) -> ScorerInfo:
     info = resolve(spec, base=file.parent, file=file, line=line)
     parameters = inspect.signature(info.fn).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    accepted = [n for n, p in list(parameters.items())[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    own = [(n, p) for n, p in list(parameters.items())[2:] if n != SCORING_PARAMETER]
+    accepted = [n for n, p in own if p.kind is not inspect.Parameter.VAR_POSITIONAL]
     for arg in spec.args:
         if arg not in accepted and not takes_any:
             raise HarnessError(f"scorer '{spec.type}' has no argument '{arg}'{did_you_mean(arg, accepted)}",
                                file=file, line=line, hint="it takes: " + (", ".join(accepted) or "no arguments"))
-    missing = [n for n, p in list(parameters.items())[2:] if p.default is inspect.Parameter.empty
+    missing = [n for n, p in own if p.default is inspect.Parameter.empty
                and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in spec.args]
     if missing:
         raise HarnessError(f"scorer '{spec.type}' needs argument '{missing[0]}'", file=file, line=line)
@@ -149,19 +187,48 @@ def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
     return info.check(case, spec.args) if info.check else None
 
 
-def apply(spec: ScorerSpec, output: str, case: Case, *, base: Path | None = None) -> Score:
-    """Run one scorer on one output. A scorer that raises yields a failed Score with the error, never a crash."""
-    info = resolve(spec, base=base)
+async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringContext) -> Score | None:
+    """Run one scorer on one output; None when it does not apply to the case.
+
+    A scorer that raises yields a failed Score with the error, never a crash. ``not: true``
+    negates the value (1 - value), so any scorer can say what must *not* happen.
+    """
+    info = resolve(spec, base=context.directory)
     threshold = spec.threshold if spec.threshold is not None else info.threshold
     try:
-        result = info.fn(output, case, **spec.args)
+        result = info.fn(output, case, **spec.args, **_scoring_argument(info, context))
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None:
+            return None
         verdict = result if isinstance(result, Verdict) else Verdict(value=float(result))
         value = min(1.0, max(0.0, float(verdict.value)))
         metadata = dict(verdict.metadata or {})
+        judge = metadata.pop("judge", None)
+        if verdict.error:
+            return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
+                         explanation=verdict.explanation or verdict.error, metadata=metadata, error=verdict.error,
+                         judge=judge)
+        if spec.negate:
+            value = 1.0 - value
+            metadata["negated"] = True
         if info.kind != "score":
             metadata["kind"] = info.kind
+        human = case.human.get(spec.name)
+        if human is not None:
+            metadata["human"] = human
         return Score(name=spec.name, value=value, passed=value >= threshold, threshold=threshold,
-                     explanation=str(verdict.explanation or ""), metadata=metadata)
+                     explanation=("not: " if spec.negate else "") + str(verdict.explanation or ""),
+                     metadata=metadata, weight=spec.weight, judge=judge)
     except Exception as exc:  # a user scorer's bug must not lose the run
-        return Score(name=spec.name, value=0.0, passed=False, threshold=threshold,
+        return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
                      explanation=f"scorer raised {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+
+
+def _scoring_argument(info: ScorerInfo, context: ScoringContext) -> dict[str, Any]:
+    return {SCORING_PARAMETER: context} if SCORING_PARAMETER in _parameters(info.fn) else {}
+
+
+@functools.cache
+def _parameters(fn: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(fn).parameters)

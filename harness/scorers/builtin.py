@@ -6,7 +6,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from harness.scorers import Verdict, scorer
+from harness.scorers import ScoringContext, Verdict, scorer
 
 if TYPE_CHECKING:
     from harness.suite import Case
@@ -118,3 +118,39 @@ def valid_json(output: str, case: Case, *, schema: dict[str, Any] | None = None)
 
 def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- what the answer cost -----------------------------------------------------------------------
+# A cached response keeps the latency, tokens and cost measured when it was first answered.
+
+@scorer
+def latency(output: str, case: Case, *, max_ms: float, scoring: ScoringContext) -> Verdict:
+    """The model answered within ``max_ms`` milliseconds."""
+    ms = scoring.response.latency_ms
+    return Verdict(float(ms <= max_ms), f"{ms:,.0f} ms" + ("" if ms <= max_ms else f" > {max_ms:,.0f} ms"))
+
+
+@scorer
+def cost(output: str, case: Case, *, max_usd: float, scoring: ScoringContext) -> Verdict | None:
+    """The call cost at most ``max_usd`` (not scored when the provider reports no cost, e.g. a local model)."""
+    usd = scoring.response.cost_usd
+    if usd is None:
+        return None
+    return Verdict(float(usd <= max_usd), f"${usd:.6f}" + ("" if usd <= max_usd else f" > ${max_usd}"))
+
+
+@scorer
+def tokens(output: str, case: Case, *, max_tokens: int, count: str = "completion",
+           scoring: ScoringContext) -> Verdict | None:
+    """At most ``max_tokens`` tokens: ``count`` is completion (the answer), prompt, or total."""
+    response = scoring.response
+    counts = {"completion": response.completion_tokens, "prompt": response.prompt_tokens,
+              "total": None if response.completion_tokens is None or response.prompt_tokens is None
+              else response.completion_tokens + response.prompt_tokens}
+    if count not in counts:
+        raise ValueError(f"count must be one of {', '.join(counts)}, not {count!r}")
+    used = counts[count]
+    if used is None:
+        return None
+    return Verdict(float(used <= max_tokens), f"{used} {count} tokens" + (
+        "" if used <= max_tokens else f" > {max_tokens}"))

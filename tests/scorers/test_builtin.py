@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scorers import apply
 from harness.scorers.builtin import extract_label
-from harness.suite import Case, ScorerSpec
+from harness.suite import Case
+from harness.testing import score_output
 
 LABELS = ["positive", "negative"]
 
 
 def score(spec: dict | str, output: str, expected=None):
-    return apply(ScorerSpec.model_validate(spec), output, Case(vars={}, expected=expected))
+    return score_output(spec, output, Case(vars={}, expected=expected))
 
 
 @pytest.mark.parametrize("output, predicted", [

@@ -1,0 +1,142 @@
+"""LLM-as-judge: ask a model to grade an output, and read its verdict without being fooled.
+
+The judge's prompt is a Jinja template under ``prompts/judges/`` (a project's own copy of the
+same name wins). The judge answers with a JSON object; reading it is deliberately narrow:
+
+- the model output under judgement is wrapped in tags the output cannot close, and the
+  judge is told that anything inside is data, not instructions;
+- only the judge's own answer is parsed, and in it the *last* JSON object that carries the
+  verdict key (a ``{"score": 10}`` quoted from the output inside the judge's reasoning sits
+  inside the judge's object, or before it, and loses); without JSON, the last line that
+  starts with ``score:`` / ``verdict:``;
+- a value off the stated scale or choices is not a verdict.
+
+An answer that cannot be read is asked for once more (quoting the problem); if that fails
+too the score is an error, never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness import prompts
+from harness.models import Response
+from harness.scorers import ScoringContext, Verdict
+
+# Tags the judge templates put around untrusted text; occurrences inside that text are defused.
+UNTRUSTED_TAGS = ("output", "reference", "context", "source", "input", "question")
+_TAG = re.compile(r"<(/?)(" + "|".join(UNTRUSTED_TAGS) + r")\b", re.IGNORECASE)
+
+
+class UnreadableVerdict(ValueError):
+    """The judge's answer holds no verdict we can trust; the message says what was wrong."""
+
+
+def defuse(text: str) -> str:
+    """Untrusted text as it goes inside a judge prompt: its own <output>/</output> tags cannot close ours."""
+    return _TAG.sub(lambda m: f"<{m.group(1)}\u200b{m.group(2)}", text)
+
+
+def verdict_object(answer: str, key: str) -> dict[str, Any]:
+    """The judge's verdict: the last top-level JSON object in its answer that has ``key``."""
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] | None = None
+    position = answer.find("{")
+    while position != -1:
+        try:
+            value, end = decoder.raw_decode(answer, position)
+        except json.JSONDecodeError:
+            position = answer.find("{", position + 1)
+            continue
+        if isinstance(value, dict) and key in value:
+            found = value
+        position = answer.find("{", end)  # objects nested inside this one are not the judge's verdict
+    if found is not None:
+        return found
+    lines = re.findall(rf"^[\s*#>-]*{key}\**\s*[:=]\s*\**\s*([^\n*]+?)\s*\**\s*$", answer,
+                       re.IGNORECASE | re.MULTILINE)
+    if lines:
+        return {key: lines[-1].strip().strip("\"'`.")}
+    raise UnreadableVerdict(f'no JSON object with "{key}" in the answer')
+
+
+def read_score(answer: str, scale: tuple[int, int]) -> tuple[int, str]:
+    """(score on the scale, reasoning)."""
+    verdict = verdict_object(answer, "score")
+    raw = verdict["score"]
+    try:
+        score = float(raw)
+    except (TypeError, ValueError):
+        raise UnreadableVerdict(f"score {raw!r} is not a number") from None
+    if not score.is_integer() or not scale[0] <= score <= scale[1]:
+        raise UnreadableVerdict(f"score {raw!r} is not a whole number from {scale[0]} to {scale[1]}")
+    return int(score), str(verdict.get("reasoning", ""))
+
+
+def read_choice(answer: str, key: str, choices: list[str]) -> tuple[str, str]:
+    """(one of ``choices``, reasoning)."""
+    verdict = verdict_object(answer, key)
+    raw = str(verdict[key]).strip().casefold().replace(" ", "_").replace("-", "_")
+    match = next((c for c in choices if c.casefold() == raw), None)
+    if match is None:
+        raise UnreadableVerdict(f"{key} {verdict[key]!r} is not one of {', '.join(choices)}")
+    return match, str(verdict.get("reasoning", ""))
+
+
+@dataclass
+class JudgeCalls:
+    """What the judge calls behind one score cost: kept apart from the model under test's usage."""
+
+    model: str = ""
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+    def add(self, response: Response) -> None:
+        self.calls += 1
+        self.cached += int(response.cached)
+        self.prompt_tokens += response.prompt_tokens or 0
+        self.completion_tokens += response.completion_tokens or 0
+        if response.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + response.cost_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def judge(context: ScoringContext, template: str, variables: dict[str, Any],
+                read: Callable[[str], Any], *, model: str | None = None) -> tuple[Any, JudgeCalls] | Verdict:
+    """Render a judge template, ask the judge, read its answer (asking once more if unreadable).
+
+    Returns (what ``read`` made of the answer, the calls' usage), or an error Verdict.
+    """
+    if context.judge is None:
+        raise RuntimeError("this scorer needs a judge model, and none is available here")
+    messages = prompts.render_messages(prompts.judge_template(template, context.directory), variables,
+                                       source=template, what=f"judge template '{template}'")
+    usage = JudgeCalls(model=context.judge.name(model))
+    problem = ""
+    for attempt in range(2):
+        response = await context.judge.ask(messages, model=model)
+        usage.add(response)
+        if response.error:
+            return Verdict(0.0, f"judge call failed: {response.error}", {"judge": usage.to_dict()},
+                           error=f"judge: {response.error}")
+        try:
+            return read(response.text), usage
+        except UnreadableVerdict as exc:
+            problem = str(exc)
+            if attempt == 0:
+                messages = [*messages, {"role": "assistant", "content": response.text},
+                            {"role": "user", "content": f"I could not read your verdict: {problem}. "
+                                                        "Reply with the JSON object only, exactly as asked."}]
+    return Verdict(0.0, f"judge answer unreadable after a retry: {problem}",
+                   {"judge": usage.to_dict(), "judge_answer": response.text[:500]},
+                   error=f"judge answer unreadable: {problem}")
+

@@ -1,0 +1,167 @@
+"""Judge scorers: a model grades the output (see harness.judge for how its answer is read).
+
+The judge is the suite's ``judge:`` model (else the default model); a scorer's ``model:``
+argument picks another for that scorer. Each score records the judge's reasoning, its raw
+verdict (``judgement``, which is what a case's human label is compared with) and the judge
+calls' tokens and cost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness import prompts
+from harness.judge import UnreadableVerdict, defuse, judge, read_choice, read_score, verdict_object
+from harness.scorers import ScoringContext, Verdict, scorer
+
+if TYPE_CHECKING:
+    from harness.suite import Case
+
+G_EVAL_SCALE = (1, 5)
+FACTUALITY_VALUES = {"consistent": 1.0, "superset": 0.75, "subset": 0.5, "contradicts": 0.0}
+CLAIM_VERDICTS = ["supported", "contradicted", "not_in_context"]
+
+
+def _judged(value: float, judgement: str, reasoning: str, usage: Any, **metadata: Any) -> Verdict:
+    return Verdict(value, reasoning, {"judgement": judgement, "judge": usage.to_dict(), **metadata})
+
+
+def _variables(output: str, case: Case, scoring: ScoringContext) -> dict[str, Any]:
+    """What every judge template sees: the output, the case's vars and expected, the prompt; all defused."""
+    user = next((m["content"] for m in reversed(scoring.messages) if m["role"] == "user"), "")
+    variables = {k: defuse(str(v)) for k, v in case.vars.items()}
+    expected = case.expected
+    if isinstance(expected, list):
+        expected = "\n".join(str(e) for e in expected)
+    return {**variables, "output": defuse(output), "input": defuse(user),
+            "expected": defuse(str(expected)) if expected is not None else None}
+
+
+def _needs_vars(*arguments: str):
+    """A load-time check that the case has the vars a scorer's arguments name."""
+
+    def check(case: Case, args: dict[str, Any]) -> str | None:
+        for argument in arguments:
+            name = args.get(argument, _DEFAULT_VARS.get(argument))
+            if name and name not in case.vars:
+                return f"no var '{name}' for the scorer's '{argument}' (the case has: {', '.join(case.vars) or 'none'})"
+        return None
+
+    return check
+
+
+_DEFAULT_VARS = {"context": "context"}
+
+
+@scorer(threshold=0.5, uses_judge=True)
+async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | None = None,
+                 template: str = "judges/rubric.j2", model: str | None = None,
+                 scoring: ScoringContext) -> Verdict:
+    """Your criterion, in words. Pass/fail unless ``scale: [low, high]``; the value is the score mapped to [0, 1]."""
+    variables = {**_variables(output, case, scoring), "rubric": rubric, "scale": scale}
+    if scale:
+        low, high = int(scale[0]), int(scale[1])
+        judged = await judge(scoring, template, variables, lambda a: read_score(a, (low, high)), model=model)
+        if isinstance(judged, Verdict):
+            return judged
+        (score, reasoning), usage = judged
+        return _judged((score - low) / (high - low), str(score), f"{score}/{high}: {reasoning}", usage)
+    judged = await judge(scoring, template, variables, lambda a: read_choice(a, "verdict", ["pass", "fail"]),
+                         model=model)
+    if isinstance(judged, Verdict):
+        return judged
+    (choice, reasoning), usage = judged
+    return _judged(float(choice == "pass"), choice, f"{choice}: {reasoning}", usage)
+
+
+def _criterion_exists(case: Case, args: dict[str, Any]) -> str | None:
+    criterion = args.get("criterion", "")
+    roots = [*prompts._search_roots(Path.cwd()), prompts.BUNDLED_PROMPTS]
+    if not any((root / "judges" / "g_eval" / f"{criterion}.j2").is_file() for root in roots):
+        known = sorted({p.stem for root in roots for p in (root / "judges" / "g_eval").glob("*.j2")})
+        return (f"no G-Eval criterion '{criterion}' (known: {', '.join(known)}; "
+                f"add your own as prompts/judges/g_eval/{criterion}.j2)")
+    return _needs_vars("source")(case, args)
+
+
+@scorer("g_eval", threshold=0.5, check=_criterion_exists, uses_judge=True)
+async def g_eval(output: str, case: Case, *, criterion: str, source: str | None = None,
+                 template: str = "judges/g_eval.j2", model: str | None = None,
+                 scoring: ScoringContext) -> Verdict:
+    """G-Eval-style rating of a summary, 1-5, on coherence, consistency, fluency or relevance.
+
+    ``source`` names the var holding the summarised text (default: the prompt sent to the model).
+    """
+    variables = _variables(output, case, scoring)
+    variables.update(criterion=criterion, source=variables[source] if source else variables["input"])
+    judged = await judge(scoring, template, variables, lambda a: read_score(a, G_EVAL_SCALE), model=model)
+    if isinstance(judged, Verdict):
+        return judged
+    (score, reasoning), usage = judged
+    low, high = G_EVAL_SCALE
+    return _judged((score - low) / (high - low), str(score), f"{criterion} {score}/{high}: {reasoning}", usage)
+
+
+@scorer(threshold=0.75, uses_judge=True)
+async def factuality(output: str, case: Case, *, question: str | None = "question",
+                     template: str = "judges/factuality.j2", model: str | None = None,
+                     scoring: ScoringContext) -> Verdict | None:
+    """Closed-QA factuality against ``expected``: consistent 1, superset 0.75, subset 0.5, contradicts 0.
+
+    A case without an expected answer (an unanswerable question) is not scored.
+    """
+    if case.expected is None:
+        return None
+    variables = _variables(output, case, scoring)
+    # Without a question var, the prompt the model was given stands for the question.
+    variables["question"] = variables[question] if question in case.vars else variables["input"]
+    judged = await judge(scoring, template, variables,
+                         lambda a: read_choice(a, "verdict", list(FACTUALITY_VALUES)), model=model)
+    if isinstance(judged, Verdict):
+        return judged
+    (choice, reasoning), usage = judged
+    return _judged(FACTUALITY_VALUES[choice], choice, f"{choice}: {reasoning}", usage)
+
+
+def read_claims(answer: str) -> list[dict[str, str]]:
+    claims = verdict_object(answer, "claims")["claims"]
+    if not isinstance(claims, list):
+        raise UnreadableVerdict('"claims" is not a list')
+    read = []
+    for item in claims:
+        if not isinstance(item, dict) or "claim" not in item or "verdict" not in item:
+            raise UnreadableVerdict('each claim needs "claim" and "verdict"')
+        verdict = str(item["verdict"]).strip().casefold().replace(" ", "_").replace("-", "_")
+        if verdict not in CLAIM_VERDICTS:
+            raise UnreadableVerdict(f"claim verdict {item['verdict']!r} is not one of {', '.join(CLAIM_VERDICTS)}")
+        read.append({"claim": str(item["claim"]), "verdict": verdict})
+    return read
+
+
+@scorer(threshold=1.0, check=_needs_vars("context"), uses_judge=True)
+async def faithfulness(output: str, case: Case, *, context: str = "context", question: str | None = "question",
+                       template: str = "judges/faithfulness.j2", model: str | None = None,
+                       scoring: ScoringContext) -> Verdict:
+    """The share of the output's claims the context supports; the rest are listed (contradicted or not in it).
+
+    An output with no claims ("the context does not say") has nothing unfaithful in it: 1.
+    """
+    variables = _variables(output, case, scoring)
+    variables["context"] = variables[context]
+    variables["question"] = variables[question] if question in case.vars else None
+    judged = await judge(scoring, template, variables, read_claims, model=model)
+    if isinstance(judged, Verdict):
+        return judged
+    claims, usage = judged
+    unsupported = [c for c in claims if c["verdict"] != "supported"]
+    value = 1.0 - len(unsupported) / len(claims) if claims else 1.0
+    if not claims:
+        explanation = "no factual claims"
+    else:
+        explanation = f"{len(claims) - len(unsupported)}/{len(claims)} claims supported"
+        if unsupported:
+            explanation += "; " + "; ".join(f"{c['verdict'].replace('_', ' ')}: {c['claim']}" for c in unsupported)
+    judgement = "pass" if not unsupported else "fail"
+    return _judged(value, judgement, explanation, usage, claims=claims,
+                   unsupported=[c["claim"] for c in unsupported])
