@@ -1,11 +1,22 @@
-"""The response cache: identical requests are answered from disk, not sent twice.
+"""The response cache: identical requests are answered from the cache, not sent twice.
 
 A key is the SHA-256 of the canonical JSON of
 ``{"v": 1, "model": <endpoint identity>, "messages": [...], "params": {...}, "repeat": i}``:
 the model's public identity (litellm model string and base URL, or the local model's
 checksum; never a key), the rendered messages, the request parameters that shape the answer
 (temperature, max_tokens, ...), and the repeat index, so each repeat is its own entry.
-Only successful responses are stored. SQLite in WAL mode keeps concurrent writers safe.
+Only successful responses are stored.
+
+Two stores behind one interface (get/put/stats/clear/close); ``open_cache`` picks one:
+
+- ``ResponseCache``: SQLite on disk (``$HARNESS_CACHE_DIR/responses.sqlite``), in WAL mode so
+  concurrent writers are safe. The default.
+- ``RedisCache``: a Redis server shared by many machines (CI runners), chosen by a
+  ``redis://`` or ``rediss://`` URL in ``$HARNESS_CACHE_URL`` (or given as the path). Each
+  entry is the key ``harness:response:<sha256>`` holding the same JSON record; stats and
+  clear touch only that namespace, so the database can be shared with other applications.
+  redis-py (the ``redis`` extra) is imported only when Redis is used, and a password in the
+  URL is masked in everything harness prints.
 """
 
 from __future__ import annotations
@@ -15,13 +26,19 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from harness.errors import HarnessError
 from harness.models import Response
 
 KEY_VERSION = 1
+CACHE_URL_ENV = "HARNESS_CACHE_URL"
+REDIS_SCHEMES = ("redis://", "rediss://")
+REDIS_NAMESPACE = "harness:response:"
 
 
 def cache_dir() -> Path:
@@ -70,3 +87,150 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def is_redis_url(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith(REDIS_SCHEMES)
+
+
+def mask_url(url: str) -> str:
+    """url with its password (in the user info or a ``password=`` query parameter) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        # redis://secret@host is read as a user name, but people write passwords there: mask it too
+        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _secrets_of(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password, parts.username if parts.password is None else None]
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+    return [s for raw in found if raw for s in {raw, unquote(raw)}]
+
+
+class RedisCache:
+    """The response cache in Redis, shared by every machine that points at the same server."""
+
+    def __init__(self, url: str, *, source: str | None = None, namespace: str = REDIS_NAMESPACE):
+        self.url = url.strip()
+        self.path = mask_url(self.url)  # where the entries are, for messages (never the password)
+        self.namespace = namespace
+        self._source = source or "the cache URL"
+        try:
+            import redis  # only here: a run that uses SQLite never pays for the import
+        except ImportError:
+            raise HarnessError(f"the Redis response cache at {self.path} ({self._source}) needs redis-py",
+                               hint="pip install 'redis>=5' (the [redis] extra), or unset it to use the local "
+                               "SQLite cache") from None
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError, ValueError)
+        self._client = None
+        try:
+            self._client = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_timeout=30)
+            self._client.ping()
+        except self._errors as exc:
+            self.close()
+            refused = isinstance(exc, redis.AuthenticationError) or "auth" in str(exc).lower()
+            raise self._error("cannot log in to" if refused else "cannot reach", exc,
+                              f"start Redis there or correct {self._source} (and its password); unset it to use "
+                              "the local SQLite cache, or run with --no-cache") from None
+
+    def _error(self, what: str, exc: BaseException, hint: str) -> HarnessError:
+        detail = str(exc) or type(exc).__name__
+        for secret in _secrets_of(self.url):
+            detail = detail.replace(secret, "***")
+        return HarnessError(f"{what} the Redis response cache at {self.path} ({self._source}): {detail}", hint=hint)
+
+    def _lost(self, exc: BaseException) -> HarnessError:
+        return self._error("lost", exc, "a run keeps the results it recorded: complete it with harness run "
+                           "--resume RUN_DIR once Redis is back (or with --no-cache)")
+
+    def _keys(self) -> Iterator[bytes]:
+        return self._client.scan_iter(match=self.namespace + "*", count=1000)
+
+    def get(self, key: str) -> Response | None:
+        try:
+            record = self._client.get(self.namespace + key)
+        except self._errors as exc:
+            raise self._lost(exc) from None
+        return replace(Response(**json.loads(record)), cached=True) if record else None
+
+    def put(self, key: str, response: Response) -> None:
+        if response.error is None:
+            record = json.dumps(asdict(replace(response, cached=False)))
+            try:
+                self._client.set(self.namespace + key, record)
+            except self._errors as exc:
+                raise self._lost(exc) from None
+
+    def stats(self) -> dict[str, Any]:
+        """Entries counted by SCAN over the namespace (not DBSIZE: other applications may share the database);
+        bytes are the stored records' length. Redis keeps no creation time, so oldest and newest are None."""
+        entries = size = 0
+        try:
+            batch: list[bytes] = []
+            for name in self._keys():
+                batch.append(name)
+                if len(batch) == 1000:
+                    size += self._sizes(batch)
+                    entries, batch = entries + len(batch), []
+            size += self._sizes(batch)
+            entries += len(batch)
+        except self._errors as exc:
+            raise self._lost(exc) from None
+        return {"path": self.path, "entries": entries, "bytes": size, "oldest": None, "newest": None}
+
+    def _sizes(self, names: list[bytes]) -> int:
+        if not names:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.strlen(name)
+        return sum(pipe.execute())
+
+    def clear(self) -> int:
+        """Remove every entry of the namespace (nothing else in the database); returns how many there were."""
+        removed = 0
+        try:
+            batch: list[bytes] = []
+            for name in self._keys():
+                batch.append(name)
+                if len(batch) == 1000:
+                    removed, batch = removed + self._client.delete(*batch), []
+            if batch:
+                removed += self._client.delete(*batch)
+        except self._errors as exc:
+            raise self._lost(exc) from None
+        return removed
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def open_cache(path_or_url: str | Path | None = None) -> ResponseCache | RedisCache:
+    """The cache to use: a redis:// or rediss:// URL gives a RedisCache, any other path the SQLite cache there.
+
+    With no argument, $HARNESS_CACHE_URL decides (a Redis URL; unset or empty means SQLite under
+    cache_dir()). A Redis server that cannot be reached is a HarnessError naming the (masked) URL.
+    """
+    if path_or_url is None:
+        url = os.environ.get(CACHE_URL_ENV, "").strip()
+        if not url:
+            return ResponseCache()
+        if not is_redis_url(url):
+            raise HarnessError(f"{CACHE_URL_ENV} must be a redis:// or rediss:// URL, not '{mask_url(url)}'",
+                               hint=f"e.g. {CACHE_URL_ENV}=redis://cache.internal:6379/0; unset it to use the "
+                               "local SQLite cache")
+        return RedisCache(url, source=CACHE_URL_ENV)
+    if is_redis_url(path_or_url):
+        return RedisCache(str(path_or_url))
+    return ResponseCache(Path(path_or_url))

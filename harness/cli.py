@@ -213,17 +213,17 @@ def _run_gates(path: Path) -> dict:
 
 @cli.group()
 def cache() -> None:
-    """The response cache ($HARNESS_CACHE_DIR, else ~/.cache/harness): what it holds, and emptying it."""
+    """The response cache (Redis at $HARNESS_CACHE_URL, else SQLite under $HARNESS_CACHE_DIR): stats and clear."""
 
 
 @cache.command("stats")
 def cache_stats() -> None:
-    """How many responses are cached, and how much disk they take."""
+    """How many responses are cached, and how much space they take."""
     from datetime import datetime
 
-    from harness.cache import ResponseCache
+    from harness.cache import open_cache
 
-    store = ResponseCache()
+    store = open_cache()
     stats = store.stats()
     store.close()
     def when(timestamp: float | None) -> str:
@@ -236,9 +236,9 @@ def cache_stats() -> None:
 @cache.command("clear")
 def cache_clear() -> None:
     """Remove every cached response (the next runs call the models again)."""
-    from harness.cache import ResponseCache
+    from harness.cache import open_cache
 
-    store = ResponseCache()
+    store = open_cache()
     removed = store.clear()
     store.close()
     click.echo(f"removed {removed} cached responses from {store.path}")

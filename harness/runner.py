@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness import prompts, scorers
-from harness.cache import ResponseCache, cache_key
+from harness.cache import cache_key, open_cache
 from harness.compare import Outcome, compare_to_baseline, compare_variants, load_outcomes, outcomes
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import check_thresholds, summarize
@@ -74,7 +74,7 @@ class RunOptions:
     only: frozenset[tuple[str, str, str]] | None = None
     concurrency: int = 8
     use_cache: bool = True
-    cache_path: Path | None = None
+    cache_path: Path | str | None = None  # a redis:// URL shares the cache; None: $HARNESS_CACHE_URL, else SQLite
     out_dir: Path | None = None
     reports_dir: Path = Path("reports")
     baseline: Path | None = None
@@ -286,7 +286,7 @@ def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcom
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
                    observer: Observer | None) -> None:
-    cache = ResponseCache(options.cache_path) if options.use_cache else None
+    cache = open_cache(options.cache_path) if options.use_cache else None
     try:
         identities = {t.model.id: model_identity(t.model) for t in trials}
         keys = {id(t): cache_key(identities[t.model.id], t.messages, t.params, t.repeat) for t in trials}

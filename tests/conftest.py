@@ -29,7 +29,8 @@ def sentiment_answer(request: dict) -> Reply | str:
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own cache and no provider keys, so nothing depends on the developer's machine."""
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
-    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HARNESS_MODEL", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HARNESS_MODEL", "OPENAI_BASE_URL", "OPENAI_API_BASE",
+                "HARNESS_CACHE_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 
