@@ -216,7 +216,7 @@ class RedisCache:
             self._client.close()
 
 
-def open_cache(path_or_url: str | Path | None = None) -> ResponseCache | RedisCache:
+def open_cache(path_or_url: str | Path | None = None) -> Cache:
     """The cache to use: a redis:// or rediss:// URL gives a RedisCache, any other path the SQLite cache there.
 
     With no argument, $HARNESS_CACHE_URL decides (a Redis URL; unset or empty means SQLite under
@@ -234,3 +234,6 @@ def open_cache(path_or_url: str | Path | None = None) -> ResponseCache | RedisCa
     if is_redis_url(path_or_url):
         return RedisCache(str(path_or_url))
     return ResponseCache(Path(path_or_url))
+
+
+Cache = ResponseCache | RedisCache

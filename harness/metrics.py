@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.results import TrialResult
+from harness.scorers import Score
 from harness.stats import (
     bootstrap_mean_interval,
     classification_metrics,
+    cohen_kappa,
+    macro_f1_interval,
     pass_at_k,
     pass_hat_k,
     percentile,
@@ -53,6 +56,7 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[st
         "completion_tokens": sum(r.response.completion_tokens or 0 for r in group),
         "cost_usd": sum(costs) if costs else None,
         "scorers": _scorer_metrics(scored),
+        "judge": judge_usage([s for r in group for s in r.scores]),
         "repeats": _repeat_metrics(scored),
     }
 
@@ -104,29 +108,98 @@ def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
 
 
 def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
-    by_name: dict[str, list] = defaultdict(list)
+    by_name: dict[str, list[tuple[str, Score]]] = defaultdict(list)
     for result in scored:
         for score in result.scores:
-            by_name[score.name].append(score)
+            by_name[score.name].append((result.case_id, score))
     metrics = {}
     for name, scores in by_name.items():
-        passed = sum(1 for s in scores if s.passed)
+        values = [s for _, s in scores]
+        passed = sum(1 for s in values if s.passed)
         entry: dict[str, Any] = {
-            "n": len(scores),
-            "mean": sum(s.value for s in scores) / len(scores),
-            "pass_rate": passed / len(scores),
-            "pass_rate_ci": list(wilson_interval(passed, len(scores))),
-            "errors": sum(1 for s in scores if s.error),
+            "n": len(values),
+            "weight": values[0].weight,
+            "mean": sum(s.value for s in values) / len(values),
+            "mean_ci": _mean_interval(scores),
+            "pass_rate": passed / len(values),
+            "pass_rate_ci": list(wilson_interval(passed, len(values))),
+            "errors": sum(1 for s in values if s.error),
         }
-        pairs = [(s.metadata["expected"], s.metadata.get("predicted")) for s in scores
-                 if s.metadata.get("kind") == "classification" and s.metadata.get("expected") is not None]
-        if pairs:
+        by_case: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+        for case_id, s in scores:
+            if s.metadata.get("kind") == "classification" and s.metadata.get("expected") is not None:
+                by_case[case_id].append((s.metadata["expected"], s.metadata.get("predicted")))
+        if by_case:
+            pairs = [pair for case_pairs in by_case.values() for pair in case_pairs]
             labels = sorted({e for e, _ in pairs} | {p for _, p in pairs if p is not None})
-            entry["classification"] = classification_metrics(pairs, labels)
-            entry["accuracy"] = entry["classification"]["accuracy"]
-            entry["macro_f1"] = entry["classification"]["macro_f1"]
+            classification = classification_metrics(pairs, labels)
+            classification["macro_f1_ci"] = list(macro_f1_interval(list(by_case.values()), labels))
+            classification["unparseable_rate_ci"] = list(wilson_interval(classification["unparseable"], len(pairs)))
+            entry.update(classification=classification, accuracy=classification["accuracy"],
+                         macro_f1=classification["macro_f1"])
+        agreement = judge_agreement(values)
+        if agreement:
+            entry.update(human_agreement=agreement, agreement=agreement["accuracy"], kappa=agreement["kappa"])
+        entry.update(judge_usage(values) or {})
         metrics[name] = entry
     return metrics
+
+
+def _mean_interval(scores: list[tuple[str, Score]]) -> list[float]:
+    """95% bootstrap interval of a scorer's mean value, over cases (a case's repeats averaged first)."""
+    by_case: dict[str, list[float]] = defaultdict(list)
+    for case_id, score in scores:
+        by_case[case_id].append(score.value)
+    means = [sum(v) / len(v) for v in by_case.values()]
+    if len(means) < 2:
+        return [min(means, default=0.0), max(means, default=1.0)]
+    low, high = bootstrap_mean_interval(means)
+    return [max(0.0, low), min(1.0, high)]
+
+
+def judge_agreement(scores: list[Score]) -> dict[str, Any] | None:
+    """How far to trust a judge: its agreement with the human labels cases carry for this scorer.
+
+    A human label of pass/fail (or true/false) is compared with whether the score passed; any
+    other label with the judge's own verdict (a 1-5 score, a factuality category).
+    """
+    pairs = []
+    for score in scores:
+        if score.error or score.metadata.get("human") is None:
+            continue
+        human = _label(score.metadata["human"])
+        judge = ("pass" if score.passed else "fail") if human in ("pass", "fail") else \
+            _label(score.metadata.get("judgement", score.value))
+        pairs.append((judge, human))
+    if not pairs:
+        return None
+    agreed = sum(1 for judge, human in pairs if judge == human)
+    labels = sorted({label for pair in pairs for label in pair})
+    return {"n": len(pairs), "accuracy": agreed / len(pairs), "accuracy_ci": list(wilson_interval(agreed, len(pairs))),
+            "kappa": cohen_kappa(pairs), "labels": labels,
+            # confusion[human][judge]
+            "confusion": {h: {j: sum(1 for p in pairs if p == (j, h)) for j in labels} for h in labels}}
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "pass" if value else "fail"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip().casefold()
+    return {"true": "pass", "false": "fail", "passed": "pass", "failed": "fail"}.get(text, text)
+
+
+def judge_usage(scores: list[Score]) -> dict[str, Any] | None:
+    """The judge calls behind these scores: counted apart from the model under test's tokens and cost."""
+    usages = [s.judge for s in scores if s.judge]
+    if not usages:
+        return None
+    costs = [u["cost_usd"] for u in usages if u.get("cost_usd") is not None]
+    return {"judge_calls": sum(u["calls"] for u in usages), "judge_cached": sum(u["cached"] for u in usages),
+            "judge_prompt_tokens": sum(u["prompt_tokens"] for u in usages),
+            "judge_completion_tokens": sum(u["completion_tokens"] for u in usages),
+            "judge_cost_usd": sum(costs) if costs else None}
 
 
 def metric_value(variant: dict[str, Any], metric: str) -> float | None:

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness import prompts, scorers
-from harness.cache import cache_key, open_cache
+from harness.cache import Cache, cache_key, open_cache
 from harness.compare import Outcome, compare_to_baseline, compare_variants, load_outcomes, outcomes
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import check_thresholds, summarize
 from harness.models import (
+    LOCAL,
     EndpointPool,
     ModelSpec,
     Response,
@@ -126,7 +127,7 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
 
 
 # A judge should be deterministic and have room for its reasoning; the suite's judge params override these.
-JUDGE_PARAMS = {"temperature": 0, "max_tokens": 600}
+JUDGE_PARAMS = {"temperature": 0, "max_tokens": 400}
 
 
 def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
@@ -137,13 +138,18 @@ def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
         spec = suite.judge
     else:
         spec = ModelSpec(model=default_model()[0])
-    return spec.model_copy(update={"params": {**JUDGE_PARAMS, **spec.params}})
+    defaults = dict(JUDGE_PARAMS)
+    if spec.model == LOCAL:
+        # llama.cpp constrains the small model to valid JSON (far fewer unreadable verdicts), and a
+        # shorter leash stops it rambling: the verdict comes first, so a cut-off reply is still read.
+        defaults.update(response_format={"type": "json_object"}, max_tokens=200)
+    return spec.model_copy(update={"params": {**defaults, **spec.params}})
 
 
 class Judges:
     """The run's judge models (see harness.scorers.JudgeClient): cached, concurrency-limited, retried calls."""
 
-    def __init__(self, default: ModelSpec, pool: EndpointPool, cache: ResponseCache | None,
+    def __init__(self, default: ModelSpec, pool: EndpointPool, cache: Cache | None,
                  limit: asyncio.Semaphore, retry: RetryPolicy):
         self.default, self.pool, self.cache, self.limit, self.retry = default, pool, cache, limit, retry
 

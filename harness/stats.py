@@ -69,6 +69,55 @@ def classification_metrics(pairs: Sequence[tuple[str, str | None]], labels: Sequ
     }
 
 
+def macro_f1_interval(cases: Sequence[Sequence[tuple[str, str | None]]], labels: Sequence[str], *, seed: int = 0,
+                      resamples: int = 2000) -> tuple[float, float]:
+    """95% percentile bootstrap interval of macro-F1, resampling cases (a case's repeats move together).
+
+    Each case is reduced to per-label counts (true positives, predicted, expected); a resample
+    is a multinomial weighting of the cases, so the whole bootstrap is a few matrix products.
+    """
+    import numpy as np
+
+    if not cases:
+        return (0.0, 1.0)
+    index = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(cases), 3, len(labels)))
+    for row, pairs in enumerate(cases):
+        for expected, predicted in pairs:
+            if expected in index:
+                counts[row, 2, index[expected]] += 1
+            if predicted in index:
+                counts[row, 1, index[predicted]] += 1
+                if predicted == expected:
+                    counts[row, 0, index[predicted]] += 1
+    flat = counts.reshape(len(cases), -1)
+    rng = np.random.default_rng(seed)
+    scores = []
+    for start in range(0, resamples, 500):
+        weights = rng.multinomial(len(cases), [1 / len(cases)] * len(cases), size=min(500, resamples - start))
+        tp, predicted, expected = (weights @ flat).reshape(-1, 3, len(labels)).transpose(1, 0, 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f1 = np.nan_to_num(2 * tp / (predicted + expected))  # = 2PR/(P+R)
+        present = (predicted + expected) > 0  # as classification_metrics: labels that occur
+        scores.append((f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1))
+    low, high = np.percentile(np.concatenate(scores), [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters (judge, human): agreement beyond what their label frequencies give by chance.
+
+    None when chance agreement is already perfect (both always say the same one label).
+    """
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(1 for a, b in pairs if a == b) / n
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    chance = sum(first[label] * second[label] for label in first) / (n * n)
+    return None if chance == 1 else (observed - chance) / (1 - chance)
+
+
 # --- paired comparisons ----------------------------------------------------------------------
 # Two variants scored on the same cases are compared case by case: pairing removes the
 # variance between cases, so real differences show with far fewer cases than two

@@ -338,7 +338,7 @@ def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
                                    hint=f"give each a distinct '{field}'")
 
 
-SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1")
+SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1", "agreement", "kappa")
 RUN_METRICS = ("pass_rate", "error_rate", "latency_p50_ms", "latency_p95_ms", "cost_usd")
 
 

@@ -120,13 +120,22 @@ def print_history(runs: list[dict[str, Any]]) -> None:
 
 
 def _scorer_columns(variants: list[dict[str, Any]]) -> list[tuple[str, Any]]:
-    """A column per scorer (mean), or accuracy and macro-F1 for a classification scorer."""
+    """A column per scorer (mean), or accuracy and macro-F1 for a classification scorer, and the judge's
+    agreement with human labels. Weight-0 scorers (reported, not voting) stay in run.json and the report."""
     columns: list[tuple[str, Any]] = []
-    names = dict.fromkeys(name for v in variants for name in v["scorers"])
+    names = dict.fromkeys(name for v in variants for name, s in v["scorers"].items() if s.get("weight", 1) > 0)
     for name in names:
         if any("accuracy" in v["scorers"].get(name, {}) for v in variants):
             columns.append((f"{name} acc", lambda v, n=name: pct(v["scorers"].get(n, {}).get("accuracy"))))
             columns.append((f"{name} F1", lambda v, n=name: num(v["scorers"].get(n, {}).get("macro_f1"), 3)))
         else:
             columns.append((name, lambda v, n=name: num(v["scorers"].get(n, {}).get("mean"), 3)))
+        if any("agreement" in v["scorers"].get(name, {}) for v in variants):
+            columns.append((f"{name} vs humans", lambda v, n=name: _agreement(v["scorers"].get(n, {}))))
     return columns
+
+
+def _agreement(scorer: dict[str, Any]) -> str:
+    if "agreement" not in scorer:
+        return "–"
+    return f"{pct(scorer['agreement'])} κ {num(scorer['kappa'], 2)}"

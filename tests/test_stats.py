@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.stats import classification_metrics, percentile, wilson_interval
+from harness.stats import classification_metrics, cohen_kappa, macro_f1_interval, percentile, wilson_interval
 
 
 @pytest.mark.parametrize("k, n, low, high", [
@@ -98,3 +98,46 @@ def test_pass_at_k_and_pass_hat_k_by_hand():
     assert pass_at_k(n=4, c=1, k=2) == pytest.approx(1 - 3 / 6)   # 1 - C(3,2)/C(4,2)
     assert pass_hat_k(n=4, c=3, k=2) == pytest.approx(3 / 6)      # C(3,2)/C(4,2)
     assert pass_hat_k(n=4, c=4, k=4) == 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cohen_kappa_matches_statsmodels(seed):
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    rng = random.Random(seed)
+    labels = ["pass", "fail", "unsure"]
+    pairs = [(rng.choice(labels), rng.choice(labels)) for _ in range(40)]
+    pairs += [(a, a) for a, _ in pairs[:20]]  # some real agreement
+    table = [[sum(1 for p in pairs if p == (a, b)) for b in labels] for a in labels]
+    assert cohen_kappa(pairs) == pytest.approx(cohens_kappa(table).kappa)
+
+
+def test_cohen_kappa_by_hand_and_degenerate_cases():
+    # 2x2: agree on 20 pass + 15 fail of 50; judge says pass 25 times, humans 30 times.
+    pairs = [("pass", "pass")] * 20 + [("pass", "fail")] * 5 + [("fail", "pass")] * 10 + [("fail", "fail")] * 15
+    observed, chance = 35 / 50, (25 * 30 + 25 * 20) / 2500
+    assert cohen_kappa(pairs) == pytest.approx((observed - chance) / (1 - chance))
+    assert cohen_kappa([("pass", "pass")] * 5) is None  # one label only: agreement says nothing
+    assert cohen_kappa([("pass", "fail")] * 3 + [("fail", "pass")] * 3) == pytest.approx(-1.0)
+
+
+def test_macro_f1_interval_covers_the_estimate_and_narrows_with_more_cases():
+    rng = random.Random(3)
+
+    def cases(n):
+        out = []
+        for _ in range(n):
+            expected = rng.choice(["pos", "neg"])
+            wrong = "neg" if expected == "pos" else "pos"
+            out.append([(expected, expected if rng.random() < 0.8 else rng.choice([wrong, None]))])
+        return out
+
+    small, large = cases(40), cases(1000)
+    for sample in (small, large):
+        estimate = classification_metrics([p for c in sample for p in c], ["neg", "pos"])["macro_f1"]
+        low, high = macro_f1_interval(sample, ["neg", "pos"])
+        assert low < estimate < high
+    width = [macro_f1_interval(s, ["neg", "pos"]) for s in (small, large)]
+    assert width[1][1] - width[1][0] < (width[0][1] - width[0][0]) / 3
+    assert macro_f1_interval(small, ["neg", "pos"]) == macro_f1_interval(small, ["neg", "pos"])  # seeded
+    assert macro_f1_interval([[("pos", "pos")]] * 10, ["pos"]) == (1.0, 1.0)

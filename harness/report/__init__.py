@@ -50,7 +50,8 @@ def render_report(run: Run) -> str:
     history = trend(runs_of(manifest["suite"]["name"], run.directory.parent))
     script = _asset("report.js")
     return _environment().get_template("report.html.j2").render(
-        run=manifest, variants=variants, confusions=_confusions(variants), css=_asset("report.css"),
+        run=manifest, variants=variants, confusions=_confusions(variants), agreements=_agreements(variants),
+        css=_asset("report.css"),
         ab=manifest.get("ab"), baseline=manifest.get("baseline"), best=_best(variants, manifest.get("ab")),
         runs_model={m["id"]: m["model"] for m in manifest["config"]["models"]},
         trend=[{"variant": name, **_sparkline([v for _, v in points])} for name, points in history.items()
@@ -91,7 +92,8 @@ def _matrix(results: list[TrialResult], columns: list[tuple[str, str]],
         status = "error" if r.response.error else "pass" if r.passed else "fail"
         row["c"][index[(r.prompt_id, r.model_id)]] = {
             "s": status, "o": r.response.text, "e": r.response.error,
-            "sc": [[s.name, round(s.value, 4), s.passed, s.explanation] for s in r.scores],
+            "sc": [[s.name, round(s.value, 4), s.passed, s.explanation, s.weight] for s in r.scores],
+            "w": [round(r.score, 4), r.threshold] if r.threshold is not None and r.score is not None else None,
             "l": r.response.latency_ms, "t": [r.response.prompt_tokens, r.response.completion_tokens],
             "$": r.response.cost_usd, "k": r.response.cached,
             "m": [[m["role"], intern(m["content"])] for m in r.messages],
@@ -158,6 +160,12 @@ def _confusions(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if "classification" in scorer:
                 tables.append({"variant": variant, "scorer": name, **scorer["classification"]})
     return tables
+
+
+def _agreements(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Judge-vs-human tables: one per variant and judged scorer whose cases carry human labels."""
+    return [{"variant": variant, "scorer": name, **scorer["human_agreement"]}
+            for variant in variants for name, scorer in variant["scorers"].items() if "human_agreement" in scorer]
 
 
 def _sha256(text: str) -> str:

@@ -140,8 +140,10 @@
     const against = j === b && a >= 0 && a !== b && row.c[a] ? row.c[a].o : null;
     td.appendChild(outputBlock(c.o, against));
     const ul = el("ul", "scores");
-    for (const [name, value, passed, why] of c.sc) ul.appendChild(el("li", passed ? "ok" : "bad", `${name} ${fmt(value, 2)}${why ? " · " + why : ""}`));
+    // Weight-0 scores are reported, not voted: shown muted, neither tick nor cross.
+    for (const [name, value, passed, why, weight] of c.sc) ul.appendChild(el("li", weight === 0 ? "info" : passed ? "ok" : "bad", `${name} ${fmt(value, 2)}${why ? " · " + why : ""}`));
     td.appendChild(ul);
+    if (c.w) td.appendChild(el("small", "stats", `weighted score ${fmt(c.w[0], 2)} · passes at ${c.w[1]}`));
     td.appendChild(lazyDetails("prompt", () => {
       const box = el("div");
       for (const [role, idx] of c.m) { const msg = el("div", "message"); msg.append(el("small", null, role), el("pre", null, strings[idx])); box.appendChild(msg); }
