@@ -37,6 +37,8 @@ def cli() -> None:
 @click.option("--model", "-m", "models", multiple=True, metavar="MODEL",
               help="A litellm model string (or 'local'); repeatable; replaces the suite's models. "
               "OLD=NEW runs NEW in the place of OLD, keeping OLD's id (to compare a model upgrade with a baseline).")
+@click.option("--judge", metavar="MODEL",
+              help="Model behind the judge scorers (overrides the suite's judge:).")
 @click.option("--prompt", "-p", "prompt_ids", multiple=True, metavar="ID",
               help="Run only this prompt id (repeatable).")
 @click.option("-j", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
@@ -57,7 +59,8 @@ def cli() -> None:
 @click.option("--fail-on-error", is_flag=True, help="Fail when any model call ends in an error.")
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per call.")
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
-def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], prompt_ids: tuple[str, ...],
+def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], judge: str | None,
+        prompt_ids: tuple[str, ...],
         concurrency: int, repeats: int | None, limit: int | None, no_cache: bool, out_dir: Path | None,
         baseline: Path | None, junit_file: Path | None, summary_file: Path | None, fail_under: float | None,
         max_regressions: int | None, fail_on_error: bool, timeout: float, retries: int) -> None:
@@ -89,7 +92,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], pr
         loaded = loaded.model_copy(update=overrides)
         options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit,
                              concurrency=concurrency, use_cache=not no_cache, out_dir=out_dir, baseline=baseline,
-                             retry=retry)
+                             retry=retry, judge=judge)
 
         def start(observer: RunConsole):
             return run_suite(loaded, options, observer=observer)

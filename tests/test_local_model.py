@@ -51,3 +51,45 @@ def test_sentiment_suite_runs_on_the_local_model_by_default(tmp_path, capsys):
     assert predicted.count(None) <= 2 and correct >= 6, [r["response"]["text"] for r in rows]
     assert (tmp_path / "run" / "report.html").stat().st_size > 1000
     assert "local" in capsys.readouterr().out
+
+
+def _ran_cleanly(run_dir: Path, trials: int) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == trials and not any(r["response"]["error"] for r in rows)
+    assert not any(s["error"] for r in rows for s in r["scores"]), "a judge verdict was unreadable"
+    assert (run_dir / "report.html").is_file()
+    return rows
+
+
+def test_summarization_suite_on_the_local_model(tmp_path):
+    code = run_cli("run", REPO / "suites" / "summarization.yaml", "--limit", "2", "--no-cache", "--out", tmp_path / "r")
+    assert code in (0, 1)
+    rows = _ran_cleanly(tmp_path / "r", 4)
+    names = {s["name"] for s in rows[0]["scores"]}
+    assert names == {"rougeL", "similarity", "consistency", "length", "rouge1", "rouge2", "bleu", "chrf",
+                     "compression"}
+    assert all(0 < r["score"] <= 1 for r in rows)  # the weighted score decides each trial
+    variant = json.loads((tmp_path / "r" / "run.json").read_text())["variants"][0]
+    assert variant["judge"]["judge_calls"] >= 2 and variant["judge"]["judge_completion_tokens"] > 0
+    assert 0 < variant["scorers"]["similarity"]["mean"] <= 1
+
+
+def test_hallucination_suite_on_the_local_model(tmp_path):
+    code = run_cli("run", REPO / "suites" / "hallucination.yaml", "--limit", "3", "--no-cache", "--out", tmp_path / "r")
+    assert code in (0, 1)
+    rows = _ran_cleanly(tmp_path / "r", 6)
+    by_case = {r["case_id"]: {s["name"] for s in r["scores"]} for r in rows}
+    # The second case is unanswerable: no reference, so no factuality verdict, but the rest apply.
+    assert by_case["tolworth-library-opening-year"] == {"abstention", "grounded", "faithfulness"}
+    assert by_case["orla-bridge-length"] == {"abstention", "factuality", "grounded", "faithfulness"}
+    abstention = json.loads((tmp_path / "r" / "run.json").read_text())["variants"][0]["scorers"]["abstention"]
+    assert abstention["classification"]["labels"] and "macro_f1_ci" in abstention["classification"]
+
+
+def test_judge_calibration_suite_on_the_local_model(tmp_path):
+    code = run_cli("run", REPO / "suites" / "judge_calibration.yaml", "--limit", "4", "--no-cache",
+                   "--out", tmp_path / "r")
+    assert code in (0, 1)
+    _ran_cleanly(tmp_path / "r", 4)
+    faithfulness = json.loads((tmp_path / "r" / "run.json").read_text())["variants"][0]["scorers"]["faithfulness"]
+    assert faithfulness["human_agreement"]["n"] == 4 and 0 <= faithfulness["agreement"] <= 1

@@ -135,9 +135,10 @@ def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str
     verdicts = {m["metric"]: m for m in (ab or {}).get("metrics", [])}
     best = {}
     for metric, pairs in values.items():
-        if len(pairs) < 2:
+        ranked = sorted(pairs, key=lambda pair: pair[0], reverse=True)
+        if len(ranked) < 2 or ranked[0][0] == ranked[1][0]:  # nothing to mark when the top is tied
             continue
-        _, top = max(pairs, key=lambda pair: pair[0])
+        top = ranked[0][1]
         verdict = verdicts.get(metric) or verdicts.get("pass_rate" if metric.endswith(".mean") else metric)
         name = {"prompt_id": top["prompt_id"], "model_id": top["model_id"]}
         best[metric] = {**name, "significant": bool(verdict and verdict["winner"] == name),

@@ -283,3 +283,17 @@ def test_judge_agreement_with_human_labels_is_reported(tmp_path):
     assert metrics["human_agreement"]["confusion"] == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
     assert run.manifest["thresholds"][-1]["passed"]
     assert run.results[0].response.text == "answer a"
+
+
+def test_judge_flag_replaces_the_suites_judge(tmp_path, monkeypatch):
+    from tests.conftest import run_cli
+
+    with serve(lambda request, n: '{"verdict": "consistent", "reasoning": "same"}') as server:
+        suite = make_suite(tmp_path, server, "- factuality\n")
+        monkeypatch.setenv("OPENAI_API_BASE", server.base_url)  # how litellm reaches any OpenAI-compatible server
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-flag-judge-1234")
+        assert run_cli("run", suite, "--judge", "openai/other-judge") == 0
+        judged_by = {r["model"] for r in server.requests if judge_request(r)}
+    assert judged_by == {"other-judge"}
+    manifest = json.loads(next((tmp_path / "reports").glob("qa-*/run.json")).read_text())
+    assert manifest["config"]["judge"]["model"] == "openai/other-judge"
