@@ -43,6 +43,8 @@ def cli() -> None:
               help="Run only this prompt id (repeatable).")
 @click.option("-j", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Model calls in flight at once.")
+@click.option("--workers", type=click.IntRange(1), metavar="N",
+              help="Worker processes for the model calls [default: one per core, for 100+ calls to remote models].")
 @click.option("--repeat", "repeats", type=click.IntRange(1), help="Run each case K times (overrides the suite).")
 @click.option("--limit", type=click.IntRange(1), metavar="N", help="Run only the first N cases (to iterate quickly).")
 @click.option("--no-cache", is_flag=True, help="Call the model even when an identical request is cached.")
@@ -61,7 +63,8 @@ def cli() -> None:
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
 def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], judge: str | None,
         prompt_ids: tuple[str, ...],
-        concurrency: int, repeats: int | None, limit: int | None, no_cache: bool, out_dir: Path | None,
+        concurrency: int, workers: int | None, repeats: int | None, limit: int | None, no_cache: bool,
+        out_dir: Path | None,
         baseline: Path | None, junit_file: Path | None, summary_file: Path | None, fail_under: float | None,
         max_regressions: int | None, fail_on_error: bool, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
@@ -72,7 +75,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
 
     retry = RetryPolicy(retries=retries, timeout_s=timeout)
     if resume_dir is not None:
-        options = RunOptions(concurrency=concurrency, use_cache=not no_cache, retry=retry)
+        options = RunOptions(concurrency=concurrency, use_cache=not no_cache, retry=retry, workers=workers)
 
         def start(observer: RunConsole):
             return resume_run(resume_dir, options, observer=observer)
@@ -92,7 +95,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         loaded = loaded.model_copy(update=overrides)
         options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit,
                              concurrency=concurrency, use_cache=not no_cache, out_dir=out_dir, baseline=baseline,
-                             retry=retry, judge=judge)
+                             retry=retry, judge=judge, workers=workers)
 
         def start(observer: RunConsole):
             return run_suite(loaded, options, observer=observer)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.limits import Throttle, estimate_tokens
 from harness.suite import ModelSpec
 
 LOCAL = "local"
@@ -73,6 +74,12 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
     head = spec.model.split("/", 1)[0]
     factory = PROVIDERS.get(spec.model) or PROVIDERS.get(head) or _litellm_endpoint
     return factory(spec)
+
+
+def remote(spec: ModelSpec) -> bool:
+    """Whether the model is reached over the network through litellm (not a provider living in this process)."""
+    head = spec.model.split("/", 1)[0]
+    return spec.model not in PROVIDERS and head not in PROVIDERS
 
 
 class EndpointPool:
@@ -219,30 +226,44 @@ def litellm_module():
 
 
 async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: dict[str, Any],
-                   policy: RetryPolicy) -> Response:
-    """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised."""
+                   policy: RetryPolicy, *, throttle: Throttle | None = None) -> Response:
+    """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised.
+
+    Each attempt (retries too) passes the model's ``throttle``, which hears how it went: a 429
+    lowers the model's concurrency before the retry queues up again behind it.
+    """
     if endpoint.answer is not None:
         return Response(text=endpoint.answer(messages), finish_reason="stop", latency_ms=0.0)
     litellm = litellm_module()
+    tokens = estimate_tokens(messages, params) if throttle is not None else 0
     attempt = 0
     while True:
         attempt += 1
+        if throttle is not None:
+            await throttle.acquire(tokens)
         started = time.perf_counter()  # latency is the answering attempt's, without retry waits
         # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
         kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
         try:
             reply = await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
         except Exception as exc:  # litellm maps every provider error onto its own classes
+            if throttle is not None:
+                await throttle.release(tokens, answered=False, rate_limited=getattr(exc, "status_code", None) == 429)
             if attempt > policy.retries or not _retryable(exc):
                 error = _describe(redact(str(getattr(exc, "message", "") or exc), endpoint.kwargs.get("api_key")), exc)
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
         try:
-            return _response(reply, started, attempt)
+            response = _response(reply, started, attempt)
         except (AttributeError, IndexError, TypeError) as exc:
-            return Response(text="", latency_ms=_ms(started), attempts=attempt,
-                            error=f"malformed response: {type(exc).__name__}: {exc}")
+            response = Response(text="", latency_ms=_ms(started), attempts=attempt,
+                                error=f"malformed response: {type(exc).__name__}: {exc}")
+        if throttle is not None:
+            used = None if response.prompt_tokens is None else response.prompt_tokens + (
+                response.completion_tokens or 0)
+            await throttle.release(tokens, used)
+        return response
 
 
 def _response(reply: Any, started: float, attempt: int) -> Response:

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import importlib.metadata
+import math
 import platform
 import re
 import subprocess
@@ -20,10 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import prompts, scorers
+from harness import prompts, scorers, workers
 from harness.cache import Cache, cache_key, open_cache
 from harness.compare import Outcome, compare_to_baseline, compare_variants, load_outcomes, outcomes
 from harness.errors import HarnessError, did_you_mean
+from harness.limits import Throttle
 from harness.metrics import check_thresholds, summarize
 from harness.models import (
     LOCAL,
@@ -35,6 +37,7 @@ from harness.models import (
     default_model,
     model_identity,
     public_params,
+    remote,
     request_params,
 )
 from harness.report import write_report
@@ -83,6 +86,10 @@ class RunOptions:
     judge: str | None = None
     # Continue the run in out_dir: trials already recorded there are not run again.
     resume: bool = False
+    # Worker processes for the calls (None: one per core, when there are enough calls and the models are remote).
+    workers: int | None = None
+    # This process's share of each model's rate limits (1/workers in a worker).
+    rate_share: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -146,12 +153,42 @@ def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
     return spec.model_copy(update={"params": {**defaults, **spec.params}})
 
 
-class Judges:
-    """The run's judge models (see harness.scorers.JudgeClient): cached, concurrency-limited, retried calls."""
+class Caller:
+    """Model calls for one run (or one worker's share of it): the cache, each model's throttle (concurrency
+    that adapts to 429s, requests and tokens per minute), the run's overall concurrency, retries."""
 
-    def __init__(self, default: ModelSpec, pool: EndpointPool, cache: Cache | None,
-                 limit: asyncio.Semaphore, retry: RetryPolicy):
-        self.default, self.pool, self.cache, self.limit, self.retry = default, pool, cache, limit, retry
+    def __init__(self, options: RunOptions, pool: EndpointPool, cache: Cache | None):
+        self.options, self.pool, self.cache = options, pool, cache
+        self.limit = asyncio.Semaphore(options.concurrency)
+        self.throttles: dict[str, Throttle] = {}
+
+    def throttle(self, spec: ModelSpec) -> Throttle:
+        if spec.id not in self.throttles:
+            share = self.options.rate_share
+            self.throttles[spec.id] = Throttle(
+                math.ceil((spec.concurrency or self.options.concurrency) * share),
+                rpm=spec.rpm * share if spec.rpm else None, tpm=spec.tpm * share if spec.tpm else None)
+        return self.throttles[spec.id]
+
+    async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any],
+                   key: str | None = None) -> Response:
+        """The model's answer: from the cache when ``key`` is there, else asked (and then cached)."""
+        cached = self.cache.get(key) if self.cache is not None and key is not None else None
+        if cached is not None:
+            return cached
+        endpoint = await self.pool.get(spec)
+        async with self.limit:
+            response = await complete(endpoint, messages, params, self.options.retry, throttle=self.throttle(spec))
+        if self.cache is not None and key is not None:
+            self.cache.put(key, response)
+        return response
+
+
+class Judges:
+    """The run's judge models (see harness.scorers.JudgeClient), called like any model of the run."""
+
+    def __init__(self, default: ModelSpec, caller: Caller):
+        self.default, self.caller = default, caller
 
     def spec(self, model: str | None = None) -> ModelSpec:
         if model is None or model == self.default.model:
@@ -164,16 +201,7 @@ class Judges:
     async def ask(self, messages: list[dict[str, str]], model: str | None = None) -> Response:
         spec = self.spec(model)
         params = request_params(spec)
-        key = cache_key(model_identity(spec), messages, params, 0)
-        cached = self.cache.get(key) if self.cache is not None else None
-        if cached is not None:
-            return cached
-        endpoint = await self.pool.get(spec)
-        async with self.limit:
-            response = await complete(endpoint, messages, params, self.retry)
-        if self.cache is not None:
-            self.cache.put(key, response)
-        return response
+        return await self.caller.call(spec, messages, params, cache_key(model_identity(spec), messages, params, 0))
 
 
 def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:
@@ -232,7 +260,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
 
     writer = ResultsWriter(directory)
     try:
-        _run_coroutine(_execute(suite, pending, options, writer, observer))
+        _execute_run(suite, pending, options, writer, observer, manifest)
         manifest["status"] = "completed"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
@@ -290,29 +318,68 @@ def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcom
             and ((o.case_id, o.prompt_id, o.model_id) in planned or o.case_id not in suite_cases)]
 
 
+def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
+                 observer: Observer | None, manifest: dict[str, Any]) -> None:
+    """Run the trials: in this process, or, with enough calls to make, sharded over worker processes."""
+    keys = _cache_keys(trials)
+    if options.use_cache:
+        cache = open_cache(options.cache_path)
+        try:
+            uncached = [t for t in trials if cache.get(keys[id(t)]) is None]
+        finally:
+            cache.close()  # never open across a fork
+    else:
+        uncached = trials
+    count = workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options))
+    manifest["workers"] = count
+    if count == 1:
+        _run_coroutine(_execute(suite, trials, options, writer, observer))
+        return
+    calls = {id(t) for t in uncached}
+    answered = [t for t in trials if id(t) not in calls]
+    if answered:
+        _run_coroutine(_execute(suite, answered, options, writer, observer))
+
+    def record(result: TrialResult) -> None:
+        writer.write(result)
+        if observer is not None:
+            observer.finished(result)
+
+    share = workers.share(options, count)
+    workers.run_sharded(workers.shard(uncached, count),
+                        lambda part, out: _run_coroutine(_execute(suite, part, share, out, None)), record)
+
+
+def _shardable(suite: Suite, trials: list[Trial], options: RunOptions) -> bool:
+    """Worker processes help only for models reached over the network (a local server would start per worker)."""
+    specs = {t.model.id: t.model for t in trials}.values()
+    judge = resolve_judge(suite, options.judge) if _judge_config(suite, options) else None
+    return all(remote(spec) for spec in [*specs, *([judge] if judge else [])])
+
+
+def _cache_keys(trials: list[Trial]) -> dict[int, str]:
+    identities = {t.model.id: model_identity(t.model) for t in trials}
+    return {id(t): cache_key(identities[t.model.id], t.messages, t.params, t.repeat) for t in trials}
+
+
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
                    observer: Observer | None) -> None:
     cache = open_cache(options.cache_path) if options.use_cache else None
     try:
-        identities = {t.model.id: model_identity(t.model) for t in trials}
-        keys = {id(t): cache_key(identities[t.model.id], t.messages, t.params, t.repeat) for t in trials}
+        keys = _cache_keys(trials)
         cached = {id(t): r for t in trials if cache is not None and (r := cache.get(keys[id(t)])) is not None}
         async with EndpointPool() as pool:
             # Endpoints open only for models with calls to make (a missing key fails here, before any call);
             # a judge's opens on its first uncached question.
             for model in {t.model.id: t.model for t in trials if id(t) not in cached}.values():
                 await pool.get(model)
-            limit = asyncio.Semaphore(options.concurrency)
-            judges = Judges(resolve_judge(suite, options.judge), pool, cache, limit, options.retry)
+            caller = Caller(options, pool, cache)
+            judges = Judges(resolve_judge(suite, options.judge), caller)
 
             async def run_one(trial: Trial) -> None:
-                response = cached.get(id(trial))
-                if response is None:
-                    endpoint = await pool.get(trial.model)
-                    async with limit:
-                        response = await complete(endpoint, trial.messages, trial.params, options.retry)
-                    if cache is not None:
-                        cache.put(keys[id(trial)], response)
+                response = cached.get(id(trial)) or await caller.call(trial.model, trial.messages, trial.params)
+                if id(trial) not in cached and cache is not None:
+                    cache.put(keys[id(trial)], response)
                 await _record(suite, trial, response, writer, observer, judges)
 
             await asyncio.gather(*(run_one(t) for t in trials))

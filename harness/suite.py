@@ -104,6 +104,10 @@ class ModelSpec(_Strict):
     id: str = ""
     model: str
     params: dict[str, Any] = Field(default_factory=dict)
+    # Limits for this model: requests at once (else the run's -j), requests and tokens per minute.
+    concurrency: int | None = Field(default=None, ge=1)
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
     @classmethod

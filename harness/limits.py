@@ -1,0 +1,94 @@
+"""Per-model rate limits: concurrency that adapts to 429s, and requests/tokens per minute.
+
+A provider that answers 429 is saying "fewer at once": each 429 halves the model's
+concurrency (down to 1) and every run of successes as long as the current limit adds one
+back, up to the configured maximum (additive increase, multiplicative decrease, as TCP does).
+The Retry-After wait itself is honoured by the call's own retry loop (harness.models).
+Requests and tokens per minute are paced with token buckets holding one second's worth, so
+a run stays under the provider's per-minute limits instead of bursting into them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class _Bucket:
+    """``rate`` units a second, at most ``capacity`` saved up; may run into debt when a call used more."""
+
+    def __init__(self, per_minute: float):
+        self.rate = per_minute / 60
+        self.capacity = max(1.0, self.rate)
+        self.level = self.capacity
+        self.updated = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+        self.updated = now
+
+    async def take(self, amount: float) -> None:
+        amount = min(amount, self.capacity)  # a call bigger than a second's worth waits for a full bucket
+        while True:
+            self._refill()
+            if self.level >= amount:
+                self.level -= amount
+                return
+            await asyncio.sleep((amount - self.level) / self.rate)
+
+    def charge(self, amount: float) -> None:
+        self._refill()
+        self.level -= amount
+
+
+class Throttle:
+    """One model's limits within a run (or within one worker's share of it)."""
+
+    def __init__(self, concurrency: int, *, rpm: float | None = None, tpm: float | None = None):
+        self.maximum = self.limit = max(1, concurrency)
+        self.in_flight = 0
+        self.successes = 0
+        self.rate_limited = 0
+        self._requests = _Bucket(rpm) if rpm else None
+        self._tokens = _Bucket(tpm) if tpm else None
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, tokens: int = 0) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+        if self._requests:
+            await self._requests.take(1)
+        if self._tokens and tokens:
+            await self._tokens.take(tokens)
+
+    async def release(self, estimated_tokens: int = 0, used_tokens: int | None = None, *,
+                      answered: bool = True, rate_limited: bool = False) -> None:
+        """After an attempt: whether it was answered (with ``used_tokens``, when reported) or got a 429."""
+        if self._tokens and used_tokens is not None:
+            self._tokens.charge(used_tokens - min(estimated_tokens, self._tokens.capacity))
+        if rate_limited:
+            self.on_rate_limited()
+        elif answered:
+            self.on_success()
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def on_rate_limited(self) -> None:
+        self.rate_limited += 1
+        self.limit = max(1, self.limit // 2)
+        self.successes = 0
+
+    def on_success(self) -> None:
+        self.successes += 1
+        if self.limit < self.maximum and self.successes >= self.limit:
+            self.limit += 1
+            self.successes = 0
+
+
+def estimate_tokens(messages: list[dict[str, str]], params: dict) -> int:
+    """A request's tokens before it is sent: ~4 characters a token in, plus the answer's cap (or 256)."""
+    prompt = sum(len(str(m.get("content", ""))) for m in messages) // 4
+    return prompt + int(params.get("max_tokens") or params.get("max_completion_tokens") or 256)

@@ -1,0 +1,124 @@
+"""Per-model limits: concurrency that backs off on 429 and recovers, requests and tokens per minute."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from harness.limits import Throttle
+from harness.runner import run_suite
+from harness.testing import FakeLLMServer, Reply
+from tests.conftest import sentiment_answer
+
+REVIEWS = [(f"r{i:02d}", f"Review {i}: The mochi is excellent!", "positive") for i in range(40)]
+
+
+def test_throttle_halves_on_429_and_adds_back_one_per_run_of_successes():
+    throttle = Throttle(8)
+    throttle.on_rate_limited()
+    throttle.on_rate_limited()
+    assert throttle.limit == 2
+    for _ in range(2):
+        throttle.on_success()
+    assert throttle.limit == 3
+    for _ in range(3 + 4 + 5 + 6):
+        throttle.on_success()
+    assert throttle.limit == 7
+    for _ in range(100):
+        throttle.on_success()
+    assert throttle.limit == 8  # never above the configured maximum
+    for _ in range(5):
+        throttle.on_rate_limited()
+    assert throttle.limit == 1
+
+
+def test_throttle_never_lets_more_than_its_limit_run_at_once():
+    async def scenario():
+        throttle, running, peak = Throttle(3), 0, 0
+
+        async def call():
+            nonlocal running, peak
+            await throttle.acquire()
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            await throttle.release()
+
+        await asyncio.gather(*(call() for _ in range(20)))
+        return peak
+
+    assert asyncio.run(scenario()) == 3
+
+
+def with_limits(suite, limits: str):
+    suite.write_text(suite.read_text().replace("    model: openai/fake-model\n",
+                                               f"    model: openai/fake-model\n{limits}"))
+    return suite
+
+
+def test_429s_lower_the_concurrency_so_every_trial_gets_through(project, tmp_path):
+    """A provider that allows 3 requests in flight and answers 429 (retry-after-ms: 100) beyond that."""
+    lock, in_flight, rejected = threading.Lock(), [0], [0]
+
+    def provider(request):
+        with lock:
+            if in_flight[0] >= 3:
+                rejected[0] += 1
+                return Reply(status=429, headers={"retry-after-ms": "100"})
+            in_flight[0] += 1
+        threading.Timer(0.1, lambda: _leave(lock, in_flight)).start()
+        return Reply(sentiment_answer(request), delay_s=0.1)
+
+    with FakeLLMServer(provider) as server:
+        suite = project(reviews=REVIEWS, base_url=server.base_url)
+        run = run_suite(suite, concurrency=16, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
+    assert run.manifest["counts"]["errors"] == 0 and run.manifest["counts"]["completed"] == 40
+    # 16 at once against room for 3: the first wave is mostly refused; after that the run keeps to what fits.
+    assert 13 <= rejected[0] < 40
+
+
+def _leave(lock, in_flight):
+    with lock:
+        in_flight[0] -= 1
+
+
+@pytest.mark.parametrize("limits, at_least_s, per_second", [
+    ("    rpm: 600\n", 2.0, 21),        # 10 a second: 40 requests, 10 at once, take about 3 s
+    # A request is budgeted ~14 tokens (prompt + max_tokens 4) and uses ~12: 100 a second lets ~8 through.
+    ("    tpm: 6000\n", 2.0, 20),
+])
+def test_requests_and_tokens_per_minute_pace_the_calls(project, tmp_path, limits, at_least_s, per_second):
+    arrivals = []
+
+    def provider(request):
+        arrivals.append(time.monotonic())
+        return sentiment_answer(request)
+
+    with FakeLLMServer(provider) as server:
+        suite = with_limits(project(reviews=REVIEWS, base_url=server.base_url), limits)
+        suite.write_text(suite.read_text().replace("  temperature: 0\n", "  temperature: 0\n  max_tokens: 4\n"))
+        run = run_suite(suite, concurrency=40, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
+    assert run.manifest["counts"]["completed"] == 40 and run.manifest["counts"]["errors"] == 0
+    assert arrivals[-1] - arrivals[0] >= at_least_s
+    # In no one second did more arrive than the limit allows (a second's worth, plus a second's burst).
+    assert max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals) <= per_second
+
+
+def test_a_models_own_concurrency_caps_it_below_the_runs(project, tmp_path):
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+
+    def provider(request):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        threading.Timer(0.05, lambda: _leave(lock, in_flight)).start()
+        return Reply(sentiment_answer(request), delay_s=0.05)
+
+    with FakeLLMServer(provider) as server:
+        suite = with_limits(project(reviews=REVIEWS, base_url=server.base_url), "    concurrency: 2\n")
+        run_suite(suite, concurrency=16, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
+    assert peak[0] <= 2

@@ -1,0 +1,82 @@
+"""Sharding a run over worker processes: same results as one process, errors and Ctrl-C handled."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from harness.runner import run_suite
+from harness.testing import FakeLLMServer, Reply
+from tests.conftest import run_cli, sentiment_answer
+
+MANY = [(f"r{i:03d}", f"Review {i}: " + ("The mochi is excellent!" if i % 3 else "The pasta was cold."),
+         "positive" if i % 3 else "negative") for i in range(120)]
+
+
+def _rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+def test_two_workers_give_the_same_results_as_one_process(project, server, tmp_path):
+    suite = project(reviews=MANY)
+    sharded = run_suite(suite, workers=2, use_cache=False, out_dir=tmp_path / "two")
+    assert server.count == 240 and sharded.manifest["workers"] == 2
+    single = run_suite(suite, workers=1, use_cache=False, out_dir=tmp_path / "one")
+    assert single.manifest["workers"] == 1
+
+    def comparable(rows):
+        return [(r["trial_id"], r["response"]["text"], [(s["name"], s["value"]) for s in r["scores"]], r["passed"])
+                for r in rows]
+
+    # Same trials, same answers and scores, stored in the same (planned) order.
+    assert comparable(_rows(tmp_path / "two")) == comparable(_rows(tmp_path / "one"))
+    assert sharded.metrics[0]["pass_rate"] == single.metrics[0]["pass_rate"]
+
+
+def test_workers_write_to_the_shared_cache_and_a_rerun_is_answered_from_it(project, server, tmp_path):
+    suite = project(reviews=MANY)
+    run_suite(suite, workers=2, out_dir=tmp_path / "fill")
+    assert server.count == 240
+    again = run_suite(suite, workers=2, out_dir=tmp_path / "again")
+    assert server.count == 240 and again.manifest["counts"]["cached"] == 240
+    assert again.manifest["workers"] == 1  # nothing to call: no worker is started
+
+
+def test_a_workers_error_reaches_the_user_as_a_clear_message(project, server, tmp_path, capsys):
+    suite = project(reviews=MANY)
+    text = suite.read_text().replace("model: openai/fake-model", "model: anthropic/claude-x")
+    suite.write_text(text.replace("api_key: sk-test-key-123456", ""))
+    assert run_cli("run", suite, "--workers", "2") == 2
+    assert "needs ANTHROPIC_API_KEY" in capsys.readouterr().err
+    assert server.count == 0
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_what_they_finished(project, tmp_path):
+    with FakeLLMServer(lambda r: Reply(sentiment_answer(r), delay_s=0.3)) as slow:
+        suite = project(reviews=MANY, base_url=slow.base_url)
+        process = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "-j", "4", "--workers", "2",
+                                    "--no-cache", "--out", str(tmp_path / "run")], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results = tmp_path / "run" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 8):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)  # to the parent alone: it passes it on to its workers
+        _, err = process.communicate(timeout=60)
+        answered = slow.count
+
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    kept = _rows(tmp_path / "run")
+    assert manifest["status"] == "interrupted" and 8 <= len(kept) < 240
+    assert answered < 200  # the workers stopped rather than finishing the run
+
+    with FakeLLMServer(sentiment_answer) as fresh:
+        suite.write_text(suite.read_text().replace(slow.base_url, fresh.base_url))
+        assert run_cli("run", "--resume", tmp_path / "run", "--no-cache", "--workers", "2") == 0
+        assert fresh.count == 240 - len(kept)  # only what was not recorded
+    assert len({r["trial_id"] for r in _rows(tmp_path / "run")}) == 240
