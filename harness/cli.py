@@ -43,6 +43,10 @@ def cli() -> None:
               help="Run only this prompt id (repeatable).")
 @click.option("-j", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Model calls in flight at once.")
+@click.option("--batch", "use_batch", is_flag=True,
+              help="Send the calls through the provider's batch API (half price, no rate limits, up to 24 h).")
+@click.option("--batch-poll", default=30.0, show_default=True, type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="How often to ask whether a batch is done.")
 @click.option("--workers", type=click.IntRange(1), metavar="N",
               help="Worker processes for the model calls [default: one per core, for 100+ calls to remote models].")
 @click.option("--repeat", "repeats", type=click.IntRange(1), help="Run each case K times (overrides the suite).")
@@ -62,11 +66,10 @@ def cli() -> None:
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per call.")
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(0), help="Retries on 429/5xx/timeouts.")
 def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], judge: str | None,
-        prompt_ids: tuple[str, ...],
-        concurrency: int, workers: int | None, repeats: int | None, limit: int | None, no_cache: bool,
-        out_dir: Path | None,
-        baseline: Path | None, junit_file: Path | None, summary_file: Path | None, fail_under: float | None,
-        max_regressions: int | None, fail_on_error: bool, timeout: float, retries: int) -> None:
+        prompt_ids: tuple[str, ...], concurrency: int, use_batch: bool, batch_poll: float, workers: int | None,
+        repeats: int | None, limit: int | None, no_cache: bool, out_dir: Path | None, baseline: Path | None,
+        junit_file: Path | None, summary_file: Path | None, fail_under: float | None, max_regressions: int | None,
+        fail_on_error: bool, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
     from harness.models import RetryPolicy
     from harness.runner import RunOptions, resume_run, run_suite
@@ -75,7 +78,8 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
 
     retry = RetryPolicy(retries=retries, timeout_s=timeout)
     if resume_dir is not None:
-        options = RunOptions(concurrency=concurrency, use_cache=not no_cache, retry=retry, workers=workers)
+        options = RunOptions(concurrency=concurrency, use_cache=not no_cache, retry=retry, workers=workers,
+                             batch_poll_s=batch_poll)
 
         def start(observer: RunConsole):
             return resume_run(resume_dir, options, observer=observer)
@@ -95,7 +99,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         loaded = loaded.model_copy(update=overrides)
         options = RunOptions(models=models, prompts=prompt_ids, repeats=repeats, limit=limit,
                              concurrency=concurrency, use_cache=not no_cache, out_dir=out_dir, baseline=baseline,
-                             retry=retry, judge=judge, workers=workers)
+                             retry=retry, judge=judge, workers=workers, batch=use_batch, batch_poll_s=batch_poll)
 
         def start(observer: RunConsole):
             return run_suite(loaded, options, observer=observer)

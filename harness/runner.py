@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import prompts, scorers, workers
+from harness import batch, prompts, scorers, workers
 from harness.cache import Cache, cache_key, open_cache
 from harness.compare import Outcome, compare_to_baseline, compare_variants, load_outcomes, outcomes
 from harness.errors import HarnessError, did_you_mean
@@ -90,6 +90,9 @@ class RunOptions:
     workers: int | None = None
     # This process's share of each model's rate limits (1/workers in a worker).
     rate_share: float = 1.0
+    # Send the calls through the provider's batch API (see harness.batch), polling every batch_poll_s.
+    batch: bool = False
+    batch_poll_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -288,7 +291,7 @@ def resume_run(directory: str | Path, options: RunOptions | None = None, *, obse
     plan_ = config["plan"]
     options = RunOptions(**{**(options or RunOptions()).__dict__, "models": plan_["models"],
                             "prompts": plan_["prompts"], "repeats": plan_["repeats"], "limit": plan_["limit"],
-                            "judge": plan_.get("judge"),
+                            "judge": plan_.get("judge"), "batch": plan_.get("batch", False),
                             "out_dir": directory, "resume": True,
                             "baseline": Path(config["baseline"]) if config.get("baseline") else None})
     return run_suite(suite_path, options, observer=observer)
@@ -320,7 +323,7 @@ def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcom
 
 def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
                  observer: Observer | None, manifest: dict[str, Any]) -> None:
-    """Run the trials: in this process, or, with enough calls to make, sharded over worker processes."""
+    """Run the trials: in this process, through the batch API, or sharded over worker processes."""
     keys = _cache_keys(trials)
     if options.use_cache:
         cache = open_cache(options.cache_path)
@@ -330,6 +333,11 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
             cache.close()  # never open across a fork
     else:
         uncached = trials
+    if options.batch and uncached:
+        manifest["workers"] = 1
+        answers = _run_coroutine(batch.answer(uncached, writer.path.parent, poll_s=options.batch_poll_s))
+        _run_coroutine(_execute(suite, trials, options, writer, observer, answers))
+        return
     count = workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options))
     manifest["workers"] = count
     if count == 1:
@@ -363,11 +371,17 @@ def _cache_keys(trials: list[Trial]) -> dict[int, str]:
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
-                   observer: Observer | None) -> None:
+                   observer: Observer | None, answers: dict[int, Response] | None = None) -> None:
+    """Call, score and record ``trials``; ``answers`` (from a batch) stand in for the calls they answer."""
     cache = open_cache(options.cache_path) if options.use_cache else None
     try:
         keys = _cache_keys(trials)
         cached = {id(t): r for t in trials if cache is not None and (r := cache.get(keys[id(t)])) is not None}
+        for trial in trials:
+            if answers and id(trial) in answers and id(trial) not in cached:
+                cached[id(trial)] = answers[id(trial)]
+                if cache is not None:
+                    cache.put(keys[id(trial)], answers[id(trial)])
         async with EndpointPool() as pool:
             # Endpoints open only for models with calls to make (a missing key fails here, before any call);
             # a judge's opens on its first uncached question.
@@ -460,7 +474,7 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
             # What --resume needs to plan the same trials again.
             "plan": {"models": list(options.models) or ([] if suite.models else [m.model for m in models]),
                      "prompts": list(options.prompts), "repeats": options.repeats, "limit": options.limit,
-                     "judge": options.judge},
+                     "judge": options.judge, "batch": options.batch},
         },
         "environment": {"python": platform.python_version(), "litellm": _version("litellm"),
                         "git_commit": _git_commit(suite.directory)},

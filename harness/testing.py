@@ -9,6 +9,7 @@ server records every request it receives, so tests can prove what was (not) call
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,12 @@ class FakeLLMServer:
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []  # the Authorization header of each request, to prove a key was sent
         self.embedding_requests: list[dict[str, Any]] = []
+        # The batch API: uploaded and produced files, batches (each finished batch_delay_s after creation).
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_requests: list[dict[str, Any]] = []
+        self.batch_polls = 0
+        self.batch_delay_s = 0.5
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -83,6 +90,10 @@ class FakeLLMServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/files", self._upload)
+        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
+        app.router.add_post("/v1/batches", self._create_batch)
+        app.router.add_get("/v1/batches/{batch_id}", self._batch)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, access_log=None)
@@ -104,26 +115,87 @@ class FakeLLMServer:
         with self._lock:
             self.requests.append(body)
             self.authorizations.append(request.headers.get("Authorization", ""))
-        reply = self.responder(body)
-        reply = Reply(text=reply) if isinstance(reply, str) else reply
+        reply = self._reply(body)
         delay = self.latency_s + reply.delay_s
         if delay:
             await asyncio.sleep(delay)
         if reply.raw_body is not None:
             return web.Response(text=reply.raw_body, status=reply.status, headers=reply.headers,
                                 content_type="application/json")
+        return web.json_response(self._completion(body, reply), status=reply.status, headers=reply.headers)
+
+    def _reply(self, body: dict[str, Any]) -> Reply:
+        reply = self.responder(body)
+        return Reply(text=reply) if isinstance(reply, str) else reply
+
+    def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        """The JSON body of a chat completion (or of its error) for ``reply``."""
         if reply.status != 200:
-            error = {"error": {"message": reply.text or f"injected status {reply.status}", "type": "injected"}}
-            return web.json_response(error, status=reply.status, headers=reply.headers)
+            return {"error": {"message": reply.text or f"injected status {reply.status}", "type": "injected"}}
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        return web.json_response({
+        return {
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(reply.text.split()),
                       "total_tokens": prompt_tokens + len(reply.text.split())},
-        }, headers=reply.headers)
+        }
 
+    # --- OpenAI's batch API: upload a JSONL file, create a batch, poll it, download the output ------------
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        content = upload.file.read() if hasattr(upload, "file") else bytes(upload)
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = content
+        return web.json_response({"id": file_id, "object": "file", "bytes": len(content),
+                                  "created_at": int(time.time()), "purpose": form["purpose"], "status": "processed",
+                                  "filename": getattr(upload, "filename", "batch.jsonl")})
+
+    async def _create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self._lock:
+            batch_id = f"batch-{len(self.batches) + 1}"
+            self.batches[batch_id] = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"],
+                                      "input_file_id": body["input_file_id"], "completion_window": "24h",
+                                      "status": "in_progress", "created_at": int(time.time()),
+                                      "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+        self._loop.call_later(self.batch_delay_s, self._finish_batch, batch_id)
+        return web.json_response(self.batches[batch_id])
+
+    def _finish_batch(self, batch_id: str) -> None:
+        """Answer every line of the batch's input file with the responder, as the provider would, later."""
+        batch = self.batches[batch_id]
+        outputs, errors = [], []
+        for line in self.files[batch["input_file_id"]].decode().splitlines():
+            item = json.loads(line)
+            with self._lock:
+                self.requests.append(item["body"])
+                self.batch_requests.append(item["body"])
+            reply = self._reply(item["body"])
+            record = {"id": f"req-{len(outputs) + len(errors)}", "custom_id": item["custom_id"],
+                      "response": {"status_code": reply.status, "body": self._completion(item["body"], reply)},
+                      "error": None}
+            (outputs if reply.status == 200 else errors).append(json.dumps(record))
+        with self._lock:
+            batch["output_file_id"] = f"file-{len(self.files) + 1}"
+            self.files[batch["output_file_id"]] = ("\n".join(outputs) + "\n").encode()
+            if errors:
+                batch["error_file_id"] = f"file-{len(self.files) + 1}"
+                self.files[batch["error_file_id"]] = ("\n".join(errors) + "\n").encode()
+            batch.update(status="completed", completed_at=int(time.time()),
+                         request_counts={"total": len(outputs) + len(errors), "completed": len(outputs),
+                                         "failed": len(errors)})
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.batch_polls += 1
+        return web.json_response(self.batches[request.match_info["batch_id"]])
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.files[request.match_info["file_id"]], content_type="application/octet-stream")
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()

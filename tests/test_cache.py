@@ -39,3 +39,29 @@ def test_cache_stats_and_clear_commands(project, server, tmp_path, capsys):
     assert "removed 6 cached responses" in capsys.readouterr().out
     run_cli("run", project(), "--prompt", "terse")
     assert server.count == 12  # nothing was answered from the cleared cache
+
+
+def _hammer(path, worker: int) -> None:
+    cache = ResponseCache(path)
+    for i in range(300):
+        cache.put(f"own-{worker}-{i}", Response(text=f"{worker}:{i}"))
+        cache.put(f"shared-{i % 50}", Response(text=f"shared {i % 50}"))  # every writer races on these
+        assert cache.get(f"own-{worker}-{i}").text == f"{worker}:{i}"
+    cache.close()
+
+
+def test_concurrent_writer_processes_lose_nothing(tmp_path):
+    """Four processes writing at once (as --workers and parallel CI jobs do): every entry lands, none is torn."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_hammer, args=(tmp_path / "c.sqlite", w)) for w in range(4)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(60)
+    assert [p.exitcode for p in writers] == [0, 0, 0, 0]
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    assert cache.stats()["entries"] == 4 * 300 + 50
+    assert all(cache.get(f"own-{w}-{i}").text == f"{w}:{i}" for w in range(4) for i in range(300))
+    assert cache.get("shared-7").text == "shared 7"

@@ -1,0 +1,142 @@
+"""Batch mode (``--batch``): the run's calls go through the provider's batch API, not one request each.
+
+OpenAI's batch API (litellm speaks it for OpenAI, Azure and OpenAI-compatible servers)
+answers within 24 hours at half the price, outside the per-minute rate limits: the way to
+run a very large suite. Per model, the run uploads one JSONL file of requests, creates a
+batch, polls it, and downloads the answers; scoring (judges included) then runs as usual.
+
+The batch ids are written to the run folder (``batch.json``) as soon as they exist, so a
+run stopped while it waits (Ctrl-C, a closed laptop, a CI timeout) is picked up by
+``harness run --resume RUN_DIR``, which polls the same batches instead of submitting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+from harness.models import Response, litellm_module, redact, remote
+from harness.results import trial_id
+
+if TYPE_CHECKING:
+    from harness.runner import Trial
+
+BATCH_FILE = "batch.json"
+ENDPOINT = "/v1/chat/completions"
+# What the batch API charges, as a share of the per-request price (OpenAI: half).
+PRICE_SHARE = 0.5
+FINISHED = {"completed", "failed", "expired", "cancelled"}
+
+
+def custom_id(trial: Trial) -> str:
+    return trial_id(trial.case.id, trial.prompt_id, trial.model.id, trial.repeat)
+
+
+async def answer(trials: Sequence[Trial], directory: Path, *, poll_s: float = 30.0) -> dict[int, Response]:
+    """The batch API's answer to each trial (keyed by ``id(trial)``); a line that failed is an error Response."""
+    state = _load(directory)
+    groups: dict[str, list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault(trial.model.id, []).append(trial)
+    answers: dict[int, Response] = {}
+    for model_id, group in groups.items():
+        spec = group[0].model
+        if not remote(spec):
+            raise HarnessError(f"--batch: model '{spec.model}' has no batch API (it runs in this process)",
+                               hint="run it without --batch")
+        litellm = litellm_module()
+        model_name, provider, _, _ = litellm.get_llm_provider(spec.model)
+        transport = {k: v for k, v in spec.params.items() if k in ("api_base", "api_key")}
+        entry = state.get(model_id)
+        if entry is None:
+            entry = await _submit(litellm, group, model_name, provider, transport)
+            state[model_id] = entry
+            _save(directory, state)
+        batch = await _wait(litellm, entry, provider, transport, poll_s)
+        lines = await _lines(litellm, batch, provider, transport)
+        for trial in group:
+            answers[id(trial)] = _response(lines.get(custom_id(trial)), batch, spec.model, transport)
+    return answers
+
+
+async def _submit(litellm: Any, group: list[Trial], model_name: str, provider: str,
+                  transport: dict[str, Any]) -> dict[str, Any]:
+    requests = "".join(json.dumps({"custom_id": custom_id(t), "method": "POST", "url": ENDPOINT,
+                                   "body": {"model": model_name, "messages": t.messages, **t.params}}) + "\n"
+                       for t in group)
+    uploaded = await litellm.acreate_file(file=("harness-batch.jsonl", requests.encode()), purpose="batch",
+                                          custom_llm_provider=provider, **transport)
+    created = await litellm.acreate_batch(completion_window="24h", endpoint=ENDPOINT, input_file_id=uploaded.id,
+                                          custom_llm_provider=provider, **transport)
+    return {"batch_id": created.id, "input_file_id": uploaded.id, "provider": provider, "requests": len(group),
+            "submitted_at": time.time()}
+
+
+async def _wait(litellm: Any, entry: dict[str, Any], provider: str, transport: dict[str, Any], poll_s: float) -> Any:
+    while True:
+        batch = await litellm.aretrieve_batch(entry["batch_id"], custom_llm_provider=provider, **transport)
+        if batch.status in FINISHED:
+            return batch
+        await asyncio.sleep(poll_s)
+
+
+async def _lines(litellm: Any, batch: Any, provider: str, transport: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Output and error lines by custom_id."""
+    # litellm's afile_content leaves a coroutine of its own unawaited (harmless); keep its warning off the terminal.
+    warnings.filterwarnings("ignore", message="coroutine 'OpenAIFilesAPI.afile_content' was never awaited")
+    lines: dict[str, dict[str, Any]] = {}
+    for file_id in (getattr(batch, "output_file_id", None), getattr(batch, "error_file_id", None)):
+        if not file_id:
+            continue
+        content = await litellm.afile_content(file_id, custom_llm_provider=provider, **transport)
+        for raw in content.content.decode().splitlines():
+            if raw.strip():
+                line = json.loads(raw)
+                lines[line["custom_id"]] = line
+    return lines
+
+
+def _response(line: dict[str, Any] | None, batch: Any, model: str, transport: dict[str, Any]) -> Response:
+    if line is None:
+        return Response(text="", latency_ms=0.0, error=f"batch {batch.id} {batch.status}: no answer for this request")
+    reply = line.get("response") or {}
+    body = reply.get("body") or {}
+    if line.get("error") or reply.get("status_code") != 200:
+        problem = (line.get("error") or body.get("error") or {}).get("message", "failed")
+        message = redact(f"batch request failed ({reply.get('status_code')}): {problem}", transport.get("api_key"))
+        return Response(text="", latency_ms=0.0, error=message)
+    choice = body["choices"][0]
+    usage = body.get("usage") or {}
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return Response(text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"),
+                    latency_ms=0.0, prompt_tokens=prompt, completion_tokens=completion,
+                    cost_usd=_cost(model, prompt, completion))
+
+
+def _cost(model: str, prompt: int | None, completion: int | None) -> float | None:
+    """litellm's per-request price for these tokens, at the batch discount; None for a model it has no price for."""
+    if prompt is None or completion is None:
+        return None
+    try:
+        cost_in, cost_out = litellm_module().cost_per_token(model=model, prompt_tokens=prompt,
+                                                            completion_tokens=completion)
+    except Exception:  # an unknown model: no price rather than a made-up one
+        return None
+    return (cost_in + cost_out) * PRICE_SHARE
+
+
+def _load(directory: Path) -> dict[str, Any]:
+    path = directory / BATCH_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _save(directory: Path, state: dict[str, Any]) -> None:
+    temporary = directory / f".{BATCH_FILE}.tmp"
+    temporary.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    temporary.replace(directory / BATCH_FILE)
