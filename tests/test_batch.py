@@ -36,7 +36,8 @@ def test_batch_run_submits_polls_collects_and_scores(project, server, tmp_path, 
 
 def test_failed_batch_lines_are_errors_on_their_trials(project, tmp_path):
     def answer(request):
-        return Reply(status=500, text="overloaded") if "pasta was cold" in json.dumps(request) else sentiment_answer(request)
+        failing = "pasta was cold" in json.dumps(request)
+        return Reply(status=500, text="overloaded") if failing else sentiment_answer(request)
 
     with FakeLLMServer(answer) as server:
         run = run_suite(project(base_url=server.base_url), batch=True, batch_poll_s=0.1, out_dir=tmp_path / "run")
@@ -50,8 +51,8 @@ def test_a_batch_run_stopped_while_waiting_resumes_the_same_batch(project, tmp_p
     with FakeLLMServer(sentiment_answer) as server:
         server.batch_delay_s = 3600  # the provider takes its time
         suite = project(base_url=server.base_url)
-        process = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "--batch", "--batch-poll", "0.1",
-                                    "--out", str(tmp_path / "run")], cwd=tmp_path,
+        process = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "--batch",
+                                    "--batch-poll", "0.1", "--out", str(tmp_path / "run")], cwd=tmp_path,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not server.batch_polls:
