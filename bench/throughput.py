@@ -376,7 +376,14 @@ def main() -> None:
             rows.append(run_loop("aiohttp", args, env, server))
             litellm_loop = run_loop("litellm", args, env, server)
             rows.append(litellm_loop)
-            harness = measure("harness --no-cache",
+            single = None
+            if "--workers" in help_text:
+                single = measure("harness --no-cache, 1 process",
+                                 harness_args(suite, scratch / "one", args.concurrency, ["--workers", "1"],
+                                              "--no-cache"), env, server)
+                check_harness_run(single, scratch / "one", args.cases)
+                rows.append(single)
+            harness = measure("harness --no-cache" + (f", --workers {args.workers}" if workers else ", all cores"),
                               harness_args(suite, scratch / "run", args.concurrency, workers, "--no-cache"),
                               env, server)
             check_harness_run(harness, scratch / "run", args.cases)
@@ -405,8 +412,12 @@ def main() -> None:
               + (" (the server may be the limit)" if busy > 0.8 else " (not the bottleneck)"))
         if args.faults:
             fault_run(args, env, scratch, workers)
+    if single is not None:
+        print(f"\none process: harness wall / bare litellm wall: {single.wall_s:.2f} s / {litellm_loop.wall_s:.2f} s"
+              f" = {single.wall_s / litellm_loop.wall_s:.2f}")
     ratio = harness.wall_s / litellm_loop.wall_s
-    print(f"\nharness wall / bare litellm wall (whole processes): {harness.wall_s:.2f} s / {litellm_loop.wall_s:.2f} s")
+    print(f"all workers: harness wall / bare litellm wall (whole processes): {harness.wall_s:.2f} s / "
+          f"{litellm_loop.wall_s:.2f} s")
     print(f"ratio: {ratio:.2f}")
 
 

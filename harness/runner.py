@@ -35,6 +35,7 @@ from harness.models import (
     RetryPolicy,
     complete,
     default_model,
+    litellm_module,
     model_identity,
     public_params,
     remote,
@@ -353,6 +354,8 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
         if observer is not None:
             observer.finished(result)
 
+    # Imported once here, the workers inherit litellm (~2 s of import) instead of each importing it anew.
+    litellm_module()
     share = workers.share(options, count)
     workers.run_sharded(workers.shard(uncached, count),
                         lambda part, out: _run_coroutine(_execute(suite, part, share, out, None)), record)

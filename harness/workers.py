@@ -14,11 +14,12 @@ per worker.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue as queue_module
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -51,18 +52,22 @@ def share(options: Any, count: int) -> Any:
     return replace(options, concurrency=max(1, math.ceil(options.concurrency / count)), rate_share=1 / count)
 
 
-class _QueueWriter:
-    """What a worker writes results to: the parent's queue, as JSON lines."""
+class _PipeWriter:
+    """What a worker writes results to: its pipe to the parent, one JSON message each, sent from the
+    event loop's own thread (a multiprocessing.Queue's feeder thread would fight it for the GIL)."""
 
-    def __init__(self, queue: Any):
-        self.queue = queue
+    def __init__(self, connection: Any):
+        self.connection = connection
 
     def write(self, result: TrialResult) -> None:
-        self.queue.put(("result", result.to_json()))
+        self.send("result", result.to_json())
+
+    def send(self, kind: str, payload: Any) -> None:
+        self.connection.send_bytes(json.dumps([kind, payload]).encode())
 
 
-def run_sharded(shards: list[list[Any]], work: Callable[[list[Any], Any], None], write: Callable[[TrialResult], None],
-                *, poll_s: float = 0.2) -> None:
+def run_sharded(shards: list[list[Any]], work: Callable[[list[Any], Any], None],
+                write: Callable[[TrialResult], None]) -> None:
     """Fork one worker per shard running ``work(shard, writer)``; hand each result to ``write`` as it lands.
 
     A worker's HarnessError is raised here with its message; a worker that dies without a
@@ -70,72 +75,72 @@ def run_sharded(shards: list[list[Any]], work: Callable[[list[Any], Any], None],
     Ctrl-C the workers (which got the same signal) stop, and what they finished is kept.
     """
     context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    processes = [context.Process(target=_work, args=(work, part, queue), daemon=True, name=f"harness-worker-{i}")
-                 for i, part in enumerate(shards)]
-    for process in processes:
+    gc.freeze()  # keep the garbage collector from touching (and so copying) every inherited page in the workers
+    pipes, processes = [], []
+    for i, part in enumerate(shards):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_work, args=(work, part, sender), daemon=True, name=f"harness-worker-{i}")
         process.start()
-    finished: set[int] = set()
+        sender.close()  # the parent keeps only the reading end: EOF tells it the worker is gone
+        pipes.append(receiver)
+        processes.append(process)
     failure: HarnessError | None = None
+    open_pipes = dict(zip(pipes, range(len(pipes)), strict=True))
     try:
-        while len(finished) < len(processes):
-            try:
-                kind, payload = queue.get(timeout=poll_s)
-            except queue_module.Empty:
-                for i, process in enumerate(processes):
-                    if i not in finished and not process.is_alive():
-                        _drain(queue, write)
-                        finished.add(i)
-                        failure = failure or HarnessError(f"worker {i} died (exit code {process.exitcode})")
-                continue
-            if kind == "result":
-                write(TrialResult.from_dict(json.loads(payload)))
-            else:
-                finished.add(payload["worker"])
-                if kind == "error":
-                    failure = failure or HarnessError(payload["message"], file=payload.get("file"),
-                                                      line=payload.get("line"), hint=payload.get("hint"))
+        while open_pipes:
+            for connection in multiprocessing.connection.wait(list(open_pipes)):
+                try:
+                    kind, payload = json.loads(connection.recv_bytes())
+                except EOFError:
+                    index = open_pipes.pop(connection)
+                    processes[index].join(5)
+                    if processes[index].exitcode != 0 and failure is None:
+                        failure = HarnessError(f"worker {index} died (exit code {processes[index].exitcode})")
+                    continue
+                if kind == "result":
+                    write(TrialResult.from_dict(json.loads(payload)))
+                elif kind == "error" and failure is None:
+                    failure = HarnessError(**payload)
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches the workers too; a signal sent to this process alone is passed on.
         for process in processes:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGINT)
-        for process in processes:
-            process.join(5)
-        _drain(queue, write)
+        for connection in list(open_pipes):
+            _drain(connection, write)
         raise
     finally:
+        gc.unfreeze()
         for process in processes:
+            process.join(5)
             if process.is_alive():
                 process.terminate()
-            process.join(5)
+                process.join(5)
     if failure:
         raise failure
 
 
-def _drain(queue: Any, write: Callable[[TrialResult], None]) -> None:
-    """Write whatever results are still queued."""
-    while True:
+def _drain(connection: Any, write: Callable[[TrialResult], None]) -> None:
+    """Write the results a stopping worker still sends, until it closes its pipe."""
+    while connection.poll(10):
         try:
-            kind, payload = queue.get(timeout=0.2)
-        except (queue_module.Empty, OSError, ValueError):
+            kind, payload = json.loads(connection.recv_bytes())
+        except (EOFError, OSError):
             return
         if kind == "result":
             write(TrialResult.from_dict(json.loads(payload)))
 
 
-def _work(work: Callable[[list[Any], Any], None], part: list[Any], queue: Any) -> None:
-    index = int(multiprocessing.current_process().name.rsplit("-", 1)[1])
+def _work(work: Callable[[list[Any], Any], None], part: list[Any], connection: Any) -> None:
+    writer = _PipeWriter(connection)
     try:
-        work(part, _QueueWriter(queue))
-        queue.put(("done", {"worker": index}))
+        work(part, writer)
     except HarnessError as exc:
-        queue.put(("error", {"worker": index, "message": exc.message, "file": exc.file, "line": exc.line,
-                             "hint": exc.hint}))
+        writer.send("error", {"message": exc.message, "file": exc.file, "line": exc.line, "hint": exc.hint})
     except KeyboardInterrupt:
-        queue.put(("done", {"worker": index}))
+        pass  # what finished was sent; the parent is stopping too
     except BaseException as exc:  # reported by the parent, which keeps what this worker finished
-        queue.put(("error", {"worker": index, "message": f"worker {index}: {type(exc).__name__}: {exc}"}))
+        writer.send("error", {"message": f"{multiprocessing.current_process().name}: {type(exc).__name__}: {exc}"})
+        raise SystemExit(1) from None
     finally:
-        queue.close()
-        queue.join_thread()
+        connection.close()
