@@ -126,13 +126,16 @@ def _scorer_columns(variants: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     names = dict.fromkeys(name for v in variants for name, s in v["scorers"].items() if s.get("weight", 1) > 0)
     for name in names:
         if any("accuracy" in v["scorers"].get(name, {}) for v in variants):
-            columns.append((f"{name} acc", lambda v, n=name: pct(v["scorers"].get(n, {}).get("accuracy"))))
-            columns.append((f"{name} F1", lambda v, n=name: num(v["scorers"].get(n, {}).get("macro_f1"), 3)))
+            columns.append((f"{name} acc · F1", lambda v, n=name: _accuracy(v["scorers"].get(n, {}))))
         else:
             columns.append((name, lambda v, n=name: num(v["scorers"].get(n, {}).get("mean"), 3)))
         if any("agreement" in v["scorers"].get(name, {}) for v in variants):
             columns.append((f"{name} vs humans", lambda v, n=name: _agreement(v["scorers"].get(n, {}))))
     return columns
+
+
+def _accuracy(scorer: dict[str, Any]) -> str:
+    return "–" if "accuracy" not in scorer else f"{pct(scorer['accuracy'])} · {num(scorer['macro_f1'], 3)}"
 
 
 def _agreement(scorer: dict[str, Any]) -> str:
