@@ -38,37 +38,54 @@ def custom_id(trial: Trial) -> str:
     return trial_id(trial.case.id, trial.prompt_id, trial.model.id, trial.repeat)
 
 
+# The request fields a batch line may carry (OpenAI's chat completion body); nothing else of a model's
+# params (litellm-only switches, credentials, headers) belongs in a file uploaded to the provider.
+BODY_FIELDS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "n", "stop",
+               "presence_penalty", "frequency_penalty", "response_format", "logprobs", "top_logprobs",
+               "logit_bias", "tools", "tool_choice", "user", "reasoning_effort")
+
+
 async def answer(trials: Sequence[Trial], directory: Path, *, poll_s: float = 30.0) -> dict[int, Response]:
-    """The batch API's answer to each trial (keyed by ``id(trial)``); a line that failed is an error Response."""
+    """The batch API's answer to each trial (keyed by ``id(trial)``); a line that failed is an error Response.
+
+    Every model's batch is submitted before any is waited on.
+    """
     state = _load(directory)
     groups: dict[str, list[Trial]] = {}
     for trial in trials:
         groups.setdefault(trial.model.id, []).append(trial)
-    answers: dict[int, Response] = {}
+    litellm = litellm_module()
+    routes = {}
     for model_id, group in groups.items():
         spec = group[0].model
         if not remote(spec):
             raise HarnessError(f"--batch: model '{spec.model}' has no batch API (it runs in this process)",
                                hint="run it without --batch")
-        litellm = litellm_module()
         model_name, provider, _, _ = litellm.get_llm_provider(spec.model)
-        transport = {k: v for k, v in spec.params.items() if k in ("api_base", "api_key")}
-        entry = state.get(model_id)
-        if entry is None:
-            entry = await _submit(litellm, group, model_name, provider, transport)
-            state[model_id] = entry
+        base = spec.params.get("api_base") or spec.params.get("base_url")
+        transport = {k: v for k, v in (("api_base", base), ("api_key", spec.params.get("api_key"))) if v}
+        routes[model_id] = (provider, transport)
+        if model_id not in state:
+            state[model_id] = await _submit(litellm, group, model_name, provider, transport)
             _save(directory, state)
-        batch = await _wait(litellm, entry, provider, transport, poll_s)
+
+    async def collect(model_id: str, group: list[Trial]) -> None:
+        provider, transport = routes[model_id]
+        batch = await _wait(litellm, state[model_id], provider, transport, poll_s)
         lines = await _lines(litellm, batch, provider, transport)
         for trial in group:
-            answers[id(trial)] = _response(lines.get(custom_id(trial)), batch, spec.model, transport)
+            answers[id(trial)] = _response(lines.get(custom_id(trial)), batch, trial.model.model, transport)
+
+    answers: dict[int, Response] = {}
+    await asyncio.gather(*(collect(model_id, group) for model_id, group in groups.items()))
     return answers
 
 
 async def _submit(litellm: Any, group: list[Trial], model_name: str, provider: str,
                   transport: dict[str, Any]) -> dict[str, Any]:
     requests = "".join(json.dumps({"custom_id": custom_id(t), "method": "POST", "url": ENDPOINT,
-                                   "body": {"model": model_name, "messages": t.messages, **t.params}}) + "\n"
+                                   "body": {"model": model_name, "messages": t.messages,
+                                            **{k: v for k, v in t.params.items() if k in BODY_FIELDS}}}) + "\n"
                        for t in group)
     uploaded = await litellm.acreate_file(file=("harness-batch.jsonl", requests.encode()), purpose="batch",
                                           custom_llm_provider=provider, **transport)

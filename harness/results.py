@@ -53,7 +53,7 @@ class TrialResult:
     def passed(self) -> bool:
         """The model answered, no scorer failed to reach a verdict, and either the weighted score reaches
         the case's threshold or (with none set) every scorer that has weight passed."""
-        if self.response.error is not None or any(s.error for s in self.scores):
+        if self.response.error is not None or any(s.error for s in self.scores if s.weight > 0):
             return False
         if self.threshold is not None:
             return (self.score if self.score is not None else 1.0) >= self.threshold
@@ -66,9 +66,9 @@ class TrialResult:
             return self.response.error
         if self.passed:
             return "passed"
-        failed = [s for s in self.scores if s.error or (not s.passed and s.weight > 0)]
+        failed = [s for s in self.scores if s.weight > 0 and (s.error or not s.passed)]
         reasons = "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed)
-        if self.threshold is not None and not any(s.error for s in self.scores):
+        if self.threshold is not None and not any(s.error for s in failed):
             return f"weighted score {self.score:.2f} < {self.threshold}" + (f" ({reasons})" if reasons else "")
         return reasons
 
@@ -141,7 +141,8 @@ class Run:
         return self.manifest.get("variants", [])
 
     def to_dataframe(self):
-        """One row per trial with flat columns (``score.<name>``, ``passed.<name>``), for pandas analysis."""
+        """One row per trial with flat columns (``score.<name>``, ``passed.<name>``, the weighted ``score``, the
+        judge's tokens and cost apart from the model's), for pandas analysis."""
         import pandas as pd
 
         rows = []
@@ -150,7 +151,12 @@ class Run:
                    "repeat": r.repeat, "passed": r.passed, "output": r.response.text, "error": r.response.error,
                    "latency_ms": r.response.latency_ms, "prompt_tokens": r.response.prompt_tokens,
                    "completion_tokens": r.response.completion_tokens, "cost_usd": r.response.cost_usd,
-                   "cached": r.response.cached, "expected": r.expected, "tags": r.tags}
+                   "cached": r.response.cached, "expected": r.expected, "tags": r.tags, "score": r.score}
+            judged = [s.judge for s in r.scores if s.judge]
+            costs = [j["cost_usd"] for j in judged if j.get("cost_usd") is not None]
+            row.update(judge_prompt_tokens=sum(j["prompt_tokens"] for j in judged),
+                       judge_completion_tokens=sum(j["completion_tokens"] for j in judged),
+                       judge_cost_usd=sum(costs) if costs else None)
             for score in r.scores:
                 row[f"score.{score.name}"] = score.value
                 row[f"passed.{score.name}"] = score.passed

@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import importlib.metadata
-import math
 import platform
 import re
 import subprocess
@@ -25,7 +24,7 @@ from harness import batch, prompts, scorers, workers
 from harness.cache import Cache, cache_key, open_cache
 from harness.compare import Outcome, compare_to_baseline, compare_variants, load_outcomes, outcomes
 from harness.errors import HarnessError, did_you_mean
-from harness.limits import Throttle
+from harness.limits import Throttle, split
 from harness.metrics import check_thresholds, summarize
 from harness.models import (
     LOCAL,
@@ -89,8 +88,8 @@ class RunOptions:
     resume: bool = False
     # Worker processes for the calls (None: one per core, when there are enough calls and the models are remote).
     workers: int | None = None
-    # This process's share of each model's rate limits (1/workers in a worker).
-    rate_share: float = 1.0
+    # (index, count) of this process among the run's workers: its share of every limit.
+    worker: tuple[int, int] = (0, 1)
     # Send the calls through the provider's batch API (see harness.batch), polling every batch_poll_s.
     batch: bool = False
     batch_poll_s: float = 30.0
@@ -144,17 +143,31 @@ JUDGE_PARAMS = {"temperature": 0, "max_tokens": 400}
 def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
     """The judge model: --judge, else the suite's ``judge:``, else the default model (the bundled one without keys)."""
     if name:
-        spec = ModelSpec(model=name)
-    elif suite.judge is not None:
-        spec = suite.judge
-    else:
-        spec = ModelSpec(model=default_model()[0])
+        return judge_spec(ModelSpec(model=name))
+    return judge_spec(suite.judge or ModelSpec(model=default_model()[0]))
+
+
+def judge_spec(spec: ModelSpec) -> ModelSpec:
+    """A model as a judge: deterministic, room for its reasoning; the spec's own params win."""
     defaults = dict(JUDGE_PARAMS)
     if spec.model == LOCAL:
         # llama.cpp constrains the small model to valid JSON (far fewer unreadable verdicts), and a
         # shorter leash stops it rambling: the verdict comes first, so a cut-off reply is still read.
         defaults.update(response_format={"type": "json_object"}, max_tokens=200)
     return spec.model_copy(update={"params": {**defaults, **spec.params}})
+
+
+def judge_models(suite: Suite, options: RunOptions) -> list[ModelSpec]:
+    """Every judge the suite's scorers may ask: the run's judge, and any a scorer names with ``model:``."""
+    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
+    judged = [s for s in specs if scorers.resolve(s, base=suite.directory).uses_judge]
+    if not judged:
+        return []
+    models = {resolve_judge(suite, options.judge).model: resolve_judge(suite, options.judge)}
+    for spec in judged:
+        if spec.args.get("model"):
+            models.setdefault(spec.args["model"], judge_spec(ModelSpec(model=spec.args["model"])))
+    return list(models.values())
 
 
 class Caller:
@@ -168,10 +181,11 @@ class Caller:
 
     def throttle(self, spec: ModelSpec) -> Throttle:
         if spec.id not in self.throttles:
-            share = self.options.rate_share
+            index, count = self.options.worker
             self.throttles[spec.id] = Throttle(
-                math.ceil((spec.concurrency or self.options.concurrency) * share),
-                rpm=spec.rpm * share if spec.rpm else None, tpm=spec.tpm * share if spec.tpm else None)
+                split(spec.concurrency, index, count) if spec.concurrency else self.options.concurrency,
+                rpm=spec.rpm / count if spec.rpm else None, tpm=spec.tpm / count if spec.tpm else None,
+                shared=self.limit)
         return self.throttles[spec.id]
 
     async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any],
@@ -181,8 +195,7 @@ class Caller:
         if cached is not None:
             return cached
         endpoint = await self.pool.get(spec)
-        async with self.limit:
-            response = await complete(endpoint, messages, params, self.options.retry, throttle=self.throttle(spec))
+        response = await complete(endpoint, messages, params, self.options.retry, throttle=self.throttle(spec))
         if self.cache is not None and key is not None:
             self.cache.put(key, response)
         return response
@@ -197,7 +210,7 @@ class Judges:
     def spec(self, model: str | None = None) -> ModelSpec:
         if model is None or model == self.default.model:
             return self.default
-        return ModelSpec(model=model, params=dict(JUDGE_PARAMS))
+        return judge_spec(ModelSpec(model=model))
 
     def name(self, model: str | None = None) -> str:
         return self.spec(model).model
@@ -339,7 +352,9 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
         answers = _run_coroutine(batch.answer(uncached, writer.path.parent, poll_s=options.batch_poll_s))
         _run_coroutine(_execute(suite, trials, options, writer, observer, answers))
         return
-    count = workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options))
+    # No worker may be left without a slot of the run's, or of a model's, concurrency.
+    slots = min([options.concurrency] + [t.model.concurrency for t in uncached if t.model.concurrency])
+    count = min(slots, workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options)))
     manifest["workers"] = count
     if count == 1:
         _run_coroutine(_execute(suite, trials, options, writer, observer))
@@ -356,16 +371,15 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
 
     # Imported once here, the workers inherit litellm (~2 s of import) instead of each importing it anew.
     litellm_module()
-    share = workers.share(options, count)
     workers.run_sharded(workers.shard(uncached, count),
-                        lambda part, out: _run_coroutine(_execute(suite, part, share, out, None)), record)
+                        lambda index, part, out: _run_coroutine(
+                            _execute(suite, part, workers.share(options, index, count), out, None)), record)
 
 
 def _shardable(suite: Suite, trials: list[Trial], options: RunOptions) -> bool:
     """Worker processes help only for models reached over the network (a local server would start per worker)."""
     specs = {t.model.id: t.model for t in trials}.values()
-    judge = resolve_judge(suite, options.judge) if _judge_config(suite, options) else None
-    return all(remote(spec) for spec in [*specs, *([judge] if judge else [])])
+    return all(remote(spec) for spec in [*specs, *judge_models(suite, options)])
 
 
 def _cache_keys(trials: list[Trial]) -> dict[int, str]:
@@ -486,8 +500,7 @@ def _manifest(suite: Suite, models: Sequence[ModelSpec], models_reason: str, opt
 
 def _judge_config(suite: Suite, options: RunOptions) -> dict[str, Any] | None:
     """The judge as run.json records it, when any scorer of the suite may ask one."""
-    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
-    if not any(scorers.resolve(s, base=suite.directory).uses_judge for s in specs):
+    if not judge_models(suite, options):
         return None
     judge = resolve_judge(suite, options.judge)
     return {"model": judge.model, "params": public_params(judge.params)}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -26,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.limits import split
 from harness.results import TrialResult
 
 # Fewer calls than this per worker do not pay for the worker's own litellm import (~2 s of CPU).
@@ -47,9 +47,10 @@ def shard(items: Sequence[Any], count: int) -> list[list[Any]]:
     return [list(items[i::count]) for i in range(count)]
 
 
-def share(options: Any, count: int) -> Any:
-    """A worker's part of the run's limits: concurrency and each model's rate limits divided by ``count``."""
-    return replace(options, concurrency=max(1, math.ceil(options.concurrency / count)), rate_share=1 / count)
+def share(options: Any, index: int, count: int) -> Any:
+    """Worker ``index``'s options: its part of the run's concurrency, and its place to take its part of each
+    model's limits (see harness.runner.Caller)."""
+    return replace(options, concurrency=split(options.concurrency, index, count), worker=(index, count))
 
 
 class _PipeWriter:
@@ -66,9 +67,9 @@ class _PipeWriter:
         self.connection.send_bytes(json.dumps([kind, payload]).encode())
 
 
-def run_sharded(shards: list[list[Any]], work: Callable[[list[Any], Any], None],
+def run_sharded(shards: list[list[Any]], work: Callable[[int, list[Any], Any], None],
                 write: Callable[[TrialResult], None]) -> None:
-    """Fork one worker per shard running ``work(shard, writer)``; hand each result to ``write`` as it lands.
+    """Fork one worker per shard running ``work(index, shard, writer)``; hand each result to ``write`` as it lands.
 
     A worker's HarnessError is raised here with its message; a worker that dies without a
     word (killed, out of memory) is an error too, after everything it sent is written. On
@@ -79,27 +80,33 @@ def run_sharded(shards: list[list[Any]], work: Callable[[list[Any], Any], None],
     pipes, processes = [], []
     for i, part in enumerate(shards):
         receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_work, args=(work, part, sender), daemon=True, name=f"harness-worker-{i}")
+        process = context.Process(target=_work, args=(work, i, part, sender), daemon=True,
+                                  name=f"harness-worker-{i}")
         process.start()
         sender.close()  # the parent keeps only the reading end: EOF tells it the worker is gone
         pipes.append(receiver)
         processes.append(process)
     failure: HarnessError | None = None
     open_pipes = dict(zip(pipes, range(len(pipes)), strict=True))
+    done: set[int] = set()
     try:
         while open_pipes:
             for connection in multiprocessing.connection.wait(list(open_pipes)):
                 try:
                     kind, payload = json.loads(connection.recv_bytes())
-                except EOFError:
+                except EOFError:  # the worker closed its end: finished, or died before saying so
                     index = open_pipes.pop(connection)
-                    processes[index].join(5)
-                    if processes[index].exitcode != 0 and failure is None:
-                        failure = HarnessError(f"worker {index} died (exit code {processes[index].exitcode})")
+                    if index not in done and failure is None:
+                        processes[index].join(5)
+                        failure = HarnessError(f"worker {index} stopped before finishing its trials "
+                                               f"(exit code {processes[index].exitcode})")
                     continue
                 if kind == "result":
                     write(TrialResult.from_dict(json.loads(payload)))
+                elif kind == "done":
+                    done.add(open_pipes[connection])
                 elif kind == "error" and failure is None:
+                    done.add(open_pipes[connection])
                     failure = HarnessError(**payload)
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches the workers too; a signal sent to this process alone is passed on.
@@ -131,10 +138,11 @@ def _drain(connection: Any, write: Callable[[TrialResult], None]) -> None:
             write(TrialResult.from_dict(json.loads(payload)))
 
 
-def _work(work: Callable[[list[Any], Any], None], part: list[Any], connection: Any) -> None:
+def _work(work: Callable[[int, list[Any], Any], None], index: int, part: list[Any], connection: Any) -> None:
     writer = _PipeWriter(connection)
     try:
-        work(part, writer)
+        work(index, part, writer)
+        writer.send("done", None)
     except HarnessError as exc:
         writer.send("error", {"message": exc.message, "file": exc.file, "line": exc.line, "hint": exc.hint})
     except KeyboardInterrupt:

@@ -79,9 +79,10 @@ def test_hallucination_suite_on_the_local_model(tmp_path):
     assert code in (0, 1)
     rows = _ran_cleanly(tmp_path / "r", 6)
     by_case = {r["case_id"]: {s["name"] for s in r["scores"]} for r in rows}
-    # The second case is unanswerable: no reference, so no factuality verdict, but the rest apply.
     assert by_case["tolworth-library-opening-year"] == {"abstention", "grounded", "faithfulness"}
-    assert by_case["orla-bridge-length"] == {"abstention", "factuality", "grounded", "faithfulness"}
+    # The second case is unanswerable: the model should say the context does not say.
+    unanswerable = next(r for r in rows if r["case_id"] == "tolworth-library-opening-year")
+    assert {s["name"]: s for s in unanswerable["scores"]}["abstention"]["metadata"]["expected"] == "abstain"
     abstention = json.loads((tmp_path / "r" / "run.json").read_text())["variants"][0]["scorers"]["abstention"]
     assert abstention["classification"]["labels"] and "macro_f1_ci" in abstention["classification"]
 

@@ -131,7 +131,8 @@ def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str
         if v["pass_rate"] is not None:
             values["pass_rate"].append((v["pass_rate"], v))
         for name, scorer in v["scorers"].items():
-            values.setdefault(f"{name}.mean", []).append((scorer["mean"], v))
+            if scorer["mean"] is not None:
+                values.setdefault(f"{name}.mean", []).append((scorer["mean"], v))
     verdicts = {m["metric"]: m for m in (ab or {}).get("metrics", [])}
     best = {}
     for metric, pairs in values.items():

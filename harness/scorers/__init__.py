@@ -220,9 +220,14 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
         return Score(name=spec.name, value=value, passed=value >= threshold, threshold=threshold,
                      explanation=("not: " if spec.negate else "") + str(verdict.explanation or ""),
                      metadata=metadata, weight=spec.weight, judge=judge)
+    except HarnessError:
+        raise  # a setting to fix (a judge without its key): stop the run, rather than fail every trial
     except Exception as exc:  # a user scorer's bug must not lose the run
+        from harness.models import redact
+
+        error = redact(f"{type(exc).__name__}: {exc}")
         return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
-                     explanation=f"scorer raised {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+                     explanation=f"scorer raised {error}", error=error)
 
 
 def _scoring_argument(info: ScorerInfo, context: ScoringContext) -> dict[str, Any]:

@@ -24,16 +24,28 @@ according based answer answers however also both each every all some any many mo
 one first second third none nothing unknown unfortunately sorry context text passage information question
 """.split())
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w])")
-WORD = re.compile(r"[A-Za-z][\w'’-]*")
+WORD = re.compile(r"[^\W\d_][\w'’-]*")
+POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+
+
+def _number(text: str) -> str:
+    """A number's value as text: "1,200" and "1200", "1.50" and "1.5" are the same number."""
+    value = float(text.replace(",", ""))
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "").lstrip("+") for n in NUMBER.findall(text)}
+    return {_number(n) for n in NUMBER.findall(text)}
+
+
+def _words(text: str) -> list[str]:
+    """Words, without a possessive 's ("France's" is France)."""
+    return [POSSESSIVE.sub("", w) for w in WORD.findall(text)]
 
 
 def _names(text: str) -> list[str]:
     """Capitalised words (a name, a month, a place), except common words that start a sentence."""
-    return [w for w in WORD.findall(text) if w[0].isupper() and w.casefold().strip("'’") not in COMMON_WORDS]
+    return [w for w in _words(text) if w[0].isupper() and w.casefold().strip("'’") not in COMMON_WORDS]
 
 
 @scorer(threshold=1.0)
@@ -49,7 +61,7 @@ def grounded(output: str, case: Case, *, context: str | list[str] | None = None)
     if missing_vars:
         raise ValueError(f"the case has no var {missing_vars[0]!r} (it has: {', '.join(case.vars)})")
     source = "\n".join(str(case.vars[n]) for n in names)
-    source_words = {w.casefold() for w in WORD.findall(source)}
+    source_words = {w.casefold() for w in _words(source)}
     source_numbers = _numbers(source)
     found = sorted(_numbers(output)) + list(dict.fromkeys(_names(output)))
     unsupported = [item for item in found if (item not in source_numbers if item[0].isdigit() or item[0] == "-"
@@ -62,14 +74,15 @@ def grounded(output: str, case: Case, *, context: str | list[str] | None = None)
     return Verdict(value, explanation, {"checked": len(found), "unsupported": unsupported})
 
 
+# Written with n['’]t so curly apostrophes ("doesn’t") count as well as straight ones.
 ABSTAIN_PATTERNS = [
     r"\bnot (?:\w+ ){0,3}(?:mentioned|stated|provided|given|specified|included|available|found|say|says|said"
     r"|contain|contains|covered|known|clear)\b",
-    r"\b(?:does not|doesn't|do not|don't|cannot|can't|can not|is not able to|unable to) "
+    r"\b(?:does not|doesn['’]t|do not|don['’]t|cannot|can['’]t|can not|is not able to|unable to) "
     r"(?:\w+ ){0,4}(?:say|state|mention|tell|specify|provide|contain|include|answer|determine|know|find)\b",
     r"\bno (?:information|mention|details?|data|answer)\b",
     r"\b(?:insufficient|not enough) (?:information|context|details?)\b",
-    r"\bunknown\b|\bi don'?t know\b|\bunanswerable\b|\bcannot be (?:determined|answered)\b",
+    r"\bunknown\b|\bi don['’]?t know\b|\bunanswerable\b|\bcannot be (?:determined|answered)\b",
 ]
 _ABSTAINS = re.compile("|".join(ABSTAIN_PATTERNS), re.IGNORECASE)
 ABSTAIN, ANSWER = "abstain", "answer"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import prompts
-from harness.judge import UnreadableVerdict, defuse, judge, read_choice, read_score, verdict_object
+from harness.judge import UnreadableVerdict, choice, defuse, judge, read_choice, read_score, verdict_object
 from harness.scorers import ScoringContext, Verdict, scorer
 
 if TYPE_CHECKING:
@@ -54,7 +54,17 @@ def _needs_vars(*arguments: str):
 _DEFAULT_VARS = {"context": "context"}
 
 
-@scorer(threshold=0.5, uses_judge=True)
+def _valid_scale(case: Case, args: dict[str, Any]) -> str | None:
+    scale = args.get("scale")
+    if scale is None:
+        return None
+    if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, int) for v in scale)
+            or scale[0] >= scale[1]):
+        return f"scale must be two whole numbers, low then high (such as [1, 5]), not {scale!r}"
+    return None
+
+
+@scorer(threshold=0.5, check=_valid_scale, uses_judge=True)
 async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | None = None,
                  template: str = "judges/rubric.j2", model: str | None = None,
                  scoring: ScoringContext) -> Verdict:
@@ -62,13 +72,14 @@ async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | Non
     variables = {**_variables(output, case, scoring), "rubric": rubric, "scale": scale}
     if scale:
         low, high = int(scale[0]), int(scale[1])
-        judged = await judge(scoring, template, variables, lambda a: read_score(a, (low, high)), model=model)
+        judged = await judge(scoring, template, variables, lambda a, u: read_score(a, (low, high), u),
+                             untrusted=output, model=model)
         if isinstance(judged, Verdict):
             return judged
         (score, reasoning), usage = judged
         return _judged((score - low) / (high - low), str(score), f"{score}/{high}: {reasoning}", usage)
-    judged = await judge(scoring, template, variables, lambda a: read_choice(a, "verdict", ["pass", "fail"]),
-                         model=model)
+    judged = await judge(scoring, template, variables, lambda a, u: read_choice(a, "verdict", ["pass", "fail"], u),
+                         untrusted=output, model=model)
     if isinstance(judged, Verdict):
         return judged
     (choice, reasoning), usage = judged
@@ -95,7 +106,8 @@ async def g_eval(output: str, case: Case, *, criterion: str, source: str | None 
     """
     variables = _variables(output, case, scoring)
     variables.update(criterion=criterion, source=variables[source] if source else variables["input"])
-    judged = await judge(scoring, template, variables, lambda a: read_score(a, G_EVAL_SCALE), model=model)
+    judged = await judge(scoring, template, variables, lambda a, u: read_score(a, G_EVAL_SCALE, u),
+                         untrusted=output, model=model)
     if isinstance(judged, Verdict):
         return judged
     (score, reasoning), usage = judged
@@ -117,25 +129,23 @@ async def factuality(output: str, case: Case, *, question: str | None = "questio
     # Without a question var, the prompt the model was given stands for the question.
     variables["question"] = variables[question] if question in case.vars else variables["input"]
     judged = await judge(scoring, template, variables,
-                         lambda a: read_choice(a, "verdict", list(FACTUALITY_VALUES)), model=model)
+                         lambda a, u: read_choice(a, "verdict", list(FACTUALITY_VALUES), u), untrusted=output,
+                         model=model)
     if isinstance(judged, Verdict):
         return judged
     (choice, reasoning), usage = judged
     return _judged(FACTUALITY_VALUES[choice], choice, f"{choice}: {reasoning}", usage)
 
 
-def read_claims(answer: str) -> list[dict[str, str]]:
-    claims = verdict_object(answer, "claims")["claims"]
+def read_claims(answer: str, untrusted: str = "") -> list[dict[str, str]]:
+    claims = verdict_object(answer, "claims", untrusted)["claims"]
     if not isinstance(claims, list):
         raise UnreadableVerdict('"claims" is not a list')
     read = []
     for item in claims:
         if not isinstance(item, dict) or "claim" not in item or "verdict" not in item:
             raise UnreadableVerdict('each claim needs "claim" and "verdict"')
-        verdict = str(item["verdict"]).strip().casefold().replace(" ", "_").replace("-", "_")
-        if verdict not in CLAIM_VERDICTS:
-            raise UnreadableVerdict(f"claim verdict {item['verdict']!r} is not one of {', '.join(CLAIM_VERDICTS)}")
-        read.append({"claim": str(item["claim"]), "verdict": verdict})
+        read.append({"claim": str(item["claim"]), "verdict": choice(item["verdict"], CLAIM_VERDICTS, "claim verdict")})
     return read
 
 
@@ -150,7 +160,7 @@ async def faithfulness(output: str, case: Case, *, context: str = "context", que
     variables = _variables(output, case, scoring)
     variables["context"] = variables[context]
     variables["question"] = variables[question] if question in case.vars else None
-    judged = await judge(scoring, template, variables, read_claims, model=model)
+    judged = await judge(scoring, template, variables, read_claims, untrusted=output, model=model)
     if isinstance(judged, Verdict):
         return judged
     claims, usage = judged

@@ -20,6 +20,8 @@ def rag(question="How many turbines?", tags=(), expected=None) -> Case:
     "It opened on 14 March 2016 and powers 40000 homes.",       # 40,000 written without the comma
     "According to the context, Greenvale Power owns it.",       # common words that start a sentence are not names
     "The context does not say.",
+    "Greenvale Power's farm has 24 turbines.",                  # a possessive is the name
+    "It has 24.0 turbines.",                                    # the same number written otherwise
 ])
 def test_grounded_answers_pass(answer):
     score = score_output("grounded", answer, rag())
@@ -32,6 +34,10 @@ def test_numbers_dates_and_names_not_in_the_context_are_flagged():
     # Checked: 42, 2016, April, Vestas ("It" starts a sentence); only 2016 is in the context.
     assert score.metadata["checked"] == 4 and score.value == 0.25 and not score.passed
     assert score.explanation == "not in the context: 42, April, Vestas"
+
+
+def test_names_outside_ascii_are_checked_too():
+    assert score_output("grounded", "It was built by Ōsaka Steel.", rag()).metadata["unsupported"] == ["Ōsaka", "Steel"]
 
 
 def test_names_from_the_question_are_allowed_unless_the_check_is_narrowed_to_the_context():
@@ -48,6 +54,8 @@ def test_names_from_the_question_are_allowed_unless_the_check_is_narrowed_to_the
     "There is no information about the price.",
     "The text doesn't specify who designed it.",
     "This cannot be determined from the passage.",
+    "I don’t know.",                                            # curly apostrophes, as many models write
+    "The context doesn’t say who designed it.",
 ])
 def test_abstaining_on_an_unanswerable_question_passes(answer):
     score = score_output("abstention", answer, rag(tags=["unanswerable"]))
