@@ -28,7 +28,7 @@ from harness.errors import HarnessError
 from harness.limits import split
 from harness.results import TrialResult
 
-# Fewer calls than this per worker do not pay for the worker's own litellm import (~2 s of CPU).
+# Below this many calls per worker, a second process gains less than forking it and piping its results back cost.
 MIN_TRIALS_PER_WORKER = 100
 
 
