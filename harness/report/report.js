@@ -117,7 +117,11 @@
     for (const tag of row.tags) td.appendChild(el("span", "tag", tag));
     if (row.x !== null && row.x !== undefined) {
       const expected = el("div");
-      expected.append(el("small", null, "expected "), el("strong", null, typeof row.x === "string" ? row.x : JSON.stringify(row.x)));
+      // Several references (a list) read one per line, not as a JSON array.
+      const shown = Array.isArray(row.x) ? row.x.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join("\n")
+        : typeof row.x === "string" ? row.x : JSON.stringify(row.x);
+      expected.append(el("small", null, Array.isArray(row.x) ? `expected (any of ${row.x.length}) ` : "expected "),
+                      el("strong", "expected-text", shown));
       td.appendChild(expected);
     }
     td.appendChild(lazyDetails("vars", () => {
