@@ -34,8 +34,8 @@ async def embed(texts: list[str], model: str = LOCAL) -> list[list[float]]:
             vectors = await _embed_with_litellm(missing, model)
         _vectors.update({(model, t): v for t, v in zip(missing, vectors, strict=True)})
     found = [_vectors[(model, t)] for t in texts]
-    for key in list(_vectors)[: max(0, len(_vectors) - MAX_VECTORS)]:
-        del _vectors[key]
+    while len(_vectors) > MAX_VECTORS:
+        del _vectors[next(iter(_vectors))]
     return found
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness import prompts
@@ -143,14 +143,24 @@ class JudgeCalls:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What a judge scorer makes of the judge's answer: its value, the raw verdict (compared with human
+    labels), the explanation, and anything else worth keeping (such as the claims)."""
+
+    value: float
+    judgement: str
+    explanation: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 async def judge(context: ScoringContext, template: str, variables: dict[str, Any],
-                read: Callable[[str, str], Any], *, untrusted: str, model: str | None = None
-                ) -> tuple[Any, JudgeCalls] | Verdict:
+                read: Callable[[str, str], Judgement], *, untrusted: str, model: str | None = None) -> Verdict:
     """Render a judge template, ask the judge, read its answer (asking once more if unreadable).
 
-    ``read(answer, untrusted)`` turns the answer into a verdict; ``untrusted`` is the output under
-    judgement, whose quotes in the answer are never taken for the judge's own words. Returns
-    (what ``read`` made of the answer, the calls' usage), or an error Verdict.
+    ``read(answer, untrusted)`` turns the answer into a Judgement; ``untrusted`` is the output
+    under judgement, whose quotes in the answer are never taken for the judge's own words. The
+    Verdict carries the judgement and the calls' usage, or the error.
     """
     if context.judge is None:
         raise RuntimeError("this scorer needs a judge model, and none is available here")
@@ -165,13 +175,16 @@ async def judge(context: ScoringContext, template: str, variables: dict[str, Any
             return Verdict(0.0, f"judge call failed: {response.error}", {"judge": usage.to_dict()},
                            error=f"judge: {response.error}")
         try:
-            return read(response.text, untrusted), usage
+            judged = read(response.text, untrusted)
         except UnreadableVerdict as exc:
             problem = str(exc)
             if attempt == 0:
                 messages = [*messages, {"role": "assistant", "content": response.text},
                             {"role": "user", "content": f"I could not read your verdict: {problem}. "
                                                         "Reply with the JSON object only, exactly as asked."}]
+            continue
+        return Verdict(judged.value, judged.explanation,
+                       {"judgement": judged.judgement, "judge": usage.to_dict(), **judged.metadata})
     return Verdict(0.0, f"judge answer unreadable after a retry: {problem}",
                    {"judge": usage.to_dict(), "judge_answer": response.text[:500]},
                    error=f"judge answer unreadable: {problem}")

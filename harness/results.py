@@ -145,6 +145,8 @@ class Run:
         judge's tokens and cost apart from the model's), for pandas analysis."""
         import pandas as pd
 
+        from harness.metrics import judge_usage  # metrics builds on this module
+
         rows = []
         for r in self.results:
             row = {"trial_id": r.trial_id, "case_id": r.case_id, "prompt_id": r.prompt_id, "model_id": r.model_id,
@@ -152,11 +154,7 @@ class Run:
                    "latency_ms": r.response.latency_ms, "prompt_tokens": r.response.prompt_tokens,
                    "completion_tokens": r.response.completion_tokens, "cost_usd": r.response.cost_usd,
                    "cached": r.response.cached, "expected": r.expected, "tags": r.tags, "score": r.score}
-            judged = [s.judge for s in r.scores if s.judge]
-            costs = [j["cost_usd"] for j in judged if j.get("cost_usd") is not None]
-            row.update(judge_prompt_tokens=sum(j["prompt_tokens"] for j in judged),
-                       judge_completion_tokens=sum(j["completion_tokens"] for j in judged),
-                       judge_cost_usd=sum(costs) if costs else None)
+            row.update(judge_usage(r.scores) or {})
             for score in r.scores:
                 row[f"score.{score.name}"] = score.value
                 row[f"passed.{score.name}"] = score.passed

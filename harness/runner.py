@@ -163,7 +163,8 @@ def judge_models(suite: Suite, options: RunOptions) -> list[ModelSpec]:
     judged = [s for s in specs if scorers.resolve(s, base=suite.directory).uses_judge]
     if not judged:
         return []
-    models = {resolve_judge(suite, options.judge).model: resolve_judge(suite, options.judge)}
+    run_judge = resolve_judge(suite, options.judge)
+    models = {run_judge.model: run_judge}
     for spec in judged:
         if spec.args.get("model"):
             models.setdefault(spec.args["model"], judge_spec(ModelSpec(model=spec.args["model"])))
@@ -188,15 +189,16 @@ class Caller:
                 shared=self.limit)
         return self.throttles[spec.id]
 
-    async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any],
-                   key: str | None = None) -> Response:
-        """The model's answer: from the cache when ``key`` is there, else asked (and then cached)."""
-        cached = self.cache.get(key) if self.cache is not None and key is not None else None
-        if cached is not None:
-            return cached
+    async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
+        """The model's answer: from the cache when ``key`` is there, else asked."""
+        cached = self.cache.get(key) if self.cache is not None else None
+        return cached if cached is not None else await self.ask(spec, messages, params, key)
+
+    async def ask(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
+        """Ask the model (known not to be in the cache), and cache its answer under ``key``."""
         endpoint = await self.pool.get(spec)
         response = await complete(endpoint, messages, params, self.options.retry, throttle=self.throttle(spec))
-        if self.cache is not None and key is not None:
+        if self.cache is not None:
             self.cache.put(key, response)
         return response
 
@@ -337,43 +339,40 @@ def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcom
 
 def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
                  observer: Observer | None, manifest: dict[str, Any]) -> None:
-    """Run the trials: in this process, through the batch API, or sharded over worker processes."""
+    """Run the trials: in this process, through the batch API, or sharded over worker processes.
+
+    The cache is read once, here: what it (or a batch) answers is passed down as ``known``.
+    """
     keys = _cache_keys(trials)
-    if options.use_cache:
-        cache = open_cache(options.cache_path)
-        try:
-            uncached = [t for t in trials if cache.get(keys[id(t)]) is None]
-        finally:
+    cache = open_cache(options.cache_path) if options.use_cache else None
+    try:
+        known = {id(t): r for t in trials if cache is not None and (r := cache.get(keys[id(t)])) is not None}
+        uncached = [t for t in trials if id(t) not in known]
+        if options.batch and uncached:
+            answers = _run_coroutine(batch.answer(uncached, writer.path.parent, poll_s=options.batch_poll_s))
+            for trial in uncached if cache is not None else ():
+                cache.put(keys[id(trial)], answers[id(trial)])
+            known.update(answers)
+            uncached = []
+    finally:
+        if cache is not None:
             cache.close()  # never open across a fork
-    else:
-        uncached = trials
-    if options.batch and uncached:
-        manifest["workers"] = 1
-        answers = _run_coroutine(batch.answer(uncached, writer.path.parent, poll_s=options.batch_poll_s))
-        _run_coroutine(_execute(suite, trials, options, writer, observer, answers))
-        return
     # No worker may be left without a slot of the run's, or of a model's, concurrency.
     slots = min([options.concurrency] + [t.model.concurrency for t in uncached if t.model.concurrency])
     count = min(slots, workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options)))
     manifest["workers"] = count
     if count == 1:
-        _run_coroutine(_execute(suite, trials, options, writer, observer))
+        _run_coroutine(_execute(suite, trials, options, writer, observer, known))
         return
-    calls = {id(t) for t in uncached}
-    answered = [t for t in trials if id(t) not in calls]
+    answered = [t for t in trials if id(t) in known]
     if answered:
-        _run_coroutine(_execute(suite, answered, options, writer, observer))
-
-    def record(result: TrialResult) -> None:
-        writer.write(result)
-        if observer is not None:
-            observer.finished(result)
-
+        _run_coroutine(_execute(suite, answered, options, writer, observer, known))
     # Imported once here, the workers inherit litellm (~2 s of import) instead of each importing it anew.
     litellm_module()
     workers.run_sharded(workers.shard(uncached, count),
                         lambda index, part, out: _run_coroutine(
-                            _execute(suite, part, workers.share(options, index, count), out, None)), record)
+                            _execute(suite, part, workers.share(options, index, count), out, None, {})),
+                        lambda result: _deliver(result, writer, observer))
 
 
 def _shardable(suite: Suite, trials: list[Trial], options: RunOptions) -> bool:
@@ -388,29 +387,22 @@ def _cache_keys(trials: list[Trial]) -> dict[int, str]:
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
-                   observer: Observer | None, answers: dict[int, Response] | None = None) -> None:
-    """Call, score and record ``trials``; ``answers`` (from a batch) stand in for the calls they answer."""
+                   observer: Observer | None, known: dict[int, Response]) -> None:
+    """Call, score and record ``trials``; ``known`` answers (from the cache, or a batch) stand in for calls."""
+    keys = _cache_keys([t for t in trials if id(t) not in known])
     cache = open_cache(options.cache_path) if options.use_cache else None
     try:
-        keys = _cache_keys(trials)
-        cached = {id(t): r for t in trials if cache is not None and (r := cache.get(keys[id(t)])) is not None}
-        for trial in trials:
-            if answers and id(trial) in answers and id(trial) not in cached:
-                cached[id(trial)] = answers[id(trial)]
-                if cache is not None:
-                    cache.put(keys[id(trial)], answers[id(trial)])
         async with EndpointPool() as pool:
             # Endpoints open only for models with calls to make (a missing key fails here, before any call);
             # a judge's opens on its first uncached question.
-            for model in {t.model.id: t.model for t in trials if id(t) not in cached}.values():
+            for model in {t.model.id: t.model for t in trials if id(t) in keys}.values():
                 await pool.get(model)
             caller = Caller(options, pool, cache)
             judges = Judges(resolve_judge(suite, options.judge), caller)
 
             async def run_one(trial: Trial) -> None:
-                response = cached.get(id(trial)) or await caller.call(trial.model, trial.messages, trial.params)
-                if id(trial) not in cached and cache is not None:
-                    cache.put(keys[id(trial)], response)
+                response = known.get(id(trial)) or await caller.ask(trial.model, trial.messages, trial.params,
+                                                                    keys[id(trial)])
                 await _record(suite, trial, response, writer, observer, judges)
 
             await asyncio.gather(*(run_one(t) for t in trials))
@@ -432,6 +424,11 @@ async def _record(suite: Suite, trial: Trial, response: Response, writer: Result
                          repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
                          expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores,
                          threshold=suite.threshold_for(trial.case))
+    _deliver(result, writer, observer)
+
+
+def _deliver(result: TrialResult, writer: ResultsWriter, observer: Observer | None) -> None:
+    """A finished trial: to results.jsonl at once, then to whoever watches the run."""
     writer.write(result)
     if observer is not None:
         observer.finished(result)

@@ -8,11 +8,21 @@ calls' tokens and cost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import prompts
-from harness.judge import UnreadableVerdict, choice, defuse, judge, read_choice, read_score, verdict_object
+from harness.judge import (
+    Judgement,
+    UnreadableVerdict,
+    choice,
+    defuse,
+    judge,
+    read_choice,
+    read_score,
+    verdict_object,
+)
 from harness.scorers import ScoringContext, Verdict, scorer
 
 if TYPE_CHECKING:
@@ -23,8 +33,24 @@ FACTUALITY_VALUES = {"consistent": 1.0, "superset": 0.75, "subset": 0.5, "contra
 CLAIM_VERDICTS = ["supported", "contradicted", "not_in_context"]
 
 
-def _judged(value: float, judgement: str, reasoning: str, usage: Any, **metadata: Any) -> Verdict:
-    return Verdict(value, reasoning, {"judgement": judgement, "judge": usage.to_dict(), **metadata})
+def _on_scale(low: int, high: int, label: str = "") -> Callable[[str, str], Judgement]:
+    """A reader of a score from ``low`` to ``high``, mapped to [0, 1]."""
+
+    def read(answer: str, untrusted: str) -> Judgement:
+        score, reasoning = read_score(answer, (low, high), untrusted)
+        return Judgement((score - low) / (high - low), str(score), f"{label}{score}/{high}: {reasoning}")
+
+    return read
+
+
+def _one_of(values: dict[str, float]) -> Callable[[str, str], Judgement]:
+    """A reader of a "verdict" among ``values``' keys, worth its value."""
+
+    def read(answer: str, untrusted: str) -> Judgement:
+        verdict, reasoning = read_choice(answer, "verdict", list(values), untrusted)
+        return Judgement(values[verdict], verdict, f"{verdict}: {reasoning}")
+
+    return read
 
 
 def _variables(output: str, case: Case, scoring: ScoringContext) -> dict[str, Any]:
@@ -70,20 +96,8 @@ async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | Non
                  scoring: ScoringContext) -> Verdict:
     """Your criterion, in words. Pass/fail unless ``scale: [low, high]``; the value is the score mapped to [0, 1]."""
     variables = {**_variables(output, case, scoring), "rubric": rubric, "scale": scale}
-    if scale:
-        low, high = int(scale[0]), int(scale[1])
-        judged = await judge(scoring, template, variables, lambda a, u: read_score(a, (low, high), u),
-                             untrusted=output, model=model)
-        if isinstance(judged, Verdict):
-            return judged
-        (score, reasoning), usage = judged
-        return _judged((score - low) / (high - low), str(score), f"{score}/{high}: {reasoning}", usage)
-    judged = await judge(scoring, template, variables, lambda a, u: read_choice(a, "verdict", ["pass", "fail"], u),
-                         untrusted=output, model=model)
-    if isinstance(judged, Verdict):
-        return judged
-    (choice, reasoning), usage = judged
-    return _judged(float(choice == "pass"), choice, f"{choice}: {reasoning}", usage)
+    read = _on_scale(int(scale[0]), int(scale[1])) if scale else _one_of({"pass": 1.0, "fail": 0.0})
+    return await judge(scoring, template, variables, read, untrusted=output, model=model)
 
 
 def _criterion_exists(case: Case, args: dict[str, Any]) -> str | None:
@@ -106,13 +120,8 @@ async def g_eval(output: str, case: Case, *, criterion: str, source: str | None 
     """
     variables = _variables(output, case, scoring)
     variables.update(criterion=criterion, source=variables[source] if source else variables["input"])
-    judged = await judge(scoring, template, variables, lambda a, u: read_score(a, G_EVAL_SCALE, u),
-                         untrusted=output, model=model)
-    if isinstance(judged, Verdict):
-        return judged
-    (score, reasoning), usage = judged
-    low, high = G_EVAL_SCALE
-    return _judged((score - low) / (high - low), str(score), f"{criterion} {score}/{high}: {reasoning}", usage)
+    return await judge(scoring, template, variables, _on_scale(*G_EVAL_SCALE, label=f"{criterion} "),
+                       untrusted=output, model=model)
 
 
 @scorer(threshold=0.75, uses_judge=True)
@@ -128,13 +137,7 @@ async def factuality(output: str, case: Case, *, question: str | None = "questio
     variables = _variables(output, case, scoring)
     # Without a question var, the prompt the model was given stands for the question.
     variables["question"] = variables[question] if question in case.vars else variables["input"]
-    judged = await judge(scoring, template, variables,
-                         lambda a, u: read_choice(a, "verdict", list(FACTUALITY_VALUES), u), untrusted=output,
-                         model=model)
-    if isinstance(judged, Verdict):
-        return judged
-    (choice, reasoning), usage = judged
-    return _judged(FACTUALITY_VALUES[choice], choice, f"{choice}: {reasoning}", usage)
+    return await judge(scoring, template, variables, _one_of(FACTUALITY_VALUES), untrusted=output, model=model)
 
 
 def read_claims(answer: str, untrusted: str = "") -> list[dict[str, str]]:
@@ -160,18 +163,14 @@ async def faithfulness(output: str, case: Case, *, context: str = "context", que
     variables = _variables(output, case, scoring)
     variables["context"] = variables[context]
     variables["question"] = variables[question] if question in case.vars else None
-    judged = await judge(scoring, template, variables, read_claims, untrusted=output, model=model)
-    if isinstance(judged, Verdict):
-        return judged
-    claims, usage = judged
+    return await judge(scoring, template, variables, _claims_judgement, untrusted=output, model=model)
+
+
+def _claims_judgement(answer: str, untrusted: str) -> Judgement:
+    claims = read_claims(answer, untrusted)
     unsupported = [c for c in claims if c["verdict"] != "supported"]
-    value = 1.0 - len(unsupported) / len(claims) if claims else 1.0
-    if not claims:
-        explanation = "no factual claims"
-    else:
-        explanation = f"{len(claims) - len(unsupported)}/{len(claims)} claims supported"
-        if unsupported:
-            explanation += "; " + "; ".join(f"{c['verdict'].replace('_', ' ')}: {c['claim']}" for c in unsupported)
-    judgement = "pass" if not unsupported else "fail"
-    return _judged(value, judgement, explanation, usage, claims=claims,
-                   unsupported=[c["claim"] for c in unsupported])
+    explanation = f"{len(claims) - len(unsupported)}/{len(claims)} claims supported" if claims else "no factual claims"
+    if unsupported:
+        explanation += "; " + "; ".join(f"{c['verdict'].replace('_', ' ')}: {c['claim']}" for c in unsupported)
+    return Judgement(1.0 - len(unsupported) / len(claims) if claims else 1.0, "fail" if unsupported else "pass",
+                     explanation, {"claims": claims, "unsupported": [c["claim"] for c in unsupported]})
