@@ -11,6 +11,7 @@ a run stays under the provider's per-minute limits instead of bursting into them
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 
@@ -59,13 +60,24 @@ class Throttle:
         self._requests = _Bucket(rpm) if rpm else None
         self._tokens = _Bucket(tpm) if tpm else None
         self._shared = shared
-        self._changed = asyncio.Condition()
+        # Callers queued for a slot, first come first served; a slot is handed to one of them directly
+        # (waking every waiter to race for it made a queued suite's CPU grow with the square of its size).
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     async def acquire(self, tokens: int = 0) -> int:
         """Wait for room; returns the epoch to hand back to release()."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < self.limit)
+        if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
+        else:
+            slot = asyncio.get_running_loop().create_future()
+            self._waiters.append(slot)
+            try:
+                await slot
+            except asyncio.CancelledError:
+                if slot.done() and not slot.cancelled():  # handed a slot just as it was cancelled: pass it on
+                    self.in_flight -= 1
+                    self._hand_over()
+                raise
         if self._requests:
             await self._requests.take(1)
         if self._tokens and tokens:
@@ -85,9 +97,16 @@ class Throttle:
             self.on_rate_limited(epoch)
         elif answered:
             self.on_success()
-        async with self._changed:
-            self.in_flight -= 1
-            self._changed.notify_all()
+        self.in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give free slots to the callers waiting longest."""
+        while self._waiters and self.in_flight < self.limit:
+            slot = self._waiters.popleft()
+            if not slot.done():  # a cancelled waiter's future is done: skip it
+                self.in_flight += 1
+                slot.set_result(None)
 
     def on_rate_limited(self, epoch: int | None = None) -> None:
         """Halve the limit, once per burst: a 429 to a request sent before the last decrease changes nothing."""

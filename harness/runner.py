@@ -39,6 +39,7 @@ from harness.models import (
     public_params,
     remote,
     request_params,
+    tuned_for_calls,
 )
 from harness.report import write_report
 from harness.results import (
@@ -392,20 +393,21 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
     keys = _cache_keys([t for t in trials if id(t) not in known])
     cache = open_cache(options.cache_path) if options.use_cache else None
     try:
-        async with EndpointPool() as pool:
-            # Endpoints open only for models with calls to make (a missing key fails here, before any call);
-            # a judge's opens on its first uncached question.
-            for model in {t.model.id: t.model for t in trials if id(t) in keys}.values():
-                await pool.get(model)
-            caller = Caller(options, pool, cache)
-            judges = Judges(resolve_judge(suite, options.judge), caller)
+        with tuned_for_calls():
+            async with EndpointPool() as pool:
+                # Endpoints open only for models with calls to make (a missing key fails here, before any call);
+                # a judge's opens on its first uncached question.
+                for model in {t.model.id: t.model for t in trials if id(t) in keys}.values():
+                    await pool.get(model)
+                caller = Caller(options, pool, cache)
+                judges = Judges(resolve_judge(suite, options.judge), caller)
 
-            async def run_one(trial: Trial) -> None:
-                response = known.get(id(trial)) or await caller.ask(trial.model, trial.messages, trial.params,
-                                                                    keys[id(trial)])
-                await _record(suite, trial, response, writer, observer, judges)
+                async def run_one(trial: Trial) -> None:
+                    response = known.get(id(trial)) or await caller.ask(trial.model, trial.messages, trial.params,
+                                                                        keys[id(trial)])
+                    await _record(suite, trial, response, writer, observer, judges)
 
-            await asyncio.gather(*(run_one(t) for t in trials))
+                await asyncio.gather(*(run_one(t) for t in trials))
     finally:
         if cache is not None:
             cache.close()

@@ -54,6 +54,45 @@ def test_throttle_never_lets_more_than_its_limit_run_at_once():
     assert asyncio.run(scenario()) == 3
 
 
+def test_a_release_hands_its_slot_to_the_longest_waiter_alone():
+    """Waking every waiter at each release made a queued suite's CPU grow with the square of its size."""
+    async def scenario():
+        throttle = Throttle(2)
+        for _ in range(2):
+            await throttle.acquire()
+        waiting = [asyncio.ensure_future(throttle.acquire()) for _ in range(100)]
+        await asyncio.sleep(0)
+        await throttle.release()
+        await asyncio.sleep(0)
+        woken = [i for i, task in enumerate(waiting) if task.done()]
+        queued = len(throttle._waiters)
+        for task in waiting:
+            task.cancel()
+        return woken, queued
+
+    assert asyncio.run(scenario()) == ([0], 99)
+
+
+@pytest.mark.parametrize("cancelled_after_release", [False, True])
+def test_a_cancelled_waiter_gives_up_its_place_without_losing_a_slot(cancelled_after_release):
+    async def scenario():
+        throttle = Throttle(1)
+        await throttle.acquire()
+        cancelled = asyncio.ensure_future(throttle.acquire())
+        waiting = asyncio.ensure_future(throttle.acquire())
+        await asyncio.sleep(0)
+        if cancelled_after_release:  # handed the slot, then cancelled before it could use it
+            await throttle.release()
+            cancelled.cancel()
+        else:
+            cancelled.cancel()
+            await throttle.release()
+        await asyncio.wait_for(waiting, 1)  # the slot went on to the next waiter
+        return throttle.in_flight, cancelled.cancelled()
+
+    assert asyncio.run(scenario()) == (1, True)
+
+
 def with_limits(suite, limits: str):
     suite.write_text(suite.read_text().replace("    model: openai/fake-model\n",
                                                f"    model: openai/fake-model\n{limits}"))

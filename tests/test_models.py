@@ -49,3 +49,38 @@ def test_malformed_bodies_are_recorded_as_errors(body):
     with FakeLLMServer(lambda _r: Reply(raw_body=body)) as server:
         response = call(server, RetryPolicy(retries=0))
     assert response.error is not None and response.text == ""
+
+
+def test_importing_litellm_leaves_the_collector_on_and_what_it_built_frozen():
+    """The import runs with collection paused (a fifth of its time); a fresh interpreter shows what it leaves."""
+    import subprocess
+    import sys
+
+    check = ("import gc, sys; from harness.models import litellm_module; litellm_module(); "
+             "print(gc.isenabled(), gc.get_freeze_count() > 100_000, 'litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True"]
+
+
+def test_calls_are_tuned_for_the_block_and_the_collector_restored_after():
+    import gc
+    import threading
+
+    from harness.models import tuned_for_calls
+
+    before = gc.get_threshold()
+
+    async def block():
+        with tuned_for_calls(young_threshold=12_345):
+            inside = gc.get_threshold()[0]
+            loop = asyncio.get_running_loop()
+
+            def busy() -> int:
+                time.sleep(0.01)
+                return threading.get_ident()
+
+            threads = set(await asyncio.gather(*(loop.run_in_executor(None, busy) for _ in range(8))))
+        return inside, len(threads)
+
+    assert asyncio.run(block()) == (12_345, 1)  # litellm's synchronous halves share one thread
+    assert gc.get_threshold() == before
