@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,11 @@ class TrialResult:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        record = {"trial_id": self.trial_id, **asdict(self), "score": self.score, "passed": self.passed}
-        return json.dumps(record, ensure_ascii=False, default=str)
+        # Shallow records, which json.dumps walks itself: dataclasses.asdict deep-copies every value first,
+        # and was the largest part of writing a result.
+        record = {"trial_id": self.trial_id, **vars(self), "response": vars(self.response),
+                  "scores": [vars(s) for s in self.scores], "score": self.score, "passed": self.passed}
+        return json.dumps(record, ensure_ascii=False, default=_jsonable)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> TrialResult:
@@ -94,6 +97,11 @@ class TrialResult:
             expected=record.get("expected"), tags=record.get("tags", []), threshold=record.get("threshold"),
             response=Response(**record["response"]), scores=[Score(**s) for s in record["scores"]],
         )
+
+
+def _jsonable(value: Any) -> Any:
+    """What a scorer left in its metadata that JSON has no type for: a dataclass as its fields, else its text."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
 def trial_id(case_id: str, prompt_id: str, model_id: str, repeat: int) -> str:

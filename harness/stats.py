@@ -193,11 +193,13 @@ def _subset_sum_counts(weights: Sequence[int]) -> list[int]:
 def bootstrap_mean_interval(differences: Sequence[float], *, seed: int = 0,
                             resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean paired difference (resampling cases; seeded)."""
+    if len(differences) == 0:
+        return (0.0, 0.0)
+    if min(differences) == max(differences):  # every resample has the same mean (a suite that all passed)
+        return (float(differences[0]), float(differences[0]))
     import numpy as np
 
     values = np.asarray(differences, dtype=float)
-    if values.size == 0:
-        return (0.0, 0.0)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
     chunk = max(1, 2_000_000 // values.size)

@@ -54,17 +54,23 @@ def share(options: Any, index: int, count: int) -> Any:
 
 
 class _PipeWriter:
-    """What a worker writes results to: its pipe to the parent, one JSON message each, sent from the
-    event loop's own thread (a multiprocessing.Queue's feeder thread would fight it for the GIL)."""
+    """What a worker writes results to: its pipe to the parent, one message each (its kind, a newline, then
+    JSON), sent from the event loop's own thread (a multiprocessing.Queue's feeder thread would fight it for
+    the GIL)."""
 
     def __init__(self, connection: Any):
         self.connection = connection
 
     def write(self, result: TrialResult) -> None:
-        self.send("result", result.to_json())
+        self.connection.send_bytes(b"result\n" + result.to_json().encode())
 
     def send(self, kind: str, payload: Any) -> None:
-        self.connection.send_bytes(json.dumps([kind, payload]).encode())
+        self.connection.send_bytes(kind.encode() + b"\n" + json.dumps(payload).encode())
+
+
+def _receive(connection: Any) -> tuple[str, Any]:
+    kind, _, body = connection.recv_bytes().partition(b"\n")
+    return kind.decode(), json.loads(body)
 
 
 def run_sharded(shards: list[list[Any]], work: Callable[[int, list[Any], Any], None],
@@ -93,7 +99,7 @@ def run_sharded(shards: list[list[Any]], work: Callable[[int, list[Any], Any], N
         while open_pipes:
             for connection in multiprocessing.connection.wait(list(open_pipes)):
                 try:
-                    kind, payload = json.loads(connection.recv_bytes())
+                    kind, payload = _receive(connection)
                 except EOFError:  # the worker closed its end: finished, or died before saying so
                     index = open_pipes.pop(connection)
                     if index not in done and failure is None:
@@ -102,7 +108,7 @@ def run_sharded(shards: list[list[Any]], work: Callable[[int, list[Any], Any], N
                                                f"(exit code {processes[index].exitcode})")
                     continue
                 if kind == "result":
-                    write(TrialResult.from_dict(json.loads(payload)))
+                    write(TrialResult.from_dict(payload))
                 elif kind == "done":
                     done.add(open_pipes[connection])
                 elif kind == "error" and failure is None:
@@ -131,11 +137,11 @@ def _drain(connection: Any, write: Callable[[TrialResult], None]) -> None:
     """Write the results a stopping worker still sends, until it closes its pipe."""
     while connection.poll(10):
         try:
-            kind, payload = json.loads(connection.recv_bytes())
+            kind, payload = _receive(connection)
         except (EOFError, OSError):
             return
         if kind == "result":
-            write(TrialResult.from_dict(json.loads(payload)))
+            write(TrialResult.from_dict(payload))
 
 
 def _work(work: Callable[[int, list[Any], Any], None], index: int, part: list[Any], connection: Any) -> None:

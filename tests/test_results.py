@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 import pytest
 
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds
 from harness.models import Response
 from harness.results import ResultsWriter, TrialResult, load_run, read_results
+from harness.scorers import Score
 from harness.suite import Bound
 
 
@@ -22,6 +27,27 @@ def test_a_torn_last_line_from_a_killed_run_is_skipped(tmp_path):
     with (tmp_path / "results.jsonl").open("a") as handle:
         handle.write('{"case_id": "c", "prompt_')
     assert [r.case_id for r in read_results(tmp_path)] == ["a", "b"]
+
+
+def test_a_result_line_reads_back_as_the_same_result_with_what_json_lacks_turned_into_fields_or_text():
+    @dataclass
+    class Span:
+        start: int
+        end: int
+
+    score = Score(name="grounded", value=0.5, passed=False, threshold=1.0, metadata={"span": Span(1, 4),
+                                                                                      "source": Path("a.txt")})
+    original = TrialResult(case_id="c", prompt_id="p", model_id="m", repeat=1, messages=[{"role": "user",
+                           "content": "é"}], vars={"x": [1, 2]}, expected=["a", "b"],
+                           response=Response(text="out", prompt_tokens=3), scores=[score], tags=["t"], threshold=0.4)
+    line = original.to_json()
+    record = json.loads(line)
+    assert list(record)[:3] == ["trial_id", "case_id", "prompt_id"] and record["score"] == 0.5 and record["passed"]
+    assert record["scores"][0]["metadata"] == {"span": {"start": 1, "end": 4}, "source": "a.txt"}
+    assert "é" in line  # written as is, not escaped
+    back = TrialResult.from_dict(record)
+    assert replace(back, scores=[replace(back.scores[0], metadata={})]) == replace(
+        original, scores=[replace(score, metadata={})])
 
 
 def test_load_run_needs_a_run_folder(tmp_path):

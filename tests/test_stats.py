@@ -88,6 +88,13 @@ def test_bootstrap_interval_agrees_with_scipy_and_is_reproducible():
     assert bootstrap_mean_interval(diffs, seed=3) == ours
 
 
+def test_bootstrap_interval_of_a_constant_sample_is_that_constant():
+    """Found without resampling (nor importing numpy): every resample of it has the same mean."""
+    assert bootstrap_mean_interval([1.0] * 1000) == (1.0, 1.0)
+    assert bootstrap_mean_interval(np.zeros(5)) == (0.0, 0.0)
+    assert bootstrap_mean_interval([]) == (0.0, 0.0)
+
+
 def test_holm_matches_statsmodels():
     p = [0.01, 0.04, 0.03, 0.2, 0.001]
     assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
