@@ -8,14 +8,13 @@ embedded once (up to MAX_VECTORS of them).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import threading
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.models import litellm_module
+from harness.models import litellm_module, off_loop
 
 LOCAL = "local"
 # The most recent vectors, oldest dropped first: references recur across a run's trials, outputs rarely.
@@ -29,7 +28,7 @@ async def embed(texts: list[str], model: str = LOCAL) -> list[list[float]]:
     missing = [t for t in dict.fromkeys(texts) if (model, t) not in _vectors]
     if missing:
         if model == LOCAL:
-            vectors = await asyncio.to_thread(_encode_locally, missing)
+            vectors = await off_loop(_encode_locally, missing)
         else:
             vectors = await _embed_with_litellm(missing, model)
         _vectors.update({(model, t): v for t, v in zip(missing, vectors, strict=True)})

@@ -75,15 +75,18 @@ class Throttle:
                 await slot
             except asyncio.CancelledError:
                 if slot.done() and not slot.cancelled():  # handed a slot just as it was cancelled: pass it on
-                    self.in_flight -= 1
-                    self._hand_over()
+                    self._give_back()
                 raise
-        if self._requests:
-            await self._requests.take(1)
-        if self._tokens and tokens:
-            await self._tokens.take(tokens)
-        if self._shared is not None:
-            await self._shared.acquire()
+        try:
+            if self._requests:
+                await self._requests.take(1)
+            if self._tokens and tokens:
+                await self._tokens.take(tokens)
+            if self._shared is not None:
+                await self._shared.acquire()
+        except BaseException:  # cancelled while pacing or queued for the run's limit: the slot goes on
+            self._give_back()
+            raise
         return self.epoch
 
     async def release(self, estimated_tokens: int = 0, used_tokens: int | None = None, *, epoch: int | None = None,
@@ -97,6 +100,9 @@ class Throttle:
             self.on_rate_limited(epoch)
         elif answered:
             self.on_success()
+        self._give_back()
+
+    def _give_back(self) -> None:
         self.in_flight -= 1
         self._hand_over()
 

@@ -11,6 +11,7 @@ import concurrent.futures
 import contextlib
 import email.utils
 import gc
+import importlib
 import os
 import random
 import re
@@ -173,12 +174,12 @@ def public_params(params: dict[str, Any]) -> dict[str, Any]:
 async def _local_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     from harness import local_model
 
-    server = await asyncio.to_thread(local_model.LocalModelServer.start)
+    server = await off_loop(local_model.LocalModelServer.start)
     try:
         yield Endpoint(model=f"openai/{local_model.ALIAS}",
                        kwargs={"api_base": server.base_url, "api_key": "local-no-key"})
     finally:
-        await asyncio.to_thread(server.stop)
+        await off_loop(server.stop)
 
 
 @provider("echo")
@@ -229,20 +230,41 @@ def litellm_module():
     return litellm
 
 
+# What litellm imports lazily on its first call through the OpenAI SDK (found with python -X importtime).
+FIRST_CALL_MODULES = ("openai.resources.chat", "litellm.proxy.openai_files_endpoints.common_utils")
+
+
 def _import_litellm() -> None:
     """litellm's import builds thousands of classes, and the cyclic garbage collector would walk that growing
     heap some 700 times on the way: a fifth of the ~2 s import, which every run that calls a model waits for.
     Collection is paused for the import, and what it built is frozen (it lives as long as the process anyway),
-    so later collections, and forked workers' copy-on-write pages, leave it alone."""
+    so later collections, and forked workers' copy-on-write pages, leave it alone.
+
+    The modules litellm imports on its first OpenAI-compatible call (~0.3 s) are imported here too, so
+    that forked workers do not each import them again."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     paused = gc.isenabled()
     gc.disable()
     try:
         import litellm  # noqa: F401
+
+        for first_call_module in FIRST_CALL_MODULES:
+            with contextlib.suppress(ImportError):  # a litellm or openai release that moved it: imported later
+                importlib.import_module(first_call_module)
     finally:
         if paused:
             gc.enable()
     gc.freeze()
+
+
+async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
+    """Run blocking work (starting a server, encoding with torch) on a thread of its own, not in the loop's
+    default executor: that one thread is litellm's (see tuned_for_calls), and every call would queue behind it."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-blocking")
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 @contextlib.contextmanager
@@ -286,6 +308,10 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
         try:
             reply = await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
+        except asyncio.CancelledError:  # the run is stopping: the slot goes back
+            if throttle is not None:
+                await throttle.release(tokens, epoch=epoch, answered=False)
+            raise
         except Exception as exc:  # litellm maps every provider error onto its own classes
             if throttle is not None:
                 await throttle.release(tokens, epoch=epoch, answered=False,

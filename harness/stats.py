@@ -195,8 +195,9 @@ def bootstrap_mean_interval(differences: Sequence[float], *, seed: int = 0,
     """95% percentile bootstrap interval of the mean paired difference (resampling cases; seeded)."""
     if len(differences) == 0:
         return (0.0, 0.0)
-    if min(differences) == max(differences):  # every resample has the same mean (a suite that all passed)
-        return (float(differences[0]), float(differences[0]))
+    first = differences[0]
+    if all(d == first for d in differences):  # every resample has the same mean (a suite that all passed)
+        return (float(first), float(first))
     import numpy as np
 
     values = np.asarray(differences, dtype=float)

@@ -93,6 +93,36 @@ def test_a_cancelled_waiter_gives_up_its_place_without_losing_a_slot(cancelled_a
     assert asyncio.run(scenario()) == (1, True)
 
 
+def test_a_call_cancelled_while_queued_for_the_runs_limit_gives_its_model_slot_back():
+    async def scenario():
+        shared = asyncio.Semaphore(1)
+        throttle = Throttle(1, shared=shared)
+        await shared.acquire()  # another model holds the run's only slot
+        queued = asyncio.ensure_future(throttle.acquire())
+        await asyncio.sleep(0)
+        queued.cancel()
+        await asyncio.gather(queued, return_exceptions=True)
+        shared.release()
+        await asyncio.wait_for(throttle.acquire(), 1)
+        return throttle.in_flight
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_a_limit_that_grows_back_hands_the_new_slot_out_at_once():
+    async def scenario():
+        throttle = Throttle(2)
+        throttle.on_rate_limited()  # limit 1
+        await throttle.acquire()
+        waiting = [asyncio.ensure_future(throttle.acquire()) for _ in range(2)]
+        await asyncio.sleep(0)
+        await throttle.release()  # a success at limit 1: the limit grows back to 2, and both waiters get in
+        await asyncio.sleep(0)
+        return throttle.limit, [task.done() for task in waiting]
+
+    assert asyncio.run(scenario()) == (2, [True, True])
+
+
 def with_limits(suite, limits: str):
     suite.write_text(suite.read_text().replace("    model: openai/fake-model\n",
                                                f"    model: openai/fake-model\n{limits}"))

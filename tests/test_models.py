@@ -84,3 +84,22 @@ def test_calls_are_tuned_for_the_block_and_the_collector_restored_after():
 
     assert asyncio.run(block()) == (12_345, 1)  # litellm's synchronous halves share one thread
     assert gc.get_threshold() == before
+
+
+def test_blocking_work_runs_beside_litellms_thread_not_queued_behind_it():
+    import threading
+
+    from harness.models import off_loop, tuned_for_calls
+
+    async def block():
+        with tuned_for_calls():
+            loop = asyncio.get_running_loop()
+            busy = loop.run_in_executor(None, time.sleep, 0.5)  # litellm's one thread, busy
+            started = time.perf_counter()
+            thread = await off_loop(threading.get_ident)
+            waited = time.perf_counter() - started
+            await busy
+        return thread != threading.get_ident(), waited
+
+    beside, waited = asyncio.run(block())
+    assert beside and waited < 0.3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from harness.stats import classification_metrics, cohen_kappa, macro_f1_interval, percentile, wilson_interval
@@ -90,8 +92,9 @@ def test_bootstrap_interval_agrees_with_scipy_and_is_reproducible():
 
 def test_bootstrap_interval_of_a_constant_sample_is_that_constant():
     """Found without resampling (nor importing numpy): every resample of it has the same mean."""
-    assert bootstrap_mean_interval([1.0] * 1000) == (1.0, 1.0)
+    assert bootstrap_mean_interval([0.1] * 1000) == (0.1, 0.1)  # resampled: 0.09999999999999999
     assert bootstrap_mean_interval(np.zeros(5)) == (0.0, 0.0)
+    assert all(math.isnan(x) for x in bootstrap_mean_interval([1.0, math.nan]))
     assert bootstrap_mean_interval([]) == (0.0, 0.0)
 
 
