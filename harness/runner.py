@@ -14,7 +14,7 @@ import importlib.metadata
 import platform
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -370,9 +370,11 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
         _run_coroutine(_execute(suite, answered, options, writer, observer, known))
     # Imported once here, the workers inherit litellm (~2 s of import) instead of each importing it anew.
     litellm_module()
-    workers.run_sharded(workers.shard(uncached, count),
-                        lambda index, part, out: _run_coroutine(
-                            _execute(suite, part, workers.share(options, index, count), out, None, {})),
+    dealer = workers.Dealer(uncached)
+    workers.run_sharded(count,
+                        lambda index, out: _run_coroutine(
+                            _execute(suite, uncached, workers.share(options, index, count), out, None, {},
+                                     take=dealer.take)),
                         lambda result: _deliver(result, writer, observer))
 
 
@@ -388,8 +390,13 @@ def _cache_keys(trials: list[Trial]) -> dict[int, str]:
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
-                   observer: Observer | None, known: dict[int, Response]) -> None:
-    """Call, score and record ``trials``; ``known`` answers (from the cache, or a batch) stand in for calls."""
+                   observer: Observer | None, known: dict[int, Response],
+                   take: Callable[[], Trial | None] | None = None) -> None:
+    """Call, score and record ``trials``; ``known`` answers (from the cache, or a batch) stand in for calls.
+
+    A worker passes ``take``: it runs the trials the run's other workers have not taken yet, as many at
+    once as its share of the concurrency, each taken when one of its own finishes.
+    """
     keys = _cache_keys([t for t in trials if id(t) not in known])
     cache = open_cache(options.cache_path) if options.use_cache else None
     try:
@@ -407,7 +414,14 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
                                                                         keys[id(trial)])
                     await _record(suite, trial, response, writer, observer, judges)
 
-                await asyncio.gather(*(run_one(t) for t in trials))
+                if take is None:
+                    await asyncio.gather(*(run_one(t) for t in trials))
+                else:
+                    async def lane() -> None:
+                        while (trial := take()) is not None:
+                            await run_one(trial)
+
+                    await asyncio.gather(*(lane() for _ in range(options.concurrency)))
     finally:
         if cache is not None:
             cache.close()

@@ -3,9 +3,10 @@
 A model call is I/O, but litellm spends ~4 ms of CPU on each one (building the request,
 logging, cost), so one process tops out near 250 calls a second whatever the concurrency.
 Workers are forked, each with its own event loop, its own connections and its own cache
-handle (SQLite in WAL mode takes concurrent writers); each runs its share of the trials
-through the same code as a single-process run and sends every finished trial back as one
-JSON line, which the parent writes to results.jsonl and the progress bar as it arrives.
+handle (SQLite in WAL mode takes concurrent writers); each takes trials from a shared Dealer
+as it has room, runs them through the same code as a single-process run and sends every
+finished trial back as one JSON message, which the parent writes to results.jsonl and the
+progress bar as it arrives.
 
 Only trials that call a model are sharded, and only for models reached over the network
 through litellm: a provider that starts a server in the process (``local``) would start one
@@ -42,9 +43,25 @@ def worker_count(requested: int | None, pending: int, shardable: bool) -> int:
     return max(1, min(wanted, pending))
 
 
-def shard(items: Sequence[Any], count: int) -> list[list[Any]]:
-    """Round-robin shards: a suite's slow cases (often adjacent) spread over every worker."""
-    return [list(items[i::count]) for i in range(count)]
+class Dealer:
+    """A run's trials, handed out one at a time to whichever worker asks first (the workers inherit it).
+
+    Fixed shards left a core idle while the slower worker finished its last ~0.15 s; taking the
+    next trial when free, the workers finish together, and in plan order, near enough.
+    """
+
+    def __init__(self, items: Sequence[Any]):
+        self.items = items
+        self._next = multiprocessing.get_context("fork").Value("q", 0)
+
+    def take(self) -> Any | None:
+        """The next item nobody took yet, or None when all are taken."""
+        with self._next.get_lock():
+            index = self._next.value
+            if index >= len(self.items):
+                return None
+            self._next.value = index + 1
+        return self.items[index]
 
 
 def share(options: Any, index: int, count: int) -> Any:
@@ -73,9 +90,8 @@ def _receive(connection: Any) -> tuple[str, Any]:
     return kind.decode(), json.loads(body)
 
 
-def run_sharded(shards: list[list[Any]], work: Callable[[int, list[Any], Any], None],
-                write: Callable[[TrialResult], None]) -> None:
-    """Fork one worker per shard running ``work(index, shard, writer)``; hand each result to ``write`` as it lands.
+def run_sharded(count: int, work: Callable[[int, Any], None], write: Callable[[TrialResult], None]) -> None:
+    """Fork ``count`` workers, each running ``work(index, writer)``; hand each result to ``write`` as it lands.
 
     A worker's HarnessError is raised here with its message; a worker that dies without a
     word (killed, out of memory) is an error too, after everything it sent is written. On
@@ -84,10 +100,9 @@ def run_sharded(shards: list[list[Any]], work: Callable[[int, list[Any], Any], N
     context = multiprocessing.get_context("fork")
     gc.freeze()  # keep the garbage collector from touching (and so copying) every inherited page in the workers
     pipes, processes = [], []
-    for i, part in enumerate(shards):
+    for i in range(count):
         receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_work, args=(work, i, part, sender), daemon=True,
-                                  name=f"harness-worker-{i}")
+        process = context.Process(target=_work, args=(work, i, sender), daemon=True, name=f"harness-worker-{i}")
         process.start()
         sender.close()  # the parent keeps only the reading end: EOF tells it the worker is gone
         pipes.append(receiver)
@@ -144,10 +159,10 @@ def _drain(connection: Any, write: Callable[[TrialResult], None]) -> None:
             write(TrialResult.from_dict(payload))
 
 
-def _work(work: Callable[[int, list[Any], Any], None], index: int, part: list[Any], connection: Any) -> None:
+def _work(work: Callable[[int, Any], None], index: int, connection: Any) -> None:
     writer = _PipeWriter(connection)
     try:
-        work(index, part, writer)
+        work(index, writer)
         writer.send("done", None)
     except HarnessError as exc:
         writer.send("error", {"message": exc.message, "file": exc.file, "line": exc.line, "hint": exc.hint})

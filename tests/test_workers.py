@@ -80,3 +80,31 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_they_finished(project, tmp_pat
         assert run_cli("run", "--resume", tmp_path / "run", "--no-cache", "--workers", "2") == 0
         assert fresh.count == 240 - len(kept)  # only what was not recorded
     assert len({r["trial_id"] for r in _rows(tmp_path / "run")}) == 240
+
+
+def _take_all(dealer, pause_s, connection):
+    taken = []
+    while (item := dealer.take()) is not None:
+        taken.append(item)
+        time.sleep(pause_s)
+    connection.send(taken)
+
+
+def test_the_dealer_gives_each_trial_to_one_worker_and_more_to_the_quicker_one():
+    """Fixed shards made the quick worker wait for the slow one; taking the next trial when free, both end together."""
+    import multiprocessing
+
+    from harness.workers import Dealer
+
+    context = multiprocessing.get_context("fork")
+    dealer = Dealer(list(range(300)))
+    pipes = [context.Pipe(duplex=False) for _ in range(2)]
+    processes = [context.Process(target=_take_all, args=(dealer, pause_s, sender))
+                 for pause_s, (_, sender) in zip((0.004, 0.0005), pipes, strict=True)]
+    for process in processes:
+        process.start()
+    slow, quick = (receiver.recv() for receiver, _ in pipes)
+    for process in processes:
+        process.join(5)
+    assert sorted(slow + quick) == list(range(300))  # every trial taken, none twice
+    assert len(quick) > 2 * len(slow)
