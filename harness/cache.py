@@ -55,6 +55,15 @@ def cache_key(identity: str, messages: list[dict[str, str]], params: dict[str, A
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _encode(response: Response) -> str:
+    """The stored record of a response (the same JSON in SQLite and Redis)."""
+    return json.dumps(asdict(replace(response, cached=False)))
+
+
+def _decode(record: str | bytes) -> Response:
+    return replace(Response(**json.loads(record)), cached=True)
+
+
 class ResponseCache:
     def __init__(self, path: Path | None = None):
         self.path = path or cache_dir() / "responses.sqlite"
@@ -66,12 +75,11 @@ class ResponseCache:
 
     def get(self, key: str) -> Response | None:
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        return replace(Response(**json.loads(row[0])), cached=True) if row else None
+        return _decode(row[0]) if row else None
 
     def put(self, key: str, response: Response) -> None:
         if response.error is None:
-            record = json.dumps(asdict(replace(response, cached=False)))
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, record, time.time()))
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, _encode(response), time.time()))
 
     def stats(self) -> dict[str, Any]:
         query = "SELECT COUNT(*), MIN(created), MAX(created) FROM responses"
@@ -153,21 +161,28 @@ class RedisCache:
         return self._error("lost", exc, "a run keeps the results it recorded: complete it with harness run "
                            "--resume RUN_DIR once Redis is back (or with --no-cache)")
 
-    def _keys(self) -> Iterator[bytes]:
-        return self._client.scan_iter(match=self.namespace + "*", count=1000)
+    def _key_batches(self) -> Iterator[list[bytes]]:
+        """The namespace's keys, a thousand at a time (SCAN: never blocks the server like KEYS)."""
+        batch: list[bytes] = []
+        for name in self._client.scan_iter(match=self.namespace + "*", count=1000):
+            batch.append(name)
+            if len(batch) == 1000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def get(self, key: str) -> Response | None:
         try:
             record = self._client.get(self.namespace + key)
         except self._errors as exc:
             raise self._lost(exc) from None
-        return replace(Response(**json.loads(record)), cached=True) if record else None
+        return _decode(record) if record else None
 
     def put(self, key: str, response: Response) -> None:
         if response.error is None:
-            record = json.dumps(asdict(replace(response, cached=False)))
             try:
-                self._client.set(self.namespace + key, record)
+                self._client.set(self.namespace + key, _encode(response))
             except self._errors as exc:
                 raise self._lost(exc) from None
 
@@ -176,36 +191,21 @@ class RedisCache:
         bytes are the stored records' length. Redis keeps no creation time, so oldest and newest are None."""
         entries = size = 0
         try:
-            batch: list[bytes] = []
-            for name in self._keys():
-                batch.append(name)
-                if len(batch) == 1000:
-                    size += self._sizes(batch)
-                    entries, batch = entries + len(batch), []
-            size += self._sizes(batch)
-            entries += len(batch)
+            for batch in self._key_batches():
+                pipe = self._client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.strlen(name)
+                size += sum(pipe.execute())
+                entries += len(batch)
         except self._errors as exc:
             raise self._lost(exc) from None
         return {"path": self.path, "entries": entries, "bytes": size, "oldest": None, "newest": None}
-
-    def _sizes(self, names: list[bytes]) -> int:
-        if not names:
-            return 0
-        pipe = self._client.pipeline(transaction=False)
-        for name in names:
-            pipe.strlen(name)
-        return sum(pipe.execute())
 
     def clear(self) -> int:
         """Remove every entry of the namespace (nothing else in the database); returns how many there were."""
         removed = 0
         try:
-            batch: list[bytes] = []
-            for name in self._keys():
-                batch.append(name)
-                if len(batch) == 1000:
-                    removed, batch = removed + self._client.delete(*batch), []
-            if batch:
+            for batch in self._key_batches():
                 removed += self._client.delete(*batch)
         except self._errors as exc:
             raise self._lost(exc) from None

@@ -67,15 +67,10 @@ def pass_rate_interval(scored: list[TrialResult]) -> list[float]:
     Repeats of one case are not independent draws (a hard case fails every time), so counting
     them as separate trials would make the interval too narrow.
     """
-    by_case: dict[str, list[float]] = defaultdict(list)
-    for result in scored:
-        by_case[result.case_id].append(float(result.passed))
-    if all(len(runs) == 1 for runs in by_case.values()):
+    passes = [(r.case_id, float(r.passed)) for r in scored]
+    if len({case_id for case_id, _ in passes}) == len(passes):
         return list(wilson_interval(sum(1 for r in scored if r.passed), len(scored)))
-    means = [sum(runs) / len(runs) for runs in by_case.values()]
-    mean = sum(means) / len(means)
-    low, high = bootstrap_mean_interval([m - mean for m in means])
-    return [max(0.0, mean + low), min(1.0, mean + high)]
+    return _case_bootstrap_interval(passes)
 
 
 def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
@@ -148,14 +143,20 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
 
 
 def _mean_interval(scores: list[tuple[str, Score]]) -> list[float] | None:
-    """95% bootstrap interval of a scorer's mean value, over cases (a case's repeats averaged first)."""
-    by_case: dict[str, list[float]] = defaultdict(list)
-    for case_id, score in scores:
-        by_case[case_id].append(score.value)
-    means = [sum(v) / len(v) for v in by_case.values()]
-    if len(means) < 2:  # one case says nothing of the spread
+    """95% bootstrap interval of a scorer's mean value, over cases; None for one case (it says nothing of the
+    spread)."""
+    if len({case_id for case_id, _ in scores}) < 2:
         return None
-    low, high = bootstrap_mean_interval(means)
+    return _case_bootstrap_interval([(case_id, score.value) for case_id, score in scores])
+
+
+def _case_bootstrap_interval(values: list[tuple[str, float]]) -> list[float]:
+    """95% bootstrap interval of the mean of (case id, value) pairs, resampling cases: a case's repeats are
+    averaged first, as they are not independent draws."""
+    by_case: dict[str, list[float]] = defaultdict(list)
+    for case_id, value in values:
+        by_case[case_id].append(value)
+    low, high = bootstrap_mean_interval([sum(v) / len(v) for v in by_case.values()])
     return [max(0.0, low), min(1.0, high)]
 
 
