@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import email.utils
 import gc
 import importlib
@@ -49,11 +50,14 @@ class Endpoint:
     """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
 
     ``answer`` short-circuits the call for providers that compute their reply themselves (echo).
+    ``inline_sync_half``: litellm's synchronous half of a call to this model only builds the request
+    (see INLINE_PROVIDERS), so it can run on the event loop's thread.
     """
 
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
     answer: Callable[[list[dict[str, str]]], str] | None = None
+    inline_sync_half: bool = False
 
 
 Provider = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
@@ -128,7 +132,7 @@ async def _litellm_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     transport = {k: v for k, v in spec.params.items() if k in TRANSPORT_PARAMS}
     litellm = litellm_module()
     try:
-        litellm.get_llm_provider(spec.model)
+        provider_name = litellm.get_llm_provider(spec.model)[1]
     except Exception:
         raise HarnessError(f"model '{spec.model}': litellm knows no provider for it",
                            hint="write provider/model, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, "
@@ -139,7 +143,7 @@ async def _litellm_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
         if missing:
             raise HarnessError(f"model '{spec.model}' needs {' and '.join(missing)} in the environment",
                                hint="set it (or the model's params.api_key), or run the bundled model: --model local")
-    yield Endpoint(model=spec.model, kwargs=transport)
+    yield Endpoint(model=spec.model, kwargs=transport, inline_sync_half=provider_name in INLINE_PROVIDERS)
 
 
 def model_identity(spec: ModelSpec) -> str:
@@ -177,7 +181,7 @@ async def _local_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     server = await off_loop(local_model.LocalModelServer.start)
     try:
         yield Endpoint(model=f"openai/{local_model.ALIAS}",
-                       kwargs={"api_base": server.base_url, "api_key": "local-no-key"})
+                       kwargs={"api_base": server.base_url, "api_key": "local-no-key"}, inline_sync_half=True)
     finally:
         await off_loop(server.stop)
 
@@ -259,7 +263,7 @@ def _import_litellm() -> None:
 
 async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
     """Run blocking work (starting a server, encoding with torch) on a thread of its own, not in the loop's
-    default executor: that one thread is litellm's (see tuned_for_calls), and every call would queue behind it."""
+    default executor, where it would wait behind (or hold up) the synchronous halves of litellm's calls."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-blocking")
     try:
         return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
@@ -267,19 +271,51 @@ async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
         pool.shutdown(wait=False)
 
 
+# Providers whose synchronous half of ``acompletion`` only builds the request: no network, no credential
+# refresh (as Vertex's or Bedrock's may do), no provider that makes the whole call there.
+INLINE_PROVIDERS = frozenset({"openai", "custom_openai", "hosted_vllm"})
+
+# Set by complete() just before a call to such a provider; the executor's next hand-off takes it.
+_inline_next_handoff: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "harness_inline_next_handoff", default=None)
+
+
+class _CallExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The event loop's default executor during a run.
+
+    ``litellm.acompletion`` hands the synchronous half of every call (about a millisecond of building
+    the request) to the loop's default executor and waits for it. For the providers in
+    INLINE_PROVIDERS that half runs right here on the loop's thread: a thread would only take turns
+    with the loop for the GIL, and each turn adds up to a switch interval (5 ms) to the call. Measured
+    with bench/throughput.py, that was 2-3% of a run. Only the call's first hand-off is taken inline;
+    anything else (aiohttp's DNS lookups, other providers' calls) goes to the threads.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        pending = _inline_next_handoff.get()
+        if not pending:
+            return super().submit(fn, *args, **kwargs)
+        pending.clear()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
 @contextlib.contextmanager
 def tuned_for_calls(young_threshold: int = 50_000) -> Iterator[None]:
     """This process and its running event loop set up for a run's worth of litellm calls (measured with
-    bench/throughput.py, each about 4% of a run's time):
+    bench/throughput.py):
 
     - the young-generation collector runs every ``young_threshold`` allocations instead of 700: a
       litellm call allocates thousands of short-lived containers, so at the default the collector runs
-      several times a call, for garbage that reference counting frees anyway;
-    - the loop's default executor has one thread: litellm runs the synchronous half of every call there,
-      and the default pool's several threads only take the GIL from each other (and from the loop).
+      several times a call, for garbage that reference counting frees anyway (about 4% of a run);
+    - the loop's default executor runs the synchronous half of calls to OpenAI-compatible models
+      inline (see _CallExecutor).
     """
-    asyncio.get_running_loop().set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-litellm"))
+    asyncio.get_running_loop().set_default_executor(_CallExecutor(thread_name_prefix="harness-litellm"))
     before = gc.get_threshold()
     gc.set_threshold(young_threshold, *before[1:])
     try:
@@ -306,6 +342,7 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         started = time.perf_counter()  # latency is the answering attempt's, without retry waits
         # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
         kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
+        handoff = _inline_next_handoff.set([True]) if endpoint.inline_sync_half else None
         try:
             reply = await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
         except asyncio.CancelledError:  # the run is stopping: the slot goes back
@@ -321,6 +358,9 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
+        finally:
+            if handoff is not None:  # not left for whatever else this task hands the executor
+                _inline_next_handoff.reset(handoff)
         try:
             response = _response(reply, started, attempt)
         except (AttributeError, IndexError, TypeError) as exc:

@@ -76,14 +76,46 @@ def test_calls_are_tuned_for_the_block_and_the_collector_restored_after():
             loop = asyncio.get_running_loop()
 
             def busy() -> int:
-                time.sleep(0.01)
+                time.sleep(0.05)
                 return threading.get_ident()
 
-            threads = set(await asyncio.gather(*(loop.run_in_executor(None, busy) for _ in range(8))))
+            threads = set(await asyncio.gather(*(loop.run_in_executor(None, busy) for _ in range(4))))
         return inside, len(threads)
 
-    assert asyncio.run(block()) == (12_345, 1)  # litellm's synchronous halves share one thread
-    assert gc.get_threshold() == before
+    inside, threads = asyncio.run(block())
+    assert inside == 12_345 and gc.get_threshold() == before
+    assert threads > 1  # a provider whose whole call runs in the executor is not serialized
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_openai_compatible_calls_build_their_request_on_the_loops_thread(inline, monkeypatch):
+    import concurrent.futures
+    import threading
+
+    from harness.models import tuned_for_calls
+
+    to_threads = []
+    submit = concurrent.futures.ThreadPoolExecutor.submit
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit",
+                        lambda pool, fn, *args, **kwargs: to_threads.append(fn) or submit(pool, fn, *args, **kwargs))
+
+    async def calls(server: FakeLLMServer):
+        endpoint = Endpoint(model="openai/fake", kwargs={"api_base": server.base_url, "api_key": "sk-x"},
+                            inline_sync_half=inline)
+        with tuned_for_calls():
+            await complete(endpoint, [{"role": "user", "content": "warm-up"}], {}, RetryPolicy())
+            to_threads.clear()  # the OpenAI SDK's one-off probe of the platform (blocking I/O) went to a thread
+            replies = await asyncio.gather(*(complete(endpoint, [{"role": "user", "content": f"hi {i}"}], {},
+                                                      RetryPolicy()) for i in range(5)))
+            handed_to_threads = len(to_threads)
+            # The inline hand-off is taken once per call: the task's next use of the executor gets a thread.
+            later = await asyncio.get_running_loop().run_in_executor(None, threading.get_ident)
+        return [r.text for r in replies], handed_to_threads, later != threading.get_ident()
+
+    with FakeLLMServer(lambda request: request["messages"][-1]["content"]) as server:
+        texts, handed_to_threads, later_on_a_thread = asyncio.run(calls(server))
+    assert texts == [f"hi {i}" for i in range(5)] and later_on_a_thread
+    assert handed_to_threads == (0 if inline else 5)
 
 
 def test_blocking_work_runs_beside_litellms_thread_not_queued_behind_it():
@@ -94,7 +126,7 @@ def test_blocking_work_runs_beside_litellms_thread_not_queued_behind_it():
     async def block():
         with tuned_for_calls():
             loop = asyncio.get_running_loop()
-            busy = loop.run_in_executor(None, time.sleep, 0.5)  # litellm's one thread, busy
+            busy = loop.run_in_executor(None, time.sleep, 0.5)  # litellm's threads, busy
             started = time.perf_counter()
             thread = await off_loop(threading.get_ident)
             waited = time.perf_counter() - started
@@ -103,3 +135,17 @@ def test_blocking_work_runs_beside_litellms_thread_not_queued_behind_it():
 
     beside, waited = asyncio.run(block())
     assert beside and waited < 0.3
+
+
+@pytest.mark.parametrize(("model", "inline"), [("openai/gpt-4o-mini", True), ("hosted_vllm/llama", True),
+                                                ("anthropic/claude-3-5-haiku-latest", False),
+                                                ("bedrock/anthropic.claude-3-haiku-20240307-v1:0", False)])
+def test_only_providers_whose_synchronous_half_just_builds_the_request_run_it_inline(model, inline):
+    from harness.models import open_endpoint
+    from harness.suite import ModelSpec
+
+    async def opened():
+        async with open_endpoint(ModelSpec(model=model, params={"api_key": "sk-x"})) as endpoint:
+            return endpoint.inline_sync_half
+
+    assert asyncio.run(opened()) is inline
