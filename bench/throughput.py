@@ -1,6 +1,7 @@
 """Benchmark run throughput: `harness run` against a bare litellm loop, both calling the same fake model server.
 
-    python bench/throughput.py [--cases 1000] [--concurrency 50] [--latency-ms 50] [--rss-cases 5000] [--faults]
+    python bench/throughput.py [--cases 1000] [--concurrency 50] [--latency-ms 50] [--repeat 3] [--rss-cases 5000]
+                                [--faults]
 
 Why: a model call is I/O, so with C calls in flight a run of N cases should take about
 ceil(N / C) x latency. What a run takes beyond that is client CPU: harness's own work
@@ -30,8 +31,10 @@ the wall time means the server was waiting on the client, not the other way roun
 is the client's user+system time; when it is close to the wall time the client is CPU-bound
 (one core, the GIL) and more concurrency will not help. The last line, ``ratio: X.XX``, is
 harness wall / bare litellm wall (whole processes): what harness costs on top of litellm.
-Other processes on the machine steal CPU from the client and show up in wall times only: on a
-busy machine, compare the CPU column, and repeat the run.
+Other processes on the machine steal CPU from the client and show up in wall times only (on a
+shared 2-core machine a single run's ratio moves by about +-0.03). So the bare loop and the two
+harness runs take turns for ``--repeat`` rounds, and each of their rows is its median round; the
+ratio line lists the rounds' own ratios too. On a busy machine, also compare the CPU column.
 
 ``--workers W`` is passed on as ``harness run --workers W`` when ``harness run --help`` lists
 that option (it is ignored, with a note, otherwise).
@@ -330,6 +333,16 @@ def fault_run(args: argparse.Namespace, env: dict[str, str], scratch: Path, work
         sys.exit(f"fault run: {args.cases - len(scored) - len(errors)} trials are neither scored nor an error")
 
 
+def median_run(runs: list[Measure]) -> Measure:
+    """The run with the median wall time (the lower middle one of an even count), its spread in its note."""
+    middle = sorted(runs, key=lambda m: m.wall_s)[(len(runs) - 1) // 2]
+    if len(runs) > 1:
+        walls = [m.wall_s for m in runs]
+        middle.note = f"median of {len(runs)} ({min(walls):.2f}-{max(walls):.2f} s)" + (
+            f"; {middle.note}" if middle.note else "")
+    return middle
+
+
 def print_table(rows: list[Measure], floor_s: float) -> None:
     print(f"\n{'measure':<24}{'wall s':>8}{'CPU s':>8}{'RSS MB':>8}{'server CPU s':>14}{'requests':>10}  note")
     print(f"{'floor ceil(N/C)*latency':<24}{floor_s:>8.2f}")
@@ -346,8 +359,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="passed to `harness run --workers` when harness has it")
     parser.add_argument("--rss-cases", type=int, default=5000, help="cases of the peak-RSS run (0: skip it)")
     parser.add_argument("--faults", action="store_true", help="also run against a faulty server (429/500/stalls)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of the compared runs (bare loop, harness), taken in turn; medians are reported")
     parser.add_argument("--child", choices=["litellm", "aiohttp"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.child:
         child_main(args.child, args.cases, args.concurrency)
         return
@@ -374,20 +391,24 @@ def main() -> None:
             env["OPENAI_BASE_URL"] = server.base_url
             env["HARNESS_CACHE_DIR"] = str(scratch / "cache")
             rows.append(run_loop("aiohttp", args, env, server))
-            litellm_loop = run_loop("litellm", args, env, server)
-            rows.append(litellm_loop)
-            single = None
-            if "--workers" in help_text:
-                single = measure("harness --no-cache, 1 process",
-                                 harness_args(suite, scratch / "one", args.concurrency, ["--workers", "1"],
-                                              "--no-cache"), env, server)
-                check_harness_run(single, scratch / "one", args.cases)
-                rows.append(single)
-            harness = measure("harness --no-cache" + (f", --workers {args.workers}" if workers else ", all cores"),
-                              harness_args(suite, scratch / "run", args.concurrency, workers, "--no-cache"),
-                              env, server)
-            check_harness_run(harness, scratch / "run", args.cases)
-            rows.append(harness)
+            # The compared runs take turns, round after round, so that a spell of noise on the machine (other
+            # tenants) hits all of them; each row is the round with the median wall time.
+            loops, singles, harnesses = [], [], []
+            for round_ in range(args.repeat):
+                loops.append(run_loop("litellm", args, env, server))
+                if "--workers" in help_text:
+                    singles.append(measure("harness --no-cache, 1 process",
+                                           harness_args(suite, scratch / f"one-{round_}", args.concurrency,
+                                                        ["--workers", "1"], "--no-cache"), env, server))
+                    check_harness_run(singles[-1], scratch / f"one-{round_}", args.cases)
+                harnesses.append(measure("harness --no-cache" + (f", --workers {args.workers}" if workers
+                                                                 else ", all cores"),
+                                         harness_args(suite, scratch / f"run-{round_}", args.concurrency, workers,
+                                                      "--no-cache"), env, server))
+                check_harness_run(harnesses[-1], scratch / f"run-{round_}", args.cases)
+            litellm_loop, harness = median_run(loops), median_run(harnesses)
+            single = median_run(singles) if singles else None
+            rows += [m for m in (litellm_loop, single, harness) if m is not None]
             fill = measure("harness cache fill", harness_args(suite, scratch / "fill", args.concurrency, workers),
                            env, server)
             check_harness_run(fill, scratch / "fill", args.cases)
@@ -417,7 +438,9 @@ def main() -> None:
               f" = {single.wall_s / litellm_loop.wall_s:.2f}")
     ratio = harness.wall_s / litellm_loop.wall_s
     print(f"all workers: harness wall / bare litellm wall (whole processes): {harness.wall_s:.2f} s / "
-          f"{litellm_loop.wall_s:.2f} s")
+          f"{litellm_loop.wall_s:.2f} s" + (f" (medians of {args.repeat} rounds; round by round: "
+                                            + " ".join(f"{h.wall_s / b.wall_s:.2f}" for h, b in zip(harnesses, loops))
+                                            + ")" if args.repeat > 1 else ""))
     print(f"ratio: {ratio:.2f}")
 
 
