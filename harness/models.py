@@ -11,6 +11,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import email.utils
+import functools
 import gc
 import importlib
 import os
@@ -275,9 +276,9 @@ async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
 # refresh (as Vertex's or Bedrock's may do), no provider that makes the whole call there.
 INLINE_PROVIDERS = frozenset({"openai", "custom_openai", "hosted_vllm"})
 
-# Set by complete() just before a call to such a provider; the executor's next hand-off takes it.
-_inline_next_handoff: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
-    "harness_inline_next_handoff", default=None)
+# Whether the call this task is making goes to such a provider (set by complete() around the call).
+_calling_inline_provider: contextvars.ContextVar[bool] = contextvars.ContextVar("harness_calling_inline_provider",
+                                                                                default=False)
 
 
 class _CallExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -287,21 +288,27 @@ class _CallExecutor(concurrent.futures.ThreadPoolExecutor):
     the request) to the loop's default executor and waits for it. For the providers in
     INLINE_PROVIDERS that half runs right here on the loop's thread: a thread would only take turns
     with the loop for the GIL, and each turn adds up to a switch interval (5 ms) to the call. Measured
-    with bench/throughput.py, that was 2-3% of a run. Only the call's first hand-off is taken inline;
-    anything else (aiohttp's DNS lookups, other providers' calls) goes to the threads.
+    with bench/throughput.py, that was 2-4% of a run. Anything else goes to the threads: other
+    providers' calls, the OpenAI SDK's probe of the platform, aiohttp's DNS lookups, a litellm cache.
     """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
-        pending = _inline_next_handoff.get()
-        if not pending:
+        if not (_calling_inline_provider.get() and _is_litellm_sync_half(fn)):
             return super().submit(fn, *args, **kwargs)
-        pending.clear()
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
             future.set_result(fn(*args, **kwargs))
         except Exception as exc:
             future.set_exception(exc)
         return future
+
+
+def _is_litellm_sync_half(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is what litellm's acompletion hands over: partial(context.run, partial(completion, ...)).
+    A litellm release that hands it over differently gets a thread (slower, still right)."""
+    main = sys.modules.get("litellm.main")
+    inner = fn.args[0] if isinstance(fn, functools.partial) and fn.args else None
+    return main is not None and isinstance(inner, functools.partial) and inner.func is main.completion
 
 
 @contextlib.contextmanager
@@ -342,9 +349,8 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         started = time.perf_counter()  # latency is the answering attempt's, without retry waits
         # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
         kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
-        handoff = _inline_next_handoff.set([True]) if endpoint.inline_sync_half else None
         try:
-            reply = await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
+            reply = await _acompletion(litellm, endpoint, messages, kwargs)
         except asyncio.CancelledError:  # the run is stopping: the slot goes back
             if throttle is not None:
                 await throttle.release(tokens, epoch=epoch, answered=False)
@@ -358,9 +364,6 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
-        finally:
-            if handoff is not None:  # not left for whatever else this task hands the executor
-                _inline_next_handoff.reset(handoff)
         try:
             response = _response(reply, started, attempt)
         except (AttributeError, IndexError, TypeError) as exc:
@@ -371,6 +374,15 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
                 response.completion_tokens or 0)
             await throttle.release(tokens, used, epoch=epoch)
         return response
+
+
+async def _acompletion(litellm: Any, endpoint: Endpoint, messages: list[dict[str, str]],
+                       kwargs: dict[str, Any]) -> Any:
+    marked = _calling_inline_provider.set(endpoint.inline_sync_half)
+    try:
+        return await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
+    finally:
+        _calling_inline_provider.reset(marked)
 
 
 def _response(reply: Any, started: float, attempt: int) -> Response:

@@ -92,33 +92,40 @@ def test_openai_compatible_calls_build_their_request_on_the_loops_thread(inline,
     import concurrent.futures
     import threading
 
+    import litellm.main
+
     from harness.models import tuned_for_calls
 
+    built_on = []  # the thread each call's synchronous half (litellm's completion()) ran on
+    completion = litellm.main.completion
+    monkeypatch.setattr(litellm.main, "completion",
+                        lambda *args, **kwargs: built_on.append(threading.get_ident()) or completion(*args, **kwargs))
     to_threads = []
     submit = concurrent.futures.ThreadPoolExecutor.submit
     monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit",
                         lambda pool, fn, *args, **kwargs: to_threads.append(fn) or submit(pool, fn, *args, **kwargs))
 
     async def calls(server: FakeLLMServer):
-        endpoint = Endpoint(model="openai/fake", kwargs={"api_base": server.base_url, "api_key": "sk-x"},
-                            inline_sync_half=inline)
+        # "localhost" makes aiohttp look the name up, and the OpenAI SDK probes the platform: blocking
+        # work that must go to a thread even inside an inline call.
+        endpoint = Endpoint(model="openai/fake", kwargs={"api_base": server.base_url.replace("127.0.0.1", "localhost"),
+                                                          "api_key": "sk-x"}, inline_sync_half=inline)
         with tuned_for_calls():
-            await complete(endpoint, [{"role": "user", "content": "warm-up"}], {}, RetryPolicy())
-            to_threads.clear()  # the OpenAI SDK's one-off probe of the platform (blocking I/O) went to a thread
             replies = await asyncio.gather(*(complete(endpoint, [{"role": "user", "content": f"hi {i}"}], {},
                                                       RetryPolicy()) for i in range(5)))
-            handed_to_threads = len(to_threads)
-            # The inline hand-off is taken once per call: the task's next use of the executor gets a thread.
-            later = await asyncio.get_running_loop().run_in_executor(None, threading.get_ident)
-        return [r.text for r in replies], handed_to_threads, later != threading.get_ident()
+        return [r.text for r in replies], threading.get_ident()
 
     with FakeLLMServer(lambda request: request["messages"][-1]["content"]) as server:
-        texts, handed_to_threads, later_on_a_thread = asyncio.run(calls(server))
-    assert texts == [f"hi {i}" for i in range(5)] and later_on_a_thread
-    assert handed_to_threads == (0 if inline else 5)
+        texts, loop_thread = asyncio.run(calls(server))
+    assert texts == [f"hi {i}" for i in range(5)] and len(built_on) == 5
+    if inline:
+        assert set(built_on) == {loop_thread}
+        assert to_threads  # the platform probe and the DNS lookups still went to threads
+    else:
+        assert loop_thread not in built_on and len(to_threads) >= 5
 
 
-def test_blocking_work_runs_beside_litellms_thread_not_queued_behind_it():
+def test_blocking_work_runs_beside_litellms_threads_not_queued_behind_them():
     import threading
 
     from harness.models import off_loop, tuned_for_calls
@@ -126,15 +133,16 @@ def test_blocking_work_runs_beside_litellms_thread_not_queued_behind_it():
     async def block():
         with tuned_for_calls():
             loop = asyncio.get_running_loop()
-            busy = loop.run_in_executor(None, time.sleep, 0.5)  # litellm's threads, busy
+            # More blocking calls than the default pool has threads (a provider that calls from its threads).
+            busy = [loop.run_in_executor(None, time.sleep, 0.5) for _ in range(40)]
             started = time.perf_counter()
-            thread = await off_loop(threading.get_ident)
+            thread = await off_loop(lambda: threading.current_thread().name)
             waited = time.perf_counter() - started
-            await busy
-        return thread != threading.get_ident(), waited
+            await asyncio.gather(*busy)
+        return thread, waited
 
-    beside, waited = asyncio.run(block())
-    assert beside and waited < 0.3
+    thread, waited = asyncio.run(block())
+    assert thread.startswith("harness-blocking") and waited < 0.3
 
 
 @pytest.mark.parametrize(("model", "inline"), [("openai/gpt-4o-mini", True), ("hosted_vllm/llama", True),
