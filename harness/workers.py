@@ -16,13 +16,15 @@ per worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -82,35 +84,74 @@ class _PipeWriter:
     def __init__(self, connection: Any):
         self.connection = connection
         self._lines: list[bytes] = []
+        self._failure: BaseException | None = None  # of a flush run by the loop, raised by the next write
 
     def write(self, result: TrialResult) -> None:
-        if not self._lines:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # not inside a loop: nothing would flush later, so send it now
-                self._lines.append(result.to_json().encode())
-                self.flush()
-                return
+        self._raise_failure()
         self._lines.append(result.to_json().encode())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not inside a loop: nothing would flush later, so send it now
+            self.flush()
+            return
+        if len(self._lines) == 1:
+            loop.call_soon(self._flush_from_loop)
 
     def flush(self) -> None:
         if self._lines:
-            lines, self._lines = self._lines, []
-            self.connection.send_bytes(b"results\n" + b"\n".join(lines))
+            with _ctrl_c_held():  # sent and forgotten together: a Ctrl-C in between would send them twice
+                self.connection.send_bytes(b"results\n" + b"\n".join(self._lines))
+                self._lines.clear()
 
     def send(self, kind: str, payload: Any) -> None:
         self.flush()
-        self.connection.send_bytes(kind.encode() + b"\n" + json.dumps(payload).encode())
+        with _ctrl_c_held():
+            self.connection.send_bytes(kind.encode() + b"\n" + json.dumps(payload).encode())
+
+    def _flush_from_loop(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # the loop would only log it: the worker's next write fails instead
+            self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C waits until the block is done: a message cut in two would garble the pipe for the parent.
+
+    The signal's handler is swapped, not the signal masked: a mask is per thread, and the process's
+    other threads (litellm's, the executor's) would take the signal instead. Python runs handlers on
+    the main thread only, so elsewhere there is nothing to hold.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 def _receive(connection: Any, write: Callable[[TrialResult], None]) -> tuple[str, Any]:
-    """Read one message; write the results it carries. Returns its kind and (for other kinds) its payload."""
-    kind, _, body = connection.recv_bytes().partition(b"\n")
-    if kind == b"results":
-        for line in body.split(b"\n"):
-            write(TrialResult.from_dict(json.loads(line)))
-        return "results", None
-    return kind.decode(), json.loads(body)
+    """Read one message and write the results it carries, as a whole; returns its kind and payload."""
+    with _ctrl_c_held():
+        kind, _, body = connection.recv_bytes().partition(b"\n")
+        if kind == b"results":
+            for line in body.split(b"\n"):
+                write(TrialResult.from_dict(json.loads(line)))
+            return "results", None
+        return kind.decode(), json.loads(body)
 
 
 def run_sharded(count: int, work: Callable[[int, Any], None], write: Callable[[TrialResult], None]) -> None:
@@ -186,6 +227,7 @@ def _work(work: Callable[[int, Any], None], index: int, connection: Any) -> None
     except HarnessError as exc:
         writer.send("error", {"message": exc.message, "file": exc.file, "line": exc.line, "hint": exc.hint})
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already (the parent passes its Ctrl-C on too)
         writer.flush()  # what finished is sent; the parent is stopping too
     except BaseException as exc:  # reported by the parent, which keeps what this worker finished
         writer.send("error", {"message": f"{multiprocessing.current_process().name}: {type(exc).__name__}: {exc}"})

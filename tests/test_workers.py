@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
+
+from harness.models import Response
+from harness.results import TrialResult
 from harness.runner import run_suite
 from harness.testing import FakeLLMServer, Reply
 from tests.conftest import run_cli, sentiment_answer
@@ -54,17 +60,23 @@ def test_a_workers_error_reaches_the_user_as_a_clear_message(project, server, tm
     assert server.count == 0
 
 
-def test_ctrl_c_stops_every_worker_and_keeps_what_they_finished(project, tmp_path):
+@pytest.mark.parametrize("to", ["parent", "terminal"])
+def test_ctrl_c_stops_every_worker_and_keeps_what_they_finished(project, tmp_path, to):
+    """A terminal's Ctrl-C reaches every process of the group, and the parent passes it on too: a worker
+    gets it twice, and may get it while it sends a message."""
     with FakeLLMServer(lambda r: Reply(sentiment_answer(r), delay_s=0.3)) as slow:
         suite = project(reviews=MANY, base_url=slow.base_url)
         process = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "-j", "4", "--workers", "2",
                                     "--no-cache", "--out", str(tmp_path / "run")], cwd=tmp_path,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         results = tmp_path / "run" / "results.jsonl"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 8):
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)  # to the parent alone: it passes it on to its workers
+        if to == "parent":
+            process.send_signal(signal.SIGINT)  # it passes it on to its workers
+        else:
+            os.killpg(process.pid, signal.SIGINT)
         _, err = process.communicate(timeout=60)
         answered = slow.count
 
@@ -108,3 +120,70 @@ def test_the_dealer_gives_each_trial_to_one_worker_and_more_to_the_quicker_one()
         process.join(5)
     assert sorted(slow + quick) == list(range(300))  # every trial taken, none twice
     assert len(quick) > 2 * len(slow)
+
+
+def _result(case_id: str) -> TrialResult:
+    return TrialResult(case_id=case_id, prompt_id="p", model_id="m", repeat=0, messages=[], vars={}, expected=None,
+                       response=Response(text="line one\nline two \u2028"), scores=[])
+
+
+def test_results_finished_in_one_turn_of_a_workers_loop_travel_as_one_message():
+    import multiprocessing
+
+    from harness.workers import _PipeWriter, _receive
+
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    writer = _PipeWriter(sender)
+
+    async def turns():
+        for case_id in ("c0", "c1", "c2"):
+            writer.write(_result(case_id))
+        await asyncio.sleep(0)  # the loop's next turn sends them
+        writer.write(_result("c3"))
+        await asyncio.sleep(0)
+
+    asyncio.run(turns())
+    writer.write(_result("c4"))  # outside a loop nothing would send it later: it goes at once
+    messages = []
+    while receiver.poll(0):
+        received: list[TrialResult] = []
+        assert _receive(receiver, received.append) == ("results", None)
+        messages.append(received)
+    assert [[r.case_id for r in m] for m in messages] == [["c0", "c1", "c2"], ["c3"], ["c4"]]
+    assert messages[0][0] == _result("c0")
+
+
+def test_a_send_that_failed_in_the_loop_fails_the_workers_next_write():
+    import multiprocessing
+
+    from harness.workers import _PipeWriter
+
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    receiver.close()  # the parent is gone
+    writer = _PipeWriter(sender)
+
+    async def turns():
+        writer.write(_result("c0"))
+        await asyncio.sleep(0)
+        with pytest.raises(BrokenPipeError):
+            writer.write(_result("c1"))
+
+    asyncio.run(turns())
+
+
+def test_ctrl_c_waits_until_a_message_is_whole():
+    import threading
+
+    from harness.workers import _ctrl_c_held
+
+    finished = []
+    other_thread = threading.Thread(target=time.sleep, args=(0.5,))  # a worker has litellm's threads too
+    other_thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            finished.append("the whole message")
+    other_thread.join()
+    assert finished == ["the whole message"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
