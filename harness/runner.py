@@ -363,17 +363,17 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
     count = min(slots, workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options)))
     manifest["workers"] = count
     if count == 1:
-        _run_coroutine(_execute(suite, trials, options, writer, observer, known))
+        _run_coroutine(_execute(suite, trials, options, writer, observer, known, keys))
         return
     answered = [t for t in trials if id(t) in known]
     if answered:
-        _run_coroutine(_execute(suite, answered, options, writer, observer, known))
+        _run_coroutine(_execute(suite, answered, options, writer, observer, known, keys))
     # Imported once here, the workers inherit litellm (~2 s of import) instead of each importing it anew.
     litellm_module()
     dealer = workers.Dealer(uncached)
     workers.run_sharded(count,
                         lambda index, out: _run_coroutine(
-                            _execute(suite, uncached, workers.share(options, index, count), out, None, {},
+                            _execute(suite, uncached, workers.share(options, index, count), out, None, {}, keys,
                                      take=dealer.take)),
                         lambda result: _deliver(result, writer, observer))
 
@@ -390,21 +390,21 @@ def _cache_keys(trials: list[Trial]) -> dict[int, str]:
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
-                   observer: Observer | None, known: dict[int, Response],
+                   observer: Observer | None, known: dict[int, Response], keys: dict[int, str],
                    take: Callable[[], Trial | None] | None = None) -> None:
-    """Call, score and record ``trials``; ``known`` answers (from the cache, or a batch) stand in for calls.
+    """Call, score and record ``trials``; ``known`` answers (from the cache, or a batch) stand in for calls,
+    and the others are cached under their ``keys``.
 
     A worker passes ``take``: it runs the trials the run's other workers have not taken yet, as many at
     once as its share of the concurrency, each taken when one of its own finishes.
     """
-    keys = _cache_keys([t for t in trials if id(t) not in known])
     cache = open_cache(options.cache_path) if options.use_cache else None
     try:
         with tuned_for_calls():
             async with EndpointPool() as pool:
                 # Endpoints open only for models with calls to make (a missing key fails here, before any call);
                 # a judge's opens on its first uncached question.
-                for model in {t.model.id: t.model for t in trials if id(t) in keys}.values():
+                for model in {t.model.id: t.model for t in trials if id(t) not in known}.values():
                     await pool.get(model)
                 caller = Caller(options, pool, cache)
                 judges = Judges(resolve_judge(suite, options.judge), caller)
