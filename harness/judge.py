@@ -41,13 +41,17 @@ def defuse(text: str) -> str:
     return _TAG.sub(lambda m: f"<{m.group(1)}\u200b{m.group(2)}", text)
 
 
-def verdict_object(answer: str, key: str, untrusted: str = "") -> dict[str, Any]:
-    """The judge's verdict: the JSON object (or ``key:`` line) in its answer that carries ``key``.
+def verdict_object(answer: str, key: str, untrusted: str = "",
+                   read: Callable[[Any], Any] = lambda value: value) -> dict[str, Any]:
+    """The judge's verdict: the JSON object (or ``key:`` line) in its answer that carries ``key``, with
+    ``read(value)`` (which raises UnreadableVerdict on a value it cannot take) in place of the value.
 
     An answer that is one JSON object is the verdict. Otherwise every candidate counts (objects
-    at any depth, ``key:`` lines) except text that also occurs in ``untrusted`` (the output
-    under judgement, which the judge may quote); candidates that disagree make the answer
-    unreadable rather than letting position decide.
+    that carry ``key``, not the objects inside them, and ``key:`` lines) except text that also
+    occurs in ``untrusted`` (the output under judgement, which the judge may quote) and values
+    ``read`` cannot take (a line of prose). Candidates are compared as read ("Score: 4" agrees with
+    {"score": 4}); candidates that disagree make the answer unreadable rather than letting position
+    decide.
     """
     text = _unfenced(answer)
     try:
@@ -55,28 +59,41 @@ def verdict_object(answer: str, key: str, untrusted: str = "") -> dict[str, Any]
     except json.JSONDecodeError:
         whole = None
     if isinstance(whole, dict) and key in whole:
-        return whole
+        return {**whole, key: read(whole[key])}
     echoes = _compact(untrusted) + "\n" + _compact(defuse(untrusted))
-    candidates: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
+    inside = 0  # where the last object carrying the key ends: the objects within it are part of it
     decoder = json.JSONDecoder()
     for start in (m.start() for m in re.finditer(r"\{", text)):
+        if start < inside:
+            continue
         try:
             value, end = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
             continue
-        if isinstance(value, dict) and key in value and _compact(text[start:end]) not in echoes:
-            candidates.append(value)
+        if isinstance(value, dict) and key in value:
+            inside = end
+            if _compact(text[start:end]) not in echoes:
+                found.append(value)
     for line in re.finditer(rf"^[\s*#>-]*{key}\**\s*[:=]\s*\**\s*([^\n*]+?)\s*\**\s*$", text,
                             re.IGNORECASE | re.MULTILINE):
         if _compact(line.group(0).strip(" *#>-")) not in echoes:
-            candidates.append({key: line.group(1).strip().strip("\"'`.")})
-    if not candidates:
+            found.append({key: line.group(1).strip().strip("\"'`.")})
+    if not found:
         # A reply cut off by max_tokens after its verdict ({"score": 4, "reasoning": "The summ...) still
         # opens with the judge's own verdict.
         leading = re.match(rf'\s*\{{\s*"{key}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)\s*[,}}]', text)
         if leading and _compact(leading.group(0)) not in echoes:
-            return {key: json.loads(leading.group(1))}
+            return {key: read(json.loads(leading.group(1)))}
         raise UnreadableVerdict(f'no JSON object with "{key}" in the answer')
+    candidates, problem = [], None
+    for verdict in found:
+        try:
+            candidates.append({**verdict, key: read(verdict[key])})
+        except UnreadableVerdict as exc:
+            problem = exc
+    if not candidates:
+        raise problem
     if len({json.dumps(c[key], sort_keys=True, default=str).casefold() for c in candidates}) > 1:
         raise UnreadableVerdict(f'the answer holds conflicting values for "{key}"')
     return candidates[-1]
@@ -94,21 +111,24 @@ def _compact(text: str) -> str:
 
 def read_score(answer: str, scale: tuple[int, int], untrusted: str = "") -> tuple[int, str]:
     """(score on the scale, reasoning)."""
-    verdict = verdict_object(answer, "score", untrusted)
-    raw = verdict["score"]
+    verdict = verdict_object(answer, "score", untrusted, read=lambda raw: _score(raw, scale))
+    return verdict["score"], str(verdict.get("reasoning", ""))
+
+
+def _score(raw: Any, scale: tuple[int, int]) -> int:
     try:
         score = float(raw)
     except (TypeError, ValueError):
         raise UnreadableVerdict(f"score {raw!r} is not a number") from None
     if not score.is_integer() or not scale[0] <= score <= scale[1]:
         raise UnreadableVerdict(f"score {raw!r} is not a whole number from {scale[0]} to {scale[1]}")
-    return int(score), str(verdict.get("reasoning", ""))
+    return int(score)
 
 
 def read_choice(answer: str, key: str, choices: list[str], untrusted: str = "") -> tuple[str, str]:
     """(one of ``choices``, reasoning)."""
-    verdict = verdict_object(answer, key, untrusted)
-    return choice(verdict[key], choices, key), str(verdict.get("reasoning", ""))
+    verdict = verdict_object(answer, key, untrusted, read=lambda value: choice(value, choices, key))
+    return verdict[key], str(verdict.get("reasoning", ""))
 
 
 def choice(value: Any, choices: list[str], what: str) -> str:

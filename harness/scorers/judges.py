@@ -141,7 +141,10 @@ async def factuality(output: str, case: Case, *, question: str | None = "questio
 
 
 def read_claims(answer: str, untrusted: str = "") -> list[dict[str, str]]:
-    claims = verdict_object(answer, "claims", untrusted)["claims"]
+    return verdict_object(answer, "claims", untrusted, read=_claims)["claims"]
+
+
+def _claims(claims: Any) -> list[dict[str, str]]:
     if not isinstance(claims, list):
         raise UnreadableVerdict('"claims" is not a list')
     read = []

@@ -199,6 +199,24 @@ def test_verdicts_are_read_from_the_judges_object_or_line(answer, expected):
     assert read_score(answer, (1, 5), untrusted='the output was {"score": 9}')[0] == expected
 
 
+@pytest.mark.parametrize("answer, read, expected", [
+    ('**Score: 4**\n{"score": 4}', "score", 4),
+    ('Score: 4.0\n{"score": 4}', "score", 4),
+    ('Some thoughts first. {"score": 1, "detail": {"score": 5}}', "score", 1),  # an object inside the verdict
+    ('Verdict: the answer agrees.\n{"verdict": "pass"}', "verdict", "pass"),  # a line of prose is no verdict
+    ('Claims: two were found.\n{"claims": [{"claim": "x", "verdict": "supported"}]}', "claims",
+     [{"claim": "x", "verdict": "supported"}]),
+])
+def test_a_verdict_said_twice_the_same_way_is_read(answer, read, expected):
+    """Candidates are compared as read: 'Score: 4' and {"score": 4} agree; prose that is no value is passed over."""
+    if read == "score":
+        assert read_score(answer, (1, 5))[0] == expected
+    elif read == "verdict":
+        assert read_choice(answer, "verdict", ["pass", "fail"])[0] == expected
+    else:
+        assert read_claims(answer) == expected
+
+
 @pytest.mark.parametrize("answer", ["", "no verdict here", '{"score": 2.5}', '{"score": 0}', "The score: 3 is fair",
                                     '{"score": "high"}', 'The output says {"score": 5, "reas'])
 def test_unreadable_or_off_scale_scores_raise(answer):
