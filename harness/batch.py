@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
-from harness.models import Response, litellm_module, redact, remote
+from harness.models import EndpointPool, Response, litellm_module, redact, remote
 from harness.results import trial_id
 
 if TYPE_CHECKING:
@@ -54,13 +54,17 @@ async def answer(trials: Sequence[Trial], directory: Path, *, poll_s: float = 30
     groups: dict[str, list[Trial]] = {}
     for trial in trials:
         groups.setdefault(trial.model.id, []).append(trial)
+    async with EndpointPool() as pool:
+        for group in groups.values():
+            spec = group[0].model
+            if not remote(spec):
+                raise HarnessError(f"--batch: model '{spec.model}' has no batch API (it runs in this process)",
+                                   hint="run it without --batch")
+            await pool.get(spec)  # a model litellm does not know, or a missing key, stops here: nothing uploaded yet
     litellm = litellm_module()
     routes = {}
     for model_id, group in groups.items():
         spec = group[0].model
-        if not remote(spec):
-            raise HarnessError(f"--batch: model '{spec.model}' has no batch API (it runs in this process)",
-                               hint="run it without --batch")
         model_name, provider, _, _ = litellm.get_llm_provider(spec.model)
         base = spec.params.get("api_base") or spec.params.get("base_url")
         transport = {k: v for k, v in (("api_base", base), ("api_key", spec.params.get("api_key"))) if v}

@@ -27,6 +27,8 @@ def test_batch_run_submits_polls_collects_and_scores(project, server, tmp_path, 
     mochi = next(r for r in rows if r["case_id"] == "mochi")
     assert mochi["response"]["text"] == "Positive" and mochi["passed"]
     assert mochi["response"]["prompt_tokens"] > 0
+    # The key travels in the request headers only: not in the uploaded requests, nor in the run folder.
+    assert server.files and not any(b"sk-test-key-123456" in body for body in server.files.values())
     assert "sk-test-key-123456" not in (tmp_path / "run" / "batch.json").read_text()
     # The answers went to the cache like any others: a normal re-run asks nothing.
     before = server.count

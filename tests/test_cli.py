@@ -307,11 +307,12 @@ def test_model_flag_can_pick_a_suite_model_by_id(project, server):
     ("openai/gpt-4o-mini", "model 'openai/gpt-4o-mini' needs OPENAI_API_KEY in the environment"),
     ("nosuch/model", "model 'nosuch/model': litellm knows no provider for it"),
 ])
-def test_a_model_that_cannot_be_called_fails_fast_with_what_to_set(project, server, model, message, capsys):
+@pytest.mark.parametrize("batch", [[], ["--batch"]])
+def test_a_model_that_cannot_be_called_fails_fast_with_what_to_set(project, server, model, message, batch, capsys):
     started = time.monotonic()
-    assert run_cli("run", project(), "--model", model) == 2
+    assert run_cli("run", project(), "--model", model, *batch) == 2
     assert message in capsys.readouterr().err
-    assert time.monotonic() - started < 10 and server.count == 0
+    assert time.monotonic() - started < 10 and server.count == 0 and not server.files
 
 
 def test_the_python_api_works_inside_a_running_event_loop_as_in_a_notebook(project, server):
