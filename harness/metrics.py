@@ -173,15 +173,15 @@ def judge_agreement(scores: list[Score]) -> dict[str, Any] | None:
         human = _label(score.metadata["human"])
         judge = ("pass" if score.passed else "fail") if human in ("pass", "fail") else \
             _label(score.metadata.get("judgement", score.value))
-        pairs.append((judge, human))
+        pairs.append((human, judge))
     if not pairs:
         return None
-    agreed = sum(1 for judge, human in pairs if judge == human)
     labels = sorted({label for pair in pairs for label in pair})
-    return {"n": len(pairs), "accuracy": agreed / len(pairs), "accuracy_ci": list(wilson_interval(agreed, len(pairs))),
+    agreement = classification_metrics(pairs, labels)  # the human label is the expected one
+    return {"n": agreement["n"], "accuracy": agreement["accuracy"], "accuracy_ci": agreement["accuracy_ci"],
             "kappa": cohen_kappa(pairs), "labels": labels,
-            # confusion[human][judge]
-            "confusion": {h: {j: sum(1 for p in pairs if p == (j, h)) for j in labels} for h in labels}}
+            # confusion[human][judge] (a judge always has a verdict here: no unparseable column)
+            "confusion": {h: {j: agreement["confusion"][h][j] for j in labels} for h in labels}}
 
 
 def _label(value: Any) -> str:
