@@ -17,7 +17,8 @@ from harness.errors import HarnessError
 from harness.models import litellm_module, off_loop
 
 LOCAL = "local"
-# The most recent vectors, oldest dropped first: references recur across a run's trials, outputs rarely.
+# The most recently used vectors, the least recently used dropped first: a reference recurs across a
+# run's trials (and stays), an output rarely.
 MAX_VECTORS = 20_000
 _vectors: dict[tuple[str, str], list[float]] = {}
 _encode_lock = threading.Lock()
@@ -32,7 +33,10 @@ async def embed(texts: list[str], model: str = LOCAL) -> list[list[float]]:
         else:
             vectors = await _embed_with_litellm(missing, model)
         _vectors.update({(model, t): v for t, v in zip(missing, vectors, strict=True)})
-    found = [_vectors[(model, t)] for t in texts]
+    found = []
+    for text in texts:
+        found.append(vector := _vectors.pop((model, text)))
+        _vectors[(model, text)] = vector  # now the most recently used
     while len(_vectors) > MAX_VECTORS:
         del _vectors[next(iter(_vectors))]
     return found
