@@ -372,9 +372,9 @@ def _execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer:
     litellm_module()
     dealer = workers.Dealer(uncached)
     workers.run_sharded(count,
-                        lambda index, out: _run_coroutine(
+                        lambda index, out: _run_coroutine(workers.first_ctrl_c_only(
                             _execute(suite, uncached, workers.share(options, index, count), out, None, {}, keys,
-                                     take=dealer.take)),
+                                     take=dealer.take))),
                         lambda result: _deliver(result, writer, observer))
 
 

@@ -143,6 +143,31 @@ def _ctrl_c_held() -> Iterator[None]:
                 signal.raise_signal(signal.SIGINT)
 
 
+async def first_ctrl_c_only(coroutine: Any) -> Any:
+    """Await ``coroutine`` in a worker's event loop with every Ctrl-C after the first ignored.
+
+    A worker gets Ctrl-C twice: the terminal's (it reaches the whole process group) and the one
+    the parent passes on. asyncio.run takes the first to cancel the run, but a second it raises as a
+    KeyboardInterrupt wherever the worker is: in the cleanup of the trials it cancelled, or in a
+    garbage-collector callback, which prints a traceback. The worker is stopping after the first, so
+    later ones are ignored, to the end of the process.
+    """
+    stop = signal.getsignal(signal.SIGINT)  # asyncio.run's own, which cancels the run
+    if threading.current_thread() is not threading.main_thread() or not callable(stop):
+        return await coroutine
+
+    def stop_once(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop(signum, frame)
+
+    signal.signal(signal.SIGINT, stop_once)
+    try:
+        return await coroutine
+    finally:
+        if signal.getsignal(signal.SIGINT) is stop_once:  # no Ctrl-C came: asyncio.run finds its own and restores
+            signal.signal(signal.SIGINT, stop)
+
+
 def _receive(connection: Any, write: Callable[[TrialResult], None]) -> tuple[str, Any]:
     """Read one message and write the results it carries, as a whole; returns its kind and payload."""
     with _ctrl_c_held():

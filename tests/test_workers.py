@@ -187,3 +187,35 @@ def test_ctrl_c_waits_until_a_message_is_whole():
     other_thread.join()
     assert finished == ["the whole message"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_worker_stops_once_however_often_ctrl_c_reaches_it():
+    """The terminal's Ctrl-C and the parent's both reach a worker: the second must not cut short the
+    wind-down the first started (the cancelled trials' cleanup, the results still to send)."""
+    import threading
+
+    from harness.workers import first_ctrl_c_only
+
+    wound_down = []
+
+    async def run():
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.3)
+            wound_down.append(True)
+
+    def press_twice():
+        for _ in range(2):
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    presses = threading.Thread(target=press_twice)
+    presses.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(first_ctrl_c_only(run()))
+    finally:
+        presses.join()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert wound_down == [True]
