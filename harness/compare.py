@@ -45,8 +45,10 @@ class Outcome:
 
 
 def outcomes(results: Iterable[TrialResult]) -> list[Outcome]:
+    """A score without a verdict (its scorer errored) is left out, as the run's means leave it out: its
+    0 is no measurement. The trial still counts as failed."""
     return [Outcome(r.case_id, r.prompt_id, r.model_id, r.repeat, r.passed, r.response.error is not None,
-                    {s.name: s.value for s in r.scores}, r.response.text) for r in results]
+                    {s.name: s.value for s in r.scores if not s.error}, r.response.text) for r in results]
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,16 @@ def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[st
 
 
 def _deltas(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> list[Delta]:
-    """A delta per metric both sides have for every shared case.
+    """A delta per metric, over the shared cases both sides have it for (a scorer that errored on every
+    repeat of a case has no value there).
 
     A scorer whose per-case values equal the pass rate's (the only scorer, and binary) says
     nothing new; testing it again would only make Holm's correction needlessly stricter.
     """
     shared = sorted(set(a) & set(b))
-    metrics = dict.fromkeys(m for case in shared for m in a[case] if all(m in a[c] and m in b[c] for c in shared))
-    columns = {m: ([a[c][m] for c in shared], [b[c][m] for c in shared]) for m in metrics}
+    metrics = dict.fromkeys(m for case in shared for m in a[case] if m in b[case])
+    both = {m: [c for c in shared if m in a[c] and m in b[c]] for m in metrics}
+    columns = {m: ([a[c][m] for c in both[m]], [b[c][m] for c in both[m]]) for m in metrics}
     distinct = [m for m in columns if m == PASS or columns[m] != columns.get(PASS)]
     return [paired_delta(m, *columns[m]) for m in distinct]
 

@@ -258,3 +258,23 @@ def test_a_partial_run_does_not_count_the_trials_it_left_out_as_removed(project,
                    "--out", tmp_path / "part") == 0
     baseline = manifest_of(tmp_path / "part")["baseline"]
     assert baseline["matched"] == 2 and baseline["removed"] == []
+
+
+def test_a_score_without_a_verdict_is_no_zero_in_an_ab_test():
+    """A judge that never answered on one case leaves that case out of its metric; it does not drag the
+    variant's mean down (as the run's own means leave it out), nor drop the metric from the comparison."""
+    from harness.compare import outcomes
+    from harness.models import Response
+    from harness.results import TrialResult
+    from harness.scorers import Score
+
+    def trial(case, prompt, error=None):
+        score = Score("judge", 0.0 if error else 0.8, passed=not error, threshold=0.5, error=error)
+        return TrialResult(case, prompt, "m", 0, [], {}, None, Response("text"), [score])
+
+    items = outcomes([trial(f"c{i}", "a") for i in range(12)] + [trial(f"c{i}", "b") for i in range(11)]
+                     + [trial("c11", "b", error="the judge gave no verdict")])
+    judge = next(m for m in compare_variants(items)["metrics"] if m["metric"] == "judge.mean")["pairs"][0]
+    assert judge["n"] == 11 and judge["mean_b"] == pytest.approx(judge["mean_a"]) and judge["delta"] == 0
+    passing = next(m for m in compare_variants(items)["metrics"] if m["metric"] == "pass_rate")["pairs"][0]
+    assert passing["n"] == 12 and passing["b_only"] == [] and passing["a_only"] == ["c11|0"]  # it failed, though
