@@ -42,6 +42,10 @@ class FakeLLMServer:
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []  # the Authorization header of each request, to prove a key was sent
         self.embedding_requests: list[dict[str, Any]] = []
+        # Chat requests being answered now, and the most at once: counted until the reply is ready to send,
+        # so a client sending its next request on a reply is never counted twice.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         # The batch API: uploaded and produced files, batches (each finished batch_delay_s after creation).
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -115,14 +119,20 @@ class FakeLLMServer:
         with self._lock:
             self.requests.append(body)
             self.authorizations.append(request.headers.get("Authorization", ""))
-        reply = self._reply(body)
-        delay = self.latency_s + reply.delay_s
-        if delay:
-            await asyncio.sleep(delay)
-        if reply.raw_body is not None:
-            return web.Response(text=reply.raw_body, status=reply.status, headers=reply.headers,
-                                content_type="application/json")
-        return web.json_response(self._completion(body, reply), status=reply.status, headers=reply.headers)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            reply = self._reply(body)
+            delay = self.latency_s + reply.delay_s
+            if delay:
+                await asyncio.sleep(delay)
+            if reply.raw_body is not None:
+                return web.Response(text=reply.raw_body, status=reply.status, headers=reply.headers,
+                                    content_type="application/json")
+            return web.json_response(self._completion(body, reply), status=reply.status, headers=reply.headers)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def _reply(self, body: dict[str, Any]) -> Reply:
         reply = self.responder(body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -142,15 +141,12 @@ def test_a_burst_of_429s_halves_the_limit_once():
 
 def test_429s_lower_the_concurrency_so_every_trial_gets_through(project, tmp_path):
     """A provider that allows 3 requests in flight and answers 429 (retry-after-ms: 100) beyond that."""
-    lock, in_flight, rejected = threading.Lock(), [0], [0]
+    rejected = [0]
 
     def provider(request):
-        with lock:
-            if in_flight[0] >= 3:
-                rejected[0] += 1
-                return Reply(status=429, headers={"retry-after-ms": "100"})
-            in_flight[0] += 1
-        threading.Timer(0.1, lambda: _leave(lock, in_flight)).start()
+        if server.in_flight > 3:  # this request is counted in flight already
+            rejected[0] += 1
+            return Reply(status=429, headers={"retry-after-ms": "100"})
         return Reply(sentiment_answer(request), delay_s=0.1)
 
     with FakeLLMServer(provider) as server:
@@ -159,11 +155,6 @@ def test_429s_lower_the_concurrency_so_every_trial_gets_through(project, tmp_pat
     assert run.manifest["counts"]["errors"] == 0 and run.manifest["counts"]["completed"] == 40
     # 16 at once against room for 3: the first wave is mostly refused; after that the run keeps to what fits.
     assert 13 <= rejected[0] < 40
-
-
-def _leave(lock, in_flight):
-    with lock:
-        in_flight[0] -= 1
 
 
 @pytest.mark.parametrize("limits, at_least_s, per_second", [
@@ -188,40 +179,27 @@ def test_requests_and_tokens_per_minute_pace_the_calls(project, tmp_path, limits
     assert max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals) <= per_second
 
 
-def counting_server(delay_s: float = 0.05):
-    """A test server that records the most requests it ever had in flight at once (in peak[0])."""
-    lock, in_flight, peak = threading.Lock(), [0], [0]
-
-    def provider(request):
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        threading.Timer(delay_s, lambda: _leave(lock, in_flight)).start()
-        return Reply(sentiment_answer(request), delay_s=delay_s)
-
-    return FakeLLMServer(provider), peak
+def slow_server(delay_s: float = 0.05) -> FakeLLMServer:
+    return FakeLLMServer(lambda request: Reply(sentiment_answer(request), delay_s=delay_s))
 
 
 def test_a_models_own_concurrency_caps_it_below_the_runs(project, tmp_path):
-    server, peak = counting_server()
-    with server:
+    with slow_server() as server:
         suite = with_limits(project(reviews=REVIEWS, base_url=server.base_url), "    concurrency: 2\n")
         run_suite(suite, concurrency=16, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
-    assert peak[0] <= 2
+    assert server.peak_in_flight <= 2
 
 
 MANY = [(f"r{i:03d}", f"Review {i}: The mochi is excellent!", "positive") for i in range(60)]
 
 
 def test_workers_share_the_limits_without_shrinking_or_exceeding_them(project, tmp_path):
-    server, peak = counting_server()
-    with server:
+    with slow_server() as server:
         suite = project(reviews=MANY, base_url=server.base_url)
         run = run_suite(suite, concurrency=8, workers=2, use_cache=False, prompts=["terse"], out_dir=tmp_path / "a")
-    assert run.manifest["workers"] == 2 and 6 <= peak[0] <= 8  # -j 8 in all, 4 in each worker
+    assert run.manifest["workers"] == 2 and 6 <= server.peak_in_flight <= 8  # -j 8 in all, 4 in each worker
 
-    server, peak = counting_server()
-    with server:
+    with slow_server() as server:
         suite = with_limits(project(reviews=MANY, base_url=server.base_url), "    concurrency: 1\n")
         run = run_suite(suite, concurrency=8, workers=2, use_cache=False, prompts=["terse"], out_dir=tmp_path / "b")
-    assert run.manifest["workers"] == 1 and peak[0] == 1  # one slot cannot be split over two workers
+    assert run.manifest["workers"] == 1 and server.peak_in_flight == 1  # one slot cannot be split over two workers
