@@ -15,12 +15,12 @@ from harness.scorers import Score
 from harness.stats import (
     bootstrap_mean_interval,
     classification_metrics,
+    clustered_wilson_interval,
     cohen_kappa,
     macro_f1_interval,
     pass_at_k,
     pass_hat_k,
     percentile,
-    wilson_interval,
 )
 from harness.suite import Bound
 
@@ -62,15 +62,17 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[st
 
 
 def pass_rate_interval(scored: list[TrialResult]) -> list[float]:
-    """95% interval of the pass rate: Wilson over trials, or, when cases were repeated, a bootstrap over cases.
+    """95% interval of the pass rate (see rate_interval)."""
+    return rate_interval([(r.case_id, r.passed) for r in scored])
 
-    Repeats of one case are not independent draws (a hard case fails every time), so counting
-    them as separate trials would make the interval too narrow.
-    """
-    passes = [(r.case_id, float(r.passed)) for r in scored]
-    if len({case_id for case_id, _ in passes}) == len(passes):
-        return list(wilson_interval(sum(1 for r in scored if r.passed), len(scored)))
-    return _case_bootstrap_interval(passes)
+
+def rate_interval(outcomes: list[tuple[str, bool]]) -> list[float]:
+    """95% interval of a rate over (case id, outcome) trials, a case's repeats counted as the dependent
+    draws they are."""
+    by_case: dict[str, list[bool]] = defaultdict(list)
+    for case_id, hit in outcomes:
+        by_case[case_id].append(hit)
+    return list(clustered_wilson_interval(list(by_case.values())))
 
 
 def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
@@ -119,7 +121,7 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
             "mean": sum(s.value for _, s in verdicts) / len(verdicts) if verdicts else None,
             "mean_ci": _mean_interval(verdicts),
             "pass_rate": passed / len(values),
-            "pass_rate_ci": list(wilson_interval(passed, len(values))),
+            "pass_rate_ci": rate_interval([(case_id, s.passed) for case_id, s in scores]),
             "errors": sum(1 for s in values if s.error),
         }
         by_case: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
@@ -130,8 +132,11 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
             pairs = [pair for case_pairs in by_case.values() for pair in case_pairs]
             labels = sorted({e for e, _ in pairs} | {p for _, p in pairs if p is not None})
             classification = classification_metrics(pairs, labels)
-            classification["macro_f1_ci"] = list(macro_f1_interval(list(by_case.values()), labels))
-            classification["unparseable_rate_ci"] = list(wilson_interval(classification["unparseable"], len(pairs)))
+            cases = list(by_case.values())
+            classification["accuracy_ci"] = list(clustered_wilson_interval([[e == p for e, p in c] for c in cases]))
+            classification["macro_f1_ci"] = list(macro_f1_interval(cases, labels))
+            classification["unparseable_rate_ci"] = list(clustered_wilson_interval([[p is None for _, p in c]
+                                                                                     for c in cases]))
             entry.update(classification=classification, accuracy=classification["accuracy"],
                          macro_f1=classification["macro_f1"])
         agreement = judge_agreement(values)

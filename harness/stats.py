@@ -10,7 +10,7 @@ Z95 = 1.959963984540054
 UNPARSEABLE = "(none)"
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """95% Wilson score interval for a proportion: honest at small n and at 0% or 100%, unlike p ± 2se."""
     if n == 0:
         return (0.0, 1.0)
@@ -19,6 +19,30 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def clustered_wilson_interval(cases: Sequence[Sequence[bool]], z: float = Z95) -> tuple[float, float]:
+    """95% Wilson interval of a rate whose trials come grouped in cases (a case's repeats).
+
+    Repeats of a case are not independent draws (a hard case fails every time), so the trials
+    count as only as many draws as the spread between cases shows: Kish's effective sample size,
+    the binomial variance over the cluster-robust one. That is every trial when repeats vary like
+    fresh draws, and one per case when each case always passes or always fails. At 0% or 100% the
+    spread says nothing, and the careful reading is the latter. (A bootstrap over cases would say
+    [100%, 100%] there, and is too narrow with few cases.)
+    """
+    sizes = [len(trials) for trials in cases if trials]
+    hits = [sum(trials) for trials in cases if trials]
+    n, k, count = sum(sizes), sum(hits), len(sizes)
+    p = k / n if n else 0.0
+    if count == n:  # one trial per case (or none)
+        return wilson_interval(k, n, z)
+    if count == 1 or p in (0.0, 1.0):
+        effective = count
+    else:
+        variance = count / (count - 1) * sum((h - p * m) ** 2 for h, m in zip(hits, sizes, strict=True)) / n ** 2
+        effective = n if variance == 0 else min(n, max(count, p * (1 - p) / variance))
+    return wilson_interval(p * effective, effective, z)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -31,7 +31,7 @@ def test_one_case_has_no_interval_for_its_mean():
     assert summarize([trial("a", score(1.0)), trial("a", score(0.0), repeat=1)])[0]["scorers"]["s"]["mean_ci"] is None
 
 
-def test_macro_f1_interval_resamples_cases_with_their_repeats():
+def test_classification_intervals_resample_cases_with_their_repeats():
     # Ten cases, each repeated four times with the same answer: 40 pairs, but only 10 independent cases.
     results = [trial(f"c{i}", score(float(ok), kind="classification", expected=e, predicted=e if ok else o),
                      repeat=r)
@@ -41,8 +41,14 @@ def test_macro_f1_interval_resamples_cases_with_their_repeats():
     by_trials = summarize(results)[0]["scorers"]["s"]["classification"]
     one_each = summarize([r for r in results if r.repeat == 0])[0]["scorers"]["s"]["classification"]
     assert by_trials["macro_f1"] == pytest.approx(one_each["macro_f1"])
-    width = [c["macro_f1_ci"][1] - c["macro_f1_ci"][0] for c in (by_trials, one_each)]
-    assert width[0] == pytest.approx(width[1], abs=0.08)  # repeats add no information, so no narrower interval
+    # Repeats add no information, so no narrower interval: for macro-F1, accuracy, the unparseable rate and the
+    # scorer's own pass rate.
+    for metric in ("macro_f1_ci", "accuracy_ci", "unparseable_rate_ci"):
+        width = [c[metric][1] - c[metric][0] for c in (by_trials, one_each)]
+        assert width[0] == pytest.approx(width[1], abs=0.08), metric
+    width = [s["pass_rate_ci"][1] - s["pass_rate_ci"][0]
+             for s in (summarize(rs)[0]["scorers"]["s"] for rs in (results, [r for r in results if r.repeat == 0]))]
+    assert width[0] == pytest.approx(width[1], abs=0.08)
 
 
 @pytest.mark.parametrize("labels, judgements, agreement", [

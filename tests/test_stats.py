@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from harness.stats import classification_metrics, cohen_kappa, macro_f1_interval, percentile, wilson_interval
+from harness.stats import (
+    classification_metrics,
+    clustered_wilson_interval,
+    cohen_kappa,
+    macro_f1_interval,
+    percentile,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize("k, n, low, high", [
@@ -21,6 +29,41 @@ def test_wilson_interval_matches_reference_values(k, n, low, high):
 
 def test_wilson_interval_of_nothing_is_uninformative():
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_repeated_cases_count_for_as_many_draws_as_their_spread_shows():
+    import statsmodels.api as sm
+
+    cases = [[True, True, False], [True, True, True], [False, False, True, False], [True, False, True],
+             [True, True, True], [False, False, False]]
+    y = [float(hit) for trials in cases for hit in trials]
+    groups = [i for i, trials in enumerate(cases) for _ in trials]
+    fit = sm.OLS(y, [[1.0]] * len(y)).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    p = sum(y) / len(y)
+    effective = p * (1 - p) / fit.bse[0] ** 2  # cluster-robust variance, as statsmodels computes it
+    assert len(cases) < effective < len(y)
+    assert clustered_wilson_interval(cases) == pytest.approx(wilson_interval(p * effective, effective))
+
+
+def test_repeats_that_always_agree_count_once_and_never_shrink_the_interval_to_a_point():
+    assert clustered_wilson_interval([[True] * 10] * 7 + [[False] * 10] * 3) == pytest.approx(wilson_interval(7, 10))
+    assert clustered_wilson_interval([[True] * 10] * 10) == pytest.approx(wilson_interval(10, 10))  # not [1, 1]
+    assert clustered_wilson_interval([[True], [False], [True]]) == wilson_interval(2, 3)  # no repeats: plain Wilson
+    assert clustered_wilson_interval([[True, False, True, False]] * 5) == pytest.approx(wilson_interval(10, 20))
+
+
+def test_the_repeats_interval_covers_the_true_rate_95_times_in_100():
+    """Cases of very different difficulty, each repeated 5 times: Wilson over the trials misses the true rate
+    about a quarter of the time; counting the dependence, about one time in twenty."""
+    rng = random.Random(7)
+    hits = {"clustered": 0, "trials": 0}
+    for _ in range(400):
+        cases = [[rng.random() < p for _ in range(5)] for p in (rng.betavariate(0.5, 0.5) for _ in range(30))]
+        low, high = clustered_wilson_interval(cases)
+        hits["clustered"] += low <= 0.5 <= high
+        low, high = wilson_interval(sum(map(sum, cases)), 150)
+        hits["trials"] += low <= 0.5 <= high
+    assert 0.92 <= hits["clustered"] / 400 <= 0.98 and hits["trials"] / 400 < 0.85
 
 
 def test_percentile_interpolates_like_numpy():
@@ -43,7 +86,6 @@ def test_classification_metrics_by_hand():
 
 # --- paired comparisons, checked against scipy and statsmodels -------------------------------
 
-import random  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import stats as scipy_stats  # noqa: E402
