@@ -50,8 +50,8 @@ def render_report(run: Run) -> str:
     history = trend(runs_of(manifest["suite"]["name"], run.directory.parent))
     script = _asset("report.js")
     return _environment().get_template("report.html.j2").render(
-        run=manifest, variants=variants, confusions=_confusions(variants), agreements=_agreements(variants),
-        css=_asset("report.css"),
+        run=manifest, variants=variants, css=_asset("report.css"),
+        tables={key: _tables(variants, key) for key in ("classification", "human_agreement")},
         ab=manifest.get("ab"), baseline=manifest.get("baseline"), best=_best(variants, manifest.get("ab")),
         runs_model={m["id"]: m["model"] for m in manifest["config"]["models"]},
         trend=[{"variant": name, **_sparkline([v for _, v in points])} for name, points in history.items()
@@ -155,19 +155,11 @@ def _sparkline(values: list[float], width: int = 160, height: int = 28) -> dict[
             "runs": len(values)}
 
 
-def _confusions(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    tables = []
-    for variant in variants:
-        for name, scorer in variant["scorers"].items():
-            if "classification" in scorer:
-                tables.append({"variant": variant, "scorer": name, **scorer["classification"]})
-    return tables
-
-
-def _agreements(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Judge-vs-human tables: one per variant and judged scorer whose cases carry human labels."""
-    return [{"variant": variant, "scorer": name, **scorer["human_agreement"]}
-            for variant in variants for name, scorer in variant["scorers"].items() if "human_agreement" in scorer]
+def _tables(variants: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """One confusion table per variant and scorer that has ``key``: its classification (expected vs
+    predicted), or its agreement with human labels (human vs judge)."""
+    return [{"variant": variant, "scorer": name, **scorer[key]}
+            for variant in variants for name, scorer in variant["scorers"].items() if key in scorer]
 
 
 def _sha256(text: str) -> str:

@@ -190,3 +190,40 @@ def test_non_finite_numbers_and_a_killed_run_still_render(page, project, server,
     assert run_cli("report", tmp_path / "run") == 0
     page.goto((tmp_path / "run" / "report.html").as_uri())
     expect(page.locator("#cases-body tr")).to_have_count(1)
+
+
+def _cells(table) -> list[list[str]]:
+    return [[cell.strip() for cell in row.locator("th, td").all_inner_texts()] for row in table.locator("tr").all()]
+
+
+def _section(page, heading: str):
+    return page.locator("section", has=page.locator("h2", has_text=heading))
+
+
+def test_confusion_per_class_and_judge_vs_human_tables_say_what_run_json_says(page, sentiment_run, tmp_path):
+    from tests.scorers.test_judges import calibration_run
+
+    variant = json.loads((sentiment_run / "run.json").read_text())["variants"][0]
+    label = variant["scorers"]["label"]["classification"]
+    page.goto((sentiment_run / "report.html").as_uri())
+    figure = _section(page, "Confusion matrices").locator("figure").first
+    expect(figure.locator("figcaption")).to_contain_text(f"{variant['prompt_id']} × {variant['model_id']} · label")
+    assert _cells(figure.locator("table.confusion")) == [
+        ["expected ↓ / predicted →", *label["labels"], "(none)"],
+        *[[expected, *map(str, row.values())] for expected, row in label["confusion"].items()]]
+    assert _cells(figure.locator("table.per-class"))[1:] == [
+        [name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])]
+        for name, m in label["per_class"].items()]
+
+    (tmp_path / "judge").mkdir()
+    run = calibration_run(tmp_path / "judge")
+    agreement = run.metrics[0]["scorers"]["faithfulness"]["human_agreement"]
+    page.goto((run.directory / "report.html").as_uri())
+    figure = _section(page, "Judge vs human labels").locator("figure")
+    expect(figure.locator("figcaption")).to_contain_text("agreement 83.3%")
+    expect(figure.locator("figcaption")).to_contain_text("κ 0.67, n 6")
+    assert _cells(figure.locator("table.confusion")) == [["human ↓ / judge →", "fail", "pass"],
+                                                         ["fail", "2", "1"], ["pass", "0", "3"]]
+    assert agreement["confusion"] == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
+    expect(page.locator("table.summary")).to_contain_text("judge agrees with humans 83.3% of 6 · κ 0.67")
+    assert page.errors == []

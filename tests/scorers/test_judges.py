@@ -305,8 +305,9 @@ def test_unanswerable_case_is_not_scored_for_factuality(tmp_path):
     assert set(scores_of(run, "unknown")) == {"abstention"}
 
 
-def test_judge_agreement_with_human_labels_is_reported(tmp_path):
-    """The echo model replays fixed answers; the judge grades them; the run compares it with the human labels."""
+def calibration_run(tmp_path):
+    """A run whose judge is compared with human labels: the echo model replays fixed answers and the judge
+    grades them; 5 of 6 verdicts agree with the labels."""
     labelled = [("a", "pass", "pass"), ("b", "pass", "pass"), ("c", "fail", "fail"), ("d", "fail", "pass"),
                 ("e", "pass", "pass"), ("f", "fail", "fail")]  # (case, human label, what the judge will say)
     verdicts = {f"answer {case}": judge for case, _, judge in labelled}
@@ -327,6 +328,11 @@ def test_judge_agreement_with_human_labels_is_reported(tmp_path):
                          f"thresholds: {{faithfulness.kappa: 0.5}}\n")
         run = run_suite(suite, reports_dir=tmp_path / "reports")
         assert all(judge_request(r) for r in server.requests)  # echo answered without any call
+    return run
+
+
+def test_judge_agreement_with_human_labels_is_reported(tmp_path):
+    run = calibration_run(tmp_path)
     metrics = run.metrics[0]["scorers"]["faithfulness"]
     # 5 of 6 agree; judge says pass 4/6, humans 3/6: chance agreement 0.5, kappa (5/6 - 0.5) / 0.5 = 2/3.
     assert metrics["agreement"] == pytest.approx(5 / 6)
