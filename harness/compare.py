@@ -117,7 +117,8 @@ def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[st
 
 def _deltas(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> list[Delta]:
     """A delta per metric, over the shared cases both sides have it for (a scorer that errored on every
-    repeat of a case has no value there).
+    repeat of a case has no value there); a scorer left with one such case says nothing, and is not
+    tested (each test makes Holm's correction of the others stricter).
 
     A scorer whose per-case values equal the pass rate's (the only scorer, and binary) says
     nothing new; testing it again would only make Holm's correction needlessly stricter.
@@ -125,6 +126,7 @@ def _deltas(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> l
     shared = sorted(set(a) & set(b))
     metrics = dict.fromkeys(m for case in shared for m in a[case] if m in b[case])
     both = {m: [c for c in shared if m in a[c] and m in b[c]] for m in metrics}
+    metrics = [m for m in metrics if m == PASS or len(both[m]) > 1]
     columns = {m: ([a[c][m] for c in both[m]], [b[c][m] for c in both[m]]) for m in metrics}
     distinct = [m for m in columns if m == PASS or columns[m] != columns.get(PASS)]
     return [paired_delta(m, *columns[m]) for m in distinct]

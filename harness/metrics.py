@@ -139,7 +139,7 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
                                                                                      for c in cases]))
             entry.update(classification=classification, accuracy=classification["accuracy"],
                          macro_f1=classification["macro_f1"])
-        agreement = judge_agreement(values)
+        agreement = judge_agreement(scores)
         if agreement:
             entry.update(human_agreement=agreement, agreement=agreement["accuracy"], kappa=agreement["kappa"])
         entry.update(judge_usage(values) or {})
@@ -165,25 +165,28 @@ def _case_bootstrap_interval(values: list[tuple[str, float]]) -> list[float]:
     return [max(0.0, low), min(1.0, high)]
 
 
-def judge_agreement(scores: list[Score]) -> dict[str, Any] | None:
+def judge_agreement(scores: list[tuple[str, Score]]) -> dict[str, Any] | None:
     """How far to trust a judge: its agreement with the human labels cases carry for this scorer.
 
-    A human label of pass/fail (or true/false) is compared with whether the score passed; any
-    other label with the judge's own verdict (a 1-5 score, a factuality category).
+    ``scores`` are (case id, score). A human label of pass/fail (or true/false) is compared with
+    whether the score passed; any other label with the judge's own verdict (a 1-5 score, a
+    factuality category).
     """
-    pairs = []
-    for score in scores:
+    by_case: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for case_id, score in scores:
         if score.error or score.metadata.get("human") is None:
             continue
         human = _label(score.metadata["human"])
         judge = ("pass" if score.passed else "fail") if human in ("pass", "fail") else \
             _label(score.metadata.get("judgement", score.value))
-        pairs.append((human, judge))
-    if not pairs:
+        by_case[case_id].append((human, judge))
+    if not by_case:
         return None
+    pairs = [pair for case_pairs in by_case.values() for pair in case_pairs]
     labels = sorted({label for pair in pairs for label in pair})
     agreement = classification_metrics(pairs, labels)  # the human label is the expected one
-    return {"n": agreement["n"], "accuracy": agreement["accuracy"], "accuracy_ci": agreement["accuracy_ci"],
+    accuracy_ci = clustered_wilson_interval([[h == j for h, j in c] for c in by_case.values()])
+    return {"n": agreement["n"], "accuracy": agreement["accuracy"], "accuracy_ci": list(accuracy_ci),
             "kappa": cohen_kappa(pairs), "labels": labels,
             # confusion[human][judge] (a judge always has a verdict here: no unparseable column)
             "confusion": {h: {j: agreement["confusion"][h][j] for j in labels} for h in labels}}

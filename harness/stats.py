@@ -26,22 +26,28 @@ def clustered_wilson_interval(cases: Sequence[Sequence[bool]], z: float = Z95) -
 
     Repeats of a case are not independent draws (a hard case fails every time), so the trials
     count as only as many draws as the spread between cases shows: Kish's effective sample size,
-    the binomial variance over the cluster-robust one. That is every trial when repeats vary like
-    fresh draws, and one per case when each case always passes or always fails. At 0% or 100% the
-    spread says nothing, and the careful reading is the latter. (A bootstrap over cases would say
-    [100%, 100%] there, and is too narrow with few cases.)
+    the binomial variance over the variance between cases. That is every trial when repeats vary like
+    fresh draws, and one per case (with equal repeats; a much-repeated case counts for more) when
+    each case always passes or always fails. At 0% or 100% the spread says nothing, and the
+    careful reading is the latter. (A bootstrap over cases would say [100%, 100%] there.)
+    With fewer than about ten cases it still runs narrow: 87-92% coverage at 3-5 cases in simulation.
     """
     sizes = [len(trials) for trials in cases if trials]
     hits = [sum(trials) for trials in cases if trials]
     n, k, count = sum(sizes), sum(hits), len(sizes)
-    p = k / n if n else 0.0
     if count == n:  # one trial per case (or none)
         return wilson_interval(k, n, z)
+    p = k / n
+    fewest = n * n / sum(m * m for m in sizes)  # what the trials are worth when each case's repeats all agree
     if count == 1 or p in (0.0, 1.0):
-        effective = count
+        effective = fewest
     else:
-        variance = count / (count - 1) * sum((h - p * m) ** 2 for h, m in zip(hits, sizes, strict=True)) / n ** 2
-        effective = n if variance == 0 else min(n, max(count, p * (1 - p) / variance))
+        # Delete-one-case jackknife: the cluster-robust variance when repeats are equal, and unlike the
+        # sandwich form not fooled by one much-repeated case (it pulls the rate toward itself).
+        without = [(k - h) / (n - m) for h, m in zip(hits, sizes, strict=True)]
+        centre = sum(without) / count
+        variance = (count - 1) / count * sum((w - centre) ** 2 for w in without)
+        effective = n if variance == 0 else min(n, max(fewest, p * (1 - p) / variance))
     return wilson_interval(p * effective, effective, z)
 
 
@@ -83,7 +89,6 @@ def classification_metrics(pairs: Sequence[tuple[str, str | None]], labels: Sequ
     return {
         "n": n,
         "accuracy": correct / n if n else 0.0,
-        "accuracy_ci": list(wilson_interval(correct, n)),
         "macro_f1": macro_f1,
         "unparseable": unparseable,
         "unparseable_rate": unparseable / n if n else 0.0,

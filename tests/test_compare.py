@@ -278,3 +278,10 @@ def test_a_score_without_a_verdict_is_no_zero_in_an_ab_test():
     assert judge["n"] == 11 and judge["mean_b"] == pytest.approx(judge["mean_a"]) and judge["delta"] == 0
     passing = next(m for m in compare_variants(items)["metrics"] if m["metric"] == "pass_rate")["pairs"][0]
     assert passing["n"] == 12 and passing["b_only"] == [] and passing["a_only"] == ["c11|0"]  # it failed, though
+
+
+def test_a_metric_on_a_single_shared_case_is_not_tested():
+    """It could never be significant, and testing it would make Holm's correction of the others stricter."""
+    items = [outcome(f"c{i}", prompt="a", score=0.8 if i == 0 else None) for i in range(12)] + \
+            [outcome(f"c{i}", prompt="b", score=0.4 if i == 0 else None) for i in range(12)]
+    assert [m["metric"] for m in compare_variants(items)["metrics"]] == ["pass_rate"]

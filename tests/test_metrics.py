@@ -62,3 +62,11 @@ def test_judge_agreement_with_human_labels_of_every_kind(labels, judgements, agr
                for i, (h, j) in enumerate(zip(labels, judgements, strict=True))]
     s = summarize(results)[0]["scorers"]["s"]
     assert s["agreement"] == pytest.approx(agreement) and s["human_agreement"]["n"] == len(labels)
+
+
+def test_judge_agreement_interval_counts_a_cases_repeats_once():
+    verdicts = [(f"c{i}", 1.0 if i < 7 else 0.0) for i in range(10)]  # the judge passes 7; people passed all 10
+    once = [trial(case, score(value, human="pass")) for case, value in verdicts]
+    thrice = [trial(case, score(value, human="pass"), repeat=r) for case, value in verdicts for r in range(3)]
+    intervals = [summarize(rs)[0]["scorers"]["s"]["human_agreement"]["accuracy_ci"] for rs in (once, thrice)]
+    assert intervals[1] == pytest.approx(intervals[0])

@@ -34,8 +34,8 @@ def test_wilson_interval_of_nothing_is_uninformative():
 def test_repeated_cases_count_for_as_many_draws_as_their_spread_shows():
     import statsmodels.api as sm
 
-    cases = [[True, True, False], [True, True, True], [False, False, True, False], [True, False, True],
-             [True, True, True], [False, False, False]]
+    cases = [[True, True, False], [True, True, True], [False, False, True], [True, False, True],
+             [True, True, True], [False, False, False]]  # equal repeats: the jackknife equals statsmodels' form
     y = [float(hit) for trials in cases for hit in trials]
     groups = [i for i, trials in enumerate(cases) for _ in trials]
     fit = sm.OLS(y, [[1.0]] * len(y)).fit(cov_type="cluster", cov_kwds={"groups": groups})
@@ -50,6 +50,10 @@ def test_repeats_that_always_agree_count_once_and_never_shrink_the_interval_to_a
     assert clustered_wilson_interval([[True] * 10] * 10) == pytest.approx(wilson_interval(10, 10))  # not [1, 1]
     assert clustered_wilson_interval([[True], [False], [True]]) == wilson_interval(2, 3)  # no repeats: plain Wilson
     assert clustered_wilson_interval([[True, False, True, False]] * 5) == pytest.approx(wilson_interval(10, 20))
+    # One case asked 50 times, nine once: the 59 trials are worth n²/Σm² = 1.4 draws, not ten.
+    uneven = [[True] * 50] + [[False]] * 9
+    effective = 59 ** 2 / (50 ** 2 + 9)
+    assert clustered_wilson_interval(uneven) == pytest.approx(wilson_interval(50 / 59 * effective, effective))
 
 
 def test_the_repeats_interval_covers_the_true_rate_95_times_in_100():
