@@ -305,7 +305,7 @@ def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any
     if gates.max_drop is not None:
         drops = [d for d in result.deltas if significant(d, gates.alpha) < 0 and d["delta"] < -gates.max_drop]
         worst = min(drops, key=lambda d: d["delta"]) if drops else None
-        smallest_n = min((d["n"] for d in result.deltas), default=0)
+        smallest_n = min((d["n"] for d in result.deltas if d["metric"] == PASS), default=0)  # a scorer's n may be less
         note = ""
         if 2 * 0.5**smallest_n >= gates.alpha:  # even n changes all one way would not reach alpha
             note = f" (note: with {smallest_n} cases no drop can be significant at alpha={gates.alpha})"

@@ -285,3 +285,10 @@ def test_a_metric_on_a_single_shared_case_is_not_tested():
     items = [outcome(f"c{i}", prompt="a", score=0.8 if i == 0 else None) for i in range(12)] + \
             [outcome(f"c{i}", prompt="b", score=0.4 if i == 0 else None) for i in range(12)]
     assert [m["metric"] for m in compare_variants(items)["metrics"]] == ["pass_rate"]
+
+
+def test_the_too_few_cases_note_counts_the_pass_rates_cases_not_a_sparse_scorers():
+    base = [outcome(f"c{i}", score=0.9 if i < 2 else None) for i in range(12)]
+    candidate = [outcome(f"c{i}", score=0.8 if i < 2 else None) for i in range(12)]
+    drop = next(g for g in compare_to_baseline(base, candidate, Gates()).gates if g["gate"] == "max_drop")
+    assert drop["detail"] == "no significant drop"
