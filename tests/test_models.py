@@ -157,3 +157,46 @@ def test_only_providers_whose_synchronous_half_just_builds_the_request_run_it_in
             return endpoint.inline_sync_half
 
     assert asyncio.run(opened()) is inline
+
+
+def test_a_model_litellm_has_a_price_for_is_priced_on_every_call_and_one_it_has_none_for_skips_the_work(
+        project, tmp_path, monkeypatch):
+    """litellm spends a fifth of a call's CPU on its cost; for a model it has no price for, that is done only
+    until the first answer shows it (the cost is None either way), while a priced model keeps every cost."""
+    from harness.models import litellm_module
+    from harness.runner import run_suite
+    from tests.conftest import sentiment_answer
+
+    litellm = litellm_module()
+    priced_for = []
+    calculate = litellm.response_cost_calculator
+    monkeypatch.setattr(litellm, "response_cost_calculator",
+                        lambda **kwargs: priced_for.append(kwargs["model"]) or calculate(**kwargs))
+    with FakeLLMServer(sentiment_answer) as server:
+        suite = project(base_url=server.base_url)
+        text = suite.read_text()
+        model = text[text.index("  - id: fake"):text.index("params:\n  temperature")]
+        suite.write_text(text.replace(model, model + model.replace("id: fake", "id: priced").replace(
+            "openai/fake-model", "openai/gpt-4o-mini")))
+        run = run_suite(suite, concurrency=1, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
+    costs = {m: [r.response.cost_usd for r in run.results if r.model_id == m] for m in ("fake", "priced")}
+    assert len(costs["priced"]) == 6 and all(c is not None and c > 0 for c in costs["priced"])
+    assert costs["fake"] == [None] * 6
+    unpriced_calculations = [m for m in priced_for if "fake-model" in m]
+    assert 1 <= len(unpriced_calculations) <= 2  # the first answer's (litellm may price it twice), then none
+    assert sum("gpt-4o-mini" in m for m in priced_for) >= 6
+
+
+@pytest.mark.parametrize("model, call_kwargs, cost, unpriced", [
+    ("openai/fake-model", {}, None, True),
+    ("azure/my-deployment", {}, 0.002, False),  # priced by the model its answer names
+    ("openai/fake-model", {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}, None, False),
+    ("openai/gpt-4o-mini", {}, None, False),  # in litellm's price list: an answer without usage is no proof
+])
+def test_a_model_is_taken_as_unpriced_only_when_nothing_could_price_it(model, call_kwargs, cost, unpriced):
+    from harness.models import Pricing, litellm_module
+
+    pricing = Pricing()
+    pricing.learn(litellm_module(), model, call_kwargs, cost)
+    pricing.learn(litellm_module(), model, {}, 0.5)  # decided once, by the first answer
+    assert pricing.unpriced is unpriced
