@@ -46,32 +46,6 @@ class Response:
     attempts: int = 1
 
 
-@dataclass
-class Pricing:
-    """Whether litellm can price a model's calls; unknown (None) until the model first answers.
-
-    litellm works out the cost of every call, about a fifth of the CPU a call costs it, and for a
-    model it has no price for (a self-hosted or local one) the answer is always None. Once that is
-    known, the calculation is skipped for that model's later calls (see _skip_cost_of_unpriced_calls).
-    """
-
-    unpriced: bool | None = None
-
-    def learn(self, litellm: Any, model: str, call_kwargs: dict[str, Any], cost: float | None) -> None:
-        """Decide from the first answer: unpriced only when litellm priced it at nothing, the call sets no
-        price of its own, and litellm's price list has no entry for the model (an Azure deployment's
-        name has none, yet its answers are priced by the model they name)."""
-        if self.unpriced is not None:
-            return
-        self.unpriced = False
-        if cost is not None or any(key in call_kwargs for key in CUSTOM_PRICING_PARAMS):
-            return
-        try:
-            litellm.get_model_info(model=model)
-        except Exception:
-            self.unpriced = True
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
@@ -85,7 +59,6 @@ class Endpoint:
     kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
     answer: Callable[[list[dict[str, str]]], str] | None = None
     inline_sync_half: bool = False
-    pricing: Pricing = field(default_factory=Pricing, compare=False, repr=False)
 
 
 Provider = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
@@ -263,19 +236,24 @@ def litellm_module():
     return litellm
 
 
-# Call parameters that give litellm a price of the caller's own.
-CUSTOM_PRICING_PARAMS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second",
-                         "output_cost_per_second", "base_model")
+# Whether the call this task is making is the harness's own (set by complete() around the call).
+_calling_from_harness: contextvars.ContextVar[bool] = contextvars.ContextVar("harness_calling", default=False)
 
-# Whether the call this task is making goes to a model litellm has no price for (set by complete()).
-_calling_unpriced_model: contextvars.ContextVar[bool] = contextvars.ContextVar("harness_calling_unpriced_model",
-                                                                               default=False)
+# What litellm could not price: (its price list's size, model, provider, the model the answer names).
+_UNPRICED: set[tuple[Any, ...]] = set()
 
 
 def _skip_cost_of_unpriced_calls() -> None:
-    """litellm's cost calculation answers None at once for a call to a model known to have no price
-    (see Pricing); any other call, and anyone else's litellm calls in this process, are priced as usual.
-    A litellm release that moved the calculation is left as it is (slower, still right)."""
+    """litellm works out the cost of every call, about a fifth of the CPU a call costs it, and for a model
+    it has no price for (a self-hosted or local one) the answer is None, every time. So for the harness's
+    own calls, once litellm has said None for a model answering as a given model, it is not asked again.
+
+    Only when nothing but the model names can price the call: no price of the call's own (litellm's own
+    test for one), no cost sent by the server, no litellm cache hit. The price list's size is part of
+    what is remembered, so a price registered later (litellm.register_model) is used. Anyone else's
+    litellm calls in this process are priced as usual, and a litellm release that moved the calculation
+    is left as it is (slower, still right).
+    """
     try:
         from litellm.litellm_core_utils.litellm_logging import Logging
     except ImportError:
@@ -285,11 +263,34 @@ def _skip_cost_of_unpriced_calls() -> None:
         return
 
     @functools.wraps(calculate)
-    def response_cost_calculator(self: Any, *args: Any, **kwargs: Any) -> float | None:
-        return None if _calling_unpriced_model.get() else calculate(self, *args, **kwargs)
+    def response_cost_calculator(self: Any, result: Any = None, *args: Any, **kwargs: Any) -> float | None:
+        if not _calling_from_harness.get() or not _priced_by_names_alone(self, result):
+            return calculate(self, result, *args, **kwargs)
+        litellm = sys.modules["litellm"]
+        key = (len(litellm.model_cost), self.model, self.model_call_details.get("custom_llm_provider"),
+               getattr(result, "model", None))
+        if key in _UNPRICED:
+            return None
+        cost = calculate(self, result, *args, **kwargs)
+        if cost is None:
+            _UNPRICED.add(key)
+        return cost
 
     response_cost_calculator.skips_unpriced_calls = True  # type: ignore[attr-defined]
     Logging.response_cost_calculator = response_cost_calculator
+
+
+def _priced_by_names_alone(logging: Any, result: Any) -> bool:
+    """Whether litellm would price this answer from the model names and token counts alone."""
+    hidden = getattr(result, "_hidden_params", None) or {}
+    headers = hidden.get("additional_headers") or {}
+    try:
+        return (type(result).__name__ == "ModelResponse" and not logging.model_call_details.get("cache_hit")
+                and hidden.get("response_cost") is None and not logging.custom_pricing_for(result)
+                and not any("response-cost" in str(name).lower() for name in headers)
+                and not (logging.litellm_params or {}).get("metadata"))
+    except Exception:  # a litellm release that reads these differently: let it price the call
+        return False
 
 
 # What litellm imports lazily on its first call through the OpenAI SDK (found with python -X importtime).
@@ -426,8 +427,6 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         except (AttributeError, IndexError, TypeError) as exc:
             response = Response(text="", latency_ms=_ms(started), attempts=attempt,
                                 error=f"malformed response: {type(exc).__name__}: {exc}")
-        else:
-            endpoint.pricing.learn(litellm, endpoint.model, kwargs, response.cost_usd)
         if throttle is not None:
             used = None if response.prompt_tokens is None else response.prompt_tokens + (
                 response.completion_tokens or 0)
@@ -438,11 +437,11 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
 async def _acompletion(litellm: Any, endpoint: Endpoint, messages: list[dict[str, str]],
                        kwargs: dict[str, Any]) -> Any:
     marked = _calling_inline_provider.set(endpoint.inline_sync_half)
-    unpriced = _calling_unpriced_model.set(bool(endpoint.pricing.unpriced))
+    ours = _calling_from_harness.set(True)
     try:
         return await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
     finally:
-        _calling_unpriced_model.reset(unpriced)
+        _calling_from_harness.reset(ours)
         _calling_inline_provider.reset(marked)
 
 

@@ -159,44 +159,84 @@ def test_only_providers_whose_synchronous_half_just_builds_the_request_run_it_in
     assert asyncio.run(opened()) is inline
 
 
-def test_a_model_litellm_has_a_price_for_is_priced_on_every_call_and_one_it_has_none_for_skips_the_work(
-        project, tmp_path, monkeypatch):
-    """litellm spends a fifth of a call's CPU on its cost; for a model it has no price for, that is done only
-    until the first answer shows it (the cost is None either way), while a priced model keeps every cost."""
-    from harness.models import litellm_module
-    from harness.runner import run_suite
-    from tests.conftest import sentiment_answer
+@pytest.fixture
+def cost_calculations(monkeypatch):
+    """The model names litellm works out a cost for, call by call (with nothing learned yet)."""
+    from harness import models
 
-    litellm = litellm_module()
+    litellm = models.litellm_module()
+    monkeypatch.setattr(models, "_UNPRICED", set())
     priced_for = []
     calculate = litellm.response_cost_calculator
     monkeypatch.setattr(litellm, "response_cost_calculator",
                         lambda **kwargs: priced_for.append(kwargs["model"]) or calculate(**kwargs))
-    with FakeLLMServer(sentiment_answer) as server:
+    return priced_for
+
+
+def _costs_by_model(project, tmp_path, extra_models: str, responder=None):
+    from harness.runner import run_suite
+    from tests.conftest import sentiment_answer
+
+    with FakeLLMServer(responder or sentiment_answer) as server:
         suite = project(base_url=server.base_url)
         text = suite.read_text()
         model = text[text.index("  - id: fake"):text.index("params:\n  temperature")]
-        suite.write_text(text.replace(model, model + model.replace("id: fake", "id: priced").replace(
-            "openai/fake-model", "openai/gpt-4o-mini")))
+        suite.write_text(text.replace(model, model + extra_models.format(base=server.base_url)))
         run = run_suite(suite, concurrency=1, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
-    costs = {m: [r.response.cost_usd for r in run.results if r.model_id == m] for m in ("fake", "priced")}
+    return {m: [r.response.cost_usd for r in run.results if r.model_id == m] for m in {r.model_id for r in run.results}}
+
+
+PRICED_MODEL = """  - id: priced
+    model: openai/gpt-4o-mini
+    params: {{api_base: "{base}", api_key: sk-test-key-123456}}
+"""
+
+
+def test_a_model_litellm_has_a_price_for_is_priced_on_every_call_and_one_it_has_none_for_skips_the_work(
+        project, tmp_path, cost_calculations):
+    """litellm spends a fifth of a call's CPU on its cost; for a model it has no price for, that is done only
+    until the first answer shows it (the cost is None either way), while a priced model keeps every cost."""
+    costs = _costs_by_model(project, tmp_path, PRICED_MODEL)
     assert len(costs["priced"]) == 6 and all(c is not None and c > 0 for c in costs["priced"])
     assert costs["fake"] == [None] * 6
-    unpriced_calculations = [m for m in priced_for if "fake-model" in m]
-    assert 1 <= len(unpriced_calculations) <= 2  # the first answer's (litellm may price it twice), then none
-    assert sum("gpt-4o-mini" in m for m in priced_for) >= 6
+    assert 1 <= sum("fake-model" in m for m in cost_calculations) <= 2  # the first answer's, then none
+    assert sum("gpt-4o-mini" in m for m in cost_calculations) >= 6
 
 
-@pytest.mark.parametrize("model, call_kwargs, cost, unpriced", [
-    ("openai/fake-model", {}, None, True),
-    ("azure/my-deployment", {}, 0.002, False),  # priced by the model its answer names
-    ("openai/fake-model", {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}, None, False),
-    ("openai/gpt-4o-mini", {}, None, False),  # in litellm's price list: an answer without usage is no proof
-])
-def test_a_model_is_taken_as_unpriced_only_when_nothing_could_price_it(model, call_kwargs, cost, unpriced):
-    from harness.models import Pricing, litellm_module
+def test_a_price_of_the_calls_own_is_used_on_a_model_that_has_none(project, tmp_path, cost_calculations):
+    """The same unpriced model twice, once with prices of its own: those calls are priced on every call,
+    whichever spec answers first. (litellm also registers such a price for the model process-wide, so a
+    model name of its own keeps this test's prices away from the other tests.)"""
+    own_prices = """  - id: plain
+    model: openai/own-priced-model
+    params: {{api_base: "{base}", api_key: sk-test-key-123456}}
+  - id: mine
+    model: openai/own-priced-model
+    params: {{api_base: "{base}", api_key: sk-test-key-123456, input_cost_per_token: 0.000001,
+              output_cost_per_token: 0.000002}}
+"""
+    costs = _costs_by_model(project, tmp_path, own_prices)
+    assert costs["fake"] == [None] * 6
+    assert len(costs["mine"]) == 6 and all(c is not None and c > 0 for c in costs["mine"])
 
-    pricing = Pricing()
-    pricing.learn(litellm_module(), model, call_kwargs, cost)
-    pricing.learn(litellm_module(), model, {}, 0.5)  # decided once, by the first answer
-    assert pricing.unpriced is unpriced
+
+def test_an_answer_that_names_a_priced_model_is_priced(project, tmp_path, cost_calculations):
+    """A gateway may answer an unknown alias as a model litellm has a price for: it is priced when it does."""
+    import json
+
+    from tests.conftest import sentiment_answer
+
+    answered = []
+
+    def responder(request):
+        answered.append(1)
+        if len(answered) == 1:
+            return sentiment_answer(request)
+        body = {"id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": sentiment_answer(request)},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 1, "total_tokens": 21}}
+        return Reply(raw_body=json.dumps(body))
+
+    costs = _costs_by_model(project, tmp_path, "", responder)
+    assert costs["fake"][0] is None and all(c is not None and c > 0 for c in costs["fake"][1:])
