@@ -264,11 +264,13 @@ def _skip_cost_of_unpriced_calls() -> None:
 
     @functools.wraps(calculate)
     def response_cost_calculator(self: Any, result: Any = None, *args: Any, **kwargs: Any) -> float | None:
-        if not _calling_from_harness.get() or not _priced_by_names_alone(self, result):
+        # A cache hit or a router deployment named by the caller is priced litellm's own way.
+        if (args or any(v is not None for k, v in kwargs.items() if k != "litellm_model_name")
+                or not _calling_from_harness.get() or not _priced_by_names_alone(self, result)):
             return calculate(self, result, *args, **kwargs)
         litellm = sys.modules["litellm"]
-        key = (len(litellm.model_cost), self.model, self.model_call_details.get("custom_llm_provider"),
-               getattr(result, "model", None))
+        key = (len(litellm.model_cost), kwargs.get("litellm_model_name") or self.model,
+               self.model_call_details.get("custom_llm_provider"), getattr(result, "model", None))
         if key in _UNPRICED:
             return None
         cost = calculate(self, result, *args, **kwargs)
@@ -282,9 +284,9 @@ def _skip_cost_of_unpriced_calls() -> None:
 
 def _priced_by_names_alone(logging: Any, result: Any) -> bool:
     """Whether litellm would price this answer from the model names and token counts alone."""
-    hidden = getattr(result, "_hidden_params", None) or {}
-    headers = hidden.get("additional_headers") or {}
     try:
+        hidden = getattr(result, "_hidden_params", None) or {}
+        headers = hidden.get("additional_headers") or {}
         return (type(result).__name__ == "ModelResponse" and not logging.model_call_details.get("cache_hit")
                 and hidden.get("response_cost") is None and not logging.custom_pricing_for(result)
                 and not any("response-cost" in str(name).lower() for name in headers)

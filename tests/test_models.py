@@ -166,6 +166,7 @@ def cost_calculations(monkeypatch):
 
     litellm = models.litellm_module()
     monkeypatch.setattr(models, "_UNPRICED", set())
+    monkeypatch.setattr(litellm, "model_cost", dict(litellm.model_cost))  # prices a call registers go with it
     priced_for = []
     calculate = litellm.response_cost_calculator
     monkeypatch.setattr(litellm, "response_cost_calculator",
@@ -203,14 +204,17 @@ def test_a_model_litellm_has_a_price_for_is_priced_on_every_call_and_one_it_has_
     assert sum("gpt-4o-mini" in m for m in cost_calculations) >= 6
 
 
-def test_a_price_of_the_calls_own_is_used_on_a_model_that_has_none(project, tmp_path, cost_calculations):
-    """The same unpriced model twice, once with prices of its own: those calls are priced on every call,
-    whichever spec answers first. (litellm also registers such a price for the model process-wide, so a
-    model name of its own keeps this test's prices away from the other tests.)"""
-    own_prices = """  - id: plain
-    model: openai/own-priced-model
-    params: {{api_base: "{base}", api_key: sk-test-key-123456}}
-  - id: mine
+def test_a_price_of_the_calls_own_is_used_on_a_model_that_has_none(project, tmp_path, monkeypatch,
+                                                                    cost_calculations):
+    """Even were every model taken for unpriced already, calls with prices of their own are priced."""
+    from harness import models
+
+    class Everything(set):
+        def __contains__(self, _key):
+            return True
+
+    monkeypatch.setattr(models, "_UNPRICED", Everything())
+    own_prices = """  - id: mine
     model: openai/own-priced-model
     params: {{api_base: "{base}", api_key: sk-test-key-123456, input_cost_per_token: 0.000001,
               output_cost_per_token: 0.000002}}
@@ -240,3 +244,44 @@ def test_an_answer_that_names_a_priced_model_is_priced(project, tmp_path, cost_c
 
     costs = _costs_by_model(project, tmp_path, "", responder)
     assert costs["fake"][0] is None and all(c is not None and c > 0 for c in costs["fake"][1:])
+
+
+def test_only_calls_that_nothing_but_model_names_could_price_are_skipped():
+    """A price of the call's own, a cost the server sent, a litellm cache hit, metadata (a deployment's
+    model_info) or anything but a plain answer: litellm prices those itself, every time."""
+    from types import SimpleNamespace
+
+    from harness.models import _priced_by_names_alone, litellm_module
+
+    litellm = litellm_module()
+    from litellm.litellm_core_utils.litellm_logging import use_custom_pricing_for_model
+
+    def logging(litellm_params=None, cache_hit=False):
+        params = litellm_params or {}
+        return SimpleNamespace(model_call_details={"cache_hit": cache_hit}, litellm_params=params,
+                               custom_pricing_for=lambda _result: use_custom_pricing_for_model(params))
+
+    answer = litellm.ModelResponse(model="fake-model")
+    assert _priced_by_names_alone(logging(), answer)
+    assert not _priced_by_names_alone(logging({"input_cost_per_token": 1e-6}), answer)
+    assert not _priced_by_names_alone(logging({"tiered_pricing": [{"range": [0, 1000]}]}), answer)
+    assert not _priced_by_names_alone(logging(cache_hit=True), answer)
+    assert not _priced_by_names_alone(logging({"metadata": {"model_info": {"id": "deployment-1"}}}), answer)
+    assert not _priced_by_names_alone(logging(), "a stream's chunk")
+    sent = litellm.ModelResponse(model="fake-model")
+    sent._hidden_params = {"additional_headers": {"llm_provider-x-litellm-response-cost": "0.5"}}
+    assert not _priced_by_names_alone(logging(), sent)
+
+
+def test_a_price_registered_after_the_model_was_found_unpriced_is_used(project, tmp_path, cost_calculations):
+    from harness.models import litellm_module
+
+    later = """  - id: later
+    model: openai/later-priced-model
+    params: {{api_base: "{base}", api_key: sk-test-key-123456}}
+"""
+    before = _costs_by_model(project, tmp_path / "before", later)["later"]
+    litellm_module().register_model({"openai/later-priced-model": {
+        "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "litellm_provider": "openai", "mode": "chat"}})
+    after = _costs_by_model(project, tmp_path / "after", later)["later"]
+    assert before == [None] * 6 and all(c is not None and c > 0 for c in after)
