@@ -249,7 +249,8 @@ def _skip_cost_of_unpriced_calls() -> None:
     own calls, once litellm has said None for a model answering as a given model, it is not asked again.
 
     Only when nothing but the model names can price the call: no price of the call's own (litellm's own
-    test for one), no cost sent by the server, no litellm cache hit. The price list's size is part of
+    test for one), no cost sent by the server, no litellm cache hit, no deployment metadata, a plain
+    (not streamed) answer. The price list's size is part of
     what is remembered, so a price registered later (litellm.register_model) is used. Anyone else's
     litellm calls in this process are priced as usual, and a litellm release that moved the calculation
     is left as it is (slower, still right).
