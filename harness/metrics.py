@@ -150,18 +150,12 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
 def _mean_interval(scores: list[tuple[str, Score]]) -> list[float] | None:
     """95% bootstrap interval of a scorer's mean value, over cases; None for one case (it says nothing of the
     spread)."""
-    if len({case_id for case_id, _ in scores}) < 2:
-        return None
-    return _case_bootstrap_interval([(case_id, score.value) for case_id, score in scores])
-
-
-def _case_bootstrap_interval(values: list[tuple[str, float]]) -> list[float]:
-    """95% bootstrap interval of the mean of (case id, value) pairs, resampling cases: a case's repeats are
-    averaged first, as they are not independent draws."""
     by_case: dict[str, list[float]] = defaultdict(list)
-    for case_id, value in values:
-        by_case[case_id].append(value)
-    low, high = bootstrap_mean_interval([sum(v) / len(v) for v in by_case.values()])
+    for case_id, score in scores:
+        by_case[case_id].append(score.value)
+    if len(by_case) < 2:
+        return None
+    low, high = bootstrap_mean_interval([sum(v) / len(v) for v in by_case.values()])  # repeats averaged first
     return [max(0.0, low), min(1.0, high)]
 
 

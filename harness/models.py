@@ -236,8 +236,9 @@ def litellm_module():
     return litellm
 
 
-# Whether the call this task is making is the harness's own (set by complete() around the call).
-_calling_from_harness: contextvars.ContextVar[bool] = contextvars.ContextVar("harness_calling", default=False)
+# The endpoint the harness is calling in this task (set by _acompletion around litellm's call), or None:
+# litellm's work for anyone else's calls in this process is left as it is.
+_calling: contextvars.ContextVar[Endpoint | None] = contextvars.ContextVar("harness_calling", default=None)
 
 # What litellm could not price: (its price list's size, model, provider, the model the answer names).
 _UNPRICED: set[tuple[Any, ...]] = set()
@@ -250,10 +251,9 @@ def _skip_cost_of_unpriced_calls() -> None:
 
     Only when nothing but the model names can price the call: no price of the call's own (litellm's own
     test for one), no cost sent by the server, no litellm cache hit, no deployment metadata, a plain
-    (not streamed) answer. The price list's size is part of
-    what is remembered, so a price registered later (litellm.register_model) is used. Anyone else's
-    litellm calls in this process are priced as usual, and a litellm release that moved the calculation
-    is left as it is (slower, still right).
+    (not streamed) answer. The price list's size is part of what is remembered, so a price registered
+    later (litellm.register_model) is used. Anyone else's litellm calls in this process are priced as
+    usual, and a litellm release that moved the calculation is left as it is (slower, still right).
     """
     try:
         from litellm.litellm_core_utils.litellm_logging import Logging
@@ -267,7 +267,7 @@ def _skip_cost_of_unpriced_calls() -> None:
     def response_cost_calculator(self: Any, result: Any = None, *args: Any, **kwargs: Any) -> float | None:
         # A cache hit or a router deployment named by the caller is priced litellm's own way.
         if (args or any(v is not None for k, v in kwargs.items() if k != "litellm_model_name")
-                or not _calling_from_harness.get() or not _priced_by_names_alone(self, result)):
+                or _calling.get() is None or not _priced_by_names_alone(self, result)):
             return calculate(self, result, *args, **kwargs)
         litellm = sys.modules["litellm"]
         key = (len(litellm.model_cost), kwargs.get("litellm_model_name") or self.model,
@@ -337,10 +337,6 @@ async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
 # refresh (as Vertex's or Bedrock's may do), no provider that makes the whole call there.
 INLINE_PROVIDERS = frozenset({"openai", "custom_openai", "hosted_vllm"})
 
-# Whether the call this task is making goes to such a provider (set by complete() around the call).
-_calling_inline_provider: contextvars.ContextVar[bool] = contextvars.ContextVar("harness_calling_inline_provider",
-                                                                                default=False)
-
 
 class _CallExecutor(concurrent.futures.ThreadPoolExecutor):
     """The event loop's default executor during a run.
@@ -354,7 +350,8 @@ class _CallExecutor(concurrent.futures.ThreadPoolExecutor):
     """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
-        if not (_calling_inline_provider.get() and _is_litellm_sync_half(fn)):
+        endpoint = _calling.get()
+        if not (endpoint is not None and endpoint.inline_sync_half and _is_litellm_sync_half(fn)):
             return super().submit(fn, *args, **kwargs)
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
@@ -439,13 +436,11 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
 
 async def _acompletion(litellm: Any, endpoint: Endpoint, messages: list[dict[str, str]],
                        kwargs: dict[str, Any]) -> Any:
-    marked = _calling_inline_provider.set(endpoint.inline_sync_half)
-    ours = _calling_from_harness.set(True)
+    marked = _calling.set(endpoint)
     try:
         return await litellm.acompletion(model=endpoint.model, messages=messages, **kwargs)
     finally:
-        _calling_from_harness.reset(ours)
-        _calling_inline_provider.reset(marked)
+        _calling.reset(marked)
 
 
 def _response(reply: Any, started: float, attempt: int) -> Response:
