@@ -214,7 +214,7 @@ async def _litellm_loop(cases: int, concurrency: int) -> dict[str, Any]:
     limit = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> bool:
-        async with limit:  # the same call arguments as harness.models.complete
+        async with limit:  # the same call arguments as harness.providers.call.complete
             reply = await litellm.acompletion(model=MODEL, messages=messages_for(i), timeout=120.0,
                                               max_retries=0, num_retries=0)
         return token(i) in (reply.choices[0].message.content or "")

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from harness.errors import HarnessError
-from harness.models import Response
+from harness.records import Response
 
 KEY_VERSION = 1
 CACHE_URL_ENV = "HARNESS_CACHE_URL"

@@ -59,6 +59,8 @@ def cli() -> None:
 @click.option("--junit", "junit_file", type=click.Path(path_type=Path), help="Also write JUnit XML here (for CI).")
 @click.option("--summary", "summary_file", type=click.Path(path_type=Path),
               help="Also write the Markdown summary here (it is appended to $GITHUB_STEP_SUMMARY when set).")
+@click.option("--output", "output_specs", multiple=True, metavar="NAME=PATH",
+              help="Also write output NAME (junit, summary, report, or a plugin's; see harness plugins) to PATH.")
 @click.option("--fail-under", type=click.FloatRange(0, 1), metavar="RATE",
               help="Fail (exit 1) when any variant's pass rate is below RATE.")
 @click.option("--max-regressions", type=click.IntRange(0), metavar="N",
@@ -69,13 +71,15 @@ def cli() -> None:
 def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], judge: str | None,
         prompt_ids: tuple[str, ...], concurrency: int, use_batch: bool, batch_poll: float, workers: int | None,
         repeats: int | None, limit: int | None, no_cache: bool, out_dir: Path | None, baseline: Path | None,
-        junit_file: Path | None, summary_file: Path | None, fail_under: float | None, max_regressions: int | None,
+        junit_file: Path | None, summary_file: Path | None, output_specs: tuple[str, ...], fail_under: float | None,
+        max_regressions: int | None,
         fail_on_error: bool, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
-    from harness.models import RetryPolicy
-    from harness.runner import RunOptions, resume_run, run_suite
+    from harness import outputs
+    from harness.outputs.console import RunConsole
+    from harness.providers.call import RetryPolicy
+    from harness.run import RunOptions, resume_run, run_suite
     from harness.suite import load_suite
-    from harness.ui import RunConsole
 
     retry = RetryPolicy(retries=retries, timeout_s=timeout)
     if resume_dir is not None:
@@ -105,24 +109,39 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         def start(observer: RunConsole):
             return run_suite(loaded, options, observer=observer)
 
+    requested = _requested_outputs(output_specs, junit_file, summary_file)
     with RunConsole() as console:
         result = start(console)
-    console.summary(result)
-    _write_ci_outputs(result, junit_file, summary_file)
+    outputs.write("console", result, None)
+    for name, path in requested:
+        outputs.write(name, result, path)
+        click.echo(f"{name + ':':<8} {path}")
+    _write_step_summary(result)
     sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
 
 
-def _write_ci_outputs(run_, junit_file: Path | None, summary_file: Path | None) -> None:
-    from harness.junit import write_junit
+def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
+                       summary_file: Path | None) -> list[tuple[str, Path]]:
+    """--output NAME=PATH (and its short forms --junit, --summary), checked before the run starts."""
+    from harness import outputs
+
+    requested = [("junit", junit_file)] if junit_file else []
+    requested += [("summary", summary_file)] if summary_file else []
+    for spec in specs:
+        name, equals, path = spec.partition("=")
+        if not equals or not path:
+            raise HarnessError(f"--output {spec}: give NAME=PATH, e.g. --output junit=reports/junit.xml")
+        requested.append((name, Path(path)))
+    for name, _ in requested:
+        outputs.get(name)
+    return requested
+
+
+def _write_step_summary(run_) -> None:
+    """Under GitHub Actions, the summary goes to the job's step summary too."""
     from harness.results import SUMMARY_FILE
 
-    if junit_file:
-        write_junit(run_, junit_file)
-        click.echo(f"junit:   {junit_file}")
     summary = (run_.directory / SUMMARY_FILE).read_text(encoding="utf-8")
-    if summary_file:
-        summary_file.parent.mkdir(parents=True, exist_ok=True)
-        summary_file.write_text(summary, encoding="utf-8")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as step_summary:
             step_summary.write(summary + "\n")
@@ -132,7 +151,8 @@ def _write_ci_outputs(run_, junit_file: Path | None, summary_file: Path | None) 
 @click.argument("suite", type=click.Path(path_type=Path))
 def validate(suite: Path) -> None:
     """Check SUITE and render every prompt for every case, without calling any model."""
-    from harness.runner import RunOptions, plan, resolve_models
+    from harness.run import RunOptions
+    from harness.run.plan import plan, resolve_models
     from harness.suite import load_suite
 
     loaded = load_suite(suite)
@@ -152,9 +172,9 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     Given two runs, the report shows the second compared with the first (regressions first).
     """
     from harness.compare import compare_to_baseline, outcomes
-    from harness.report import write_report
+    from harness import outputs
     from harness.results import REPORT_FILE, load_run
-    from harness.suite import Gates
+    from harness.spec import Gates
 
     if len(run_dirs) > 2:
         raise HarnessError("give one run, or a baseline run and then a run to compare with it")
@@ -164,7 +184,7 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
         gates = Gates(**(run_.manifest.get("config", {}).get("gates") or {}))
         comparison = compare_to_baseline(outcomes(runs[0].results), outcomes(run_.results), gates)
         run_.manifest["baseline"] = {"source": str(run_dirs[0]), **comparison.to_dict()}
-    path = write_report(run_, out_file or run_dirs[-1] / REPORT_FILE)
+    path = outputs.write("report", run_, out_file or run_dirs[-1] / REPORT_FILE)
     click.echo(f"report: {path}")
 
 
@@ -191,9 +211,10 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
 
     Gates come from the candidate run's suite, overridden by the flags. Exit 1 when a gate fails.
     """
-    from harness.compare import compare_to_baseline, load_outcomes
-    from harness.suite import Gates
-    from harness.summary import comparison_summary
+    from harness.baseline import load_outcomes
+    from harness.compare import compare_to_baseline
+    from harness.outputs.markdown import comparison_summary
+    from harness.spec import Gates
 
     base_outcomes, _ = load_outcomes(base)
     candidate_outcomes, _ = load_outcomes(candidate)
@@ -266,7 +287,7 @@ def baseline() -> None:
               help="e.g. suites/baselines/<suite>.jsonl")
 def baseline_save(run_dir: Path, target: Path) -> None:
     """Write RUN_DIR's outcomes as a compact, sorted, diff-friendly baseline file."""
-    from harness.compare import load_outcomes, save_baseline
+    from harness.baseline import load_outcomes, save_baseline
 
     items, suite_name = load_outcomes(run_dir)
     save_baseline(items, target, suite=suite_name)
@@ -281,8 +302,8 @@ def baseline_save(run_dir: Path, target: Path) -> None:
 def history(suite: Path, reports_dir: Path, last: int) -> None:
     """List SUITE's past runs with their headline metrics, newest first."""
     from harness.history import runs_of
+    from harness.outputs.console import print_history
     from harness.suite import load_suite
-    from harness.ui import print_history
 
     print_history(runs_of(load_suite(suite).name, reports_dir)[:last])
 
@@ -305,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("HARNESS_DEBUG"):
             traceback.print_exc()
-        from harness.models import redact
+        from harness.redaction import redact
 
         click.echo(f"harness: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
                    "  set HARNESS_DEBUG=1 for the traceback, and please report it", err=True)

@@ -9,21 +9,18 @@ winner is named only when the difference is significant after Holm's correction.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.formatting import p_value
-from harness.results import TrialResult, load_run
+from harness.records import TrialResult
+from harness.spec import Gates
 from harness.stats import bootstrap_mean_interval, holm, mcnemar_exact, wilcoxon_signed_rank
-from harness.suite import Gates
 
 PASS = "pass_rate"
-BASELINE_HEADER = "harness_baseline"
 
 
 @dataclass(frozen=True)
@@ -315,35 +312,6 @@ def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any
                                   f"(p={p_value(worst['p_adjusted'])})") if worst else "no significant drop" + note,
                        "passed": worst is None})
     return checks
-
-
-# --- baselines committed to the repository ---------------------------------------------------------
-
-def save_baseline(items: Sequence[Outcome], path: Path, *, suite: str) -> Path:
-    """A compact, sorted, timestamp-free JSONL file: diffs show exactly which trials changed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({BASELINE_HEADER: 1, "suite": suite})]
-    for o in sorted(items, key=lambda o: (o.prompt_id, o.model_id, o.case_id, o.repeat)):
-        record = {"case_id": o.case_id, "prompt_id": o.prompt_id, "model_id": o.model_id, "repeat": o.repeat,
-                  "passed": o.passed, "errored": o.errored, "scores": dict(sorted(o.scores.items())),
-                  "output": o.output}
-        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=False))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
-    """Outcomes from a run folder (or its run.json) or a baseline file, and the suite's name."""
-    path = Path(path)
-    if path.is_file() and path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        header = json.loads(lines[0]) if lines else {}
-        if BASELINE_HEADER not in header:
-            raise HarnessError("not a baseline file (no header line)", file=path, line=1,
-                               hint="write one with: harness baseline save RUN_DIR --to FILE")
-        return [Outcome(**json.loads(line)) for line in lines[1:] if line.strip()], header.get("suite", "")
-    run = load_run(path)
-    return outcomes(run.results), run.manifest["suite"]["name"]
 
 
 # --- formatting helpers ----------------------------------------------------------------------

@@ -10,8 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from harness.results import TrialResult
-from harness.scorers import Score
+from harness.records import Score, TrialResult, judge_usage
+from harness.spec import Bound
 from harness.stats import (
     bootstrap_mean_interval,
     classification_metrics,
@@ -22,7 +22,6 @@ from harness.stats import (
     pass_hat_k,
     percentile,
 )
-from harness.suite import Bound
 
 
 def summarize(results: Sequence[TrialResult]) -> list[dict[str, Any]]:
@@ -193,18 +192,6 @@ def _label(value: Any) -> str:
         value = int(value)
     text = str(value).strip().casefold()
     return {"true": "pass", "false": "fail", "passed": "pass", "failed": "fail"}.get(text, text)
-
-
-def judge_usage(scores: list[Score]) -> dict[str, Any] | None:
-    """The judge calls behind these scores: counted apart from the model under test's tokens and cost."""
-    usages = [s.judge for s in scores if s.judge]
-    if not usages:
-        return None
-    costs = [u["cost_usd"] for u in usages if u.get("cost_usd") is not None]
-    return {"judge_calls": sum(u["calls"] for u in usages), "judge_cached": sum(u["cached"] for u in usages),
-            "judge_prompt_tokens": sum(u["prompt_tokens"] for u in usages),
-            "judge_completion_tokens": sum(u["completion_tokens"] for u in usages),
-            "judge_cost_usd": sum(costs) if costs else None}
 
 
 def metric_value(variant: dict[str, Any], metric: str) -> float | None:

@@ -19,7 +19,7 @@ import jinja2
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.suite import Case, PromptSpec, Suite
+    from harness.spec import Case, PromptSpec, Suite
 
 Message = dict[str, str]
 SYSTEM_BLOCK = "system"
@@ -55,14 +55,19 @@ def _search_roots(suite_dir: Path) -> list[Path]:
     return list(dict.fromkeys(r for r in roots if r.is_dir()))
 
 
-# The harness's own prompts (the judges' templates); a project's prompts/ folder comes first, so a
-# file of the same name there overrides one of these.
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+# The harness's own templates (the judges'), shipped inside the package; a project's prompts/ folder
+# comes first, so a file of the same name there overrides one of these.
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def judge_template_roots(directory: Path) -> tuple[Path, ...]:
+    """Where judge templates are looked up, first match wins: the project's prompt folders, then ours."""
+    return tuple(dict.fromkeys([*_search_roots(directory), BUNDLED_TEMPLATES]))
 
 
 def judge_template(name: str, directory: Path) -> jinja2.Template:
     """A judge template such as ``judges/factuality.j2``: the project's own copy if it has one, else ours."""
-    roots = tuple(dict.fromkeys([*_search_roots(directory), BUNDLED_PROMPTS]))
+    roots = judge_template_roots(directory)
     try:
         return _environment(roots).get_template(name)
     except jinja2.TemplateNotFound as exc:

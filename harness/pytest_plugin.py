@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from harness.errors import HarnessError
-from harness.results import Run, TrialResult, trial_id
+from harness.records import TrialResult, trial_id
+from harness.results import Run
 
 SUITE_SUFFIXES = (".yaml", ".yml")
 
@@ -63,7 +64,7 @@ class SuiteFile(pytest.File):
     """A suite: collects its trials, thresholds and gates; runs them all on first need."""
 
     def collect(self):
-        from harness.runner import plan, resolve_models
+        from harness.run.plan import plan, resolve_models
         from harness.suite import load_suite
 
         try:
@@ -104,7 +105,7 @@ class SuiteFile(pytest.File):
             item.add_marker(getattr(pytest.mark, marker))
 
     def _options(self, only: frozenset[tuple[str, str, str]] | None = None):
-        from harness.runner import RunOptions
+        from harness.run import RunOptions
 
         baseline = self.config.getoption("harness_baseline")
         return RunOptions(models=self.config.getoption("harness_model"),
@@ -116,7 +117,7 @@ class SuiteFile(pytest.File):
     def run(self) -> Run:
         """Run the suite's selected trials once, together; every item of the suite reads from it."""
         if self._run is None:
-            from harness.runner import run_suite
+            from harness.run import run_suite
 
             selected = [i for i in self.session.items if i.parent is self and isinstance(i, TrialItem)]
             only = frozenset(i.variant_case for i in selected) if selected else None
@@ -201,7 +202,7 @@ def assert_suite(suite: str | Path, *, min_pass_rate: float | None = None, **opt
     ``assert_suite("suites/sentiment.yaml", min_pass_rate=0.9)`` fails when any variant's
     pass rate is below 0.9, or a threshold or gate of the suite is missed.
     """
-    from harness.runner import run_suite
+    from harness.run import run_suite
 
     run = run_suite(suite, **options)
     problems = [f"{c['prompt_id']} x {c['model_id']}: {c['metric']} = {c['value']} misses its threshold"

@@ -9,103 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.models import Response
-from harness.scorers import Score
+from harness.records import TrialResult
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.md"
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    case_id: str
-    prompt_id: str
-    model_id: str
-    repeat: int
-    messages: list[dict[str, str]]
-    vars: dict[str, Any]
-    expected: Any
-    response: Response
-    scores: list[Score]
-    tags: list[str] = field(default_factory=list)
-    # The case's passing mark on the weighted score (None: every weighted scorer must pass).
-    threshold: float | None = None
-
-    @property
-    def trial_id(self) -> str:
-        return trial_id(self.case_id, self.prompt_id, self.model_id, self.repeat)
-
-    @property
-    def score(self) -> float | None:
-        """The weighted mean of the trial's scores (weight-0 scores left out); None with nothing to weigh."""
-        weighed = [s for s in self.scores if s.weight > 0]
-        total = sum(s.weight for s in weighed)
-        return sum(s.value * s.weight for s in weighed) / total if total else None
-
-    @property
-    def passed(self) -> bool:
-        """The model answered, no scorer failed to reach a verdict, and either the weighted score reaches
-        the case's threshold or (with none set) every scorer that has weight passed."""
-        if self.response.error is not None or any(s.error for s in self.scores if s.weight > 0):
-            return False
-        if self.threshold is not None:
-            return (self.score if self.score is not None else 1.0) >= self.threshold
-        return all(s.passed for s in self.scores if s.weight > 0)
-
-    @property
-    def verdict(self) -> str:
-        """One line: why the trial failed (what a test runner shows in its short summary)."""
-        if self.response.error:
-            return self.response.error
-        if self.passed:
-            return "passed"
-        failed = [s for s in self.scores if s.weight > 0 and (s.error or not s.passed)]
-        reasons = "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed)
-        if self.threshold is not None and not any(s.error for s in failed):
-            return f"weighted score {self.score:.2f} < {self.threshold}" + (f" ({reasons})" if reasons else "")
-        return reasons
-
-    def describe(self) -> str:
-        """The trial for a person reading a failure: the verdict, the rendered prompt, the output, every score."""
-        lines = [self.verdict, ""] + [f"[{m['role']}] {m['content']}" for m in self.messages]
-        lines += ["", f"output: {self.response.text}"]
-        lines += [f"{'PASS' if s.passed else 'FAIL'} {s.name} = {s.value:.2f} (threshold {s.threshold})"
-                  + (f": {s.explanation}" if s.explanation else "") for s in self.scores]
-        if self.response.error:
-            lines.append(f"error: {self.response.error}")
-        return "\n".join(lines)
-
-    def to_json(self) -> str:
-        # Shallow records, which json.dumps walks itself: dataclasses.asdict deep-copies every value first,
-        # and was the largest part of writing a result.
-        record = {"trial_id": self.trial_id, **vars(self), "response": vars(self.response),
-                  "scores": [vars(s) for s in self.scores], "score": self.score, "passed": self.passed}
-        return json.dumps(record, ensure_ascii=False, default=_jsonable)
-
-    @classmethod
-    def from_dict(cls, record: dict[str, Any]) -> TrialResult:
-        return cls(
-            case_id=record["case_id"], prompt_id=record["prompt_id"], model_id=record["model_id"],
-            repeat=record["repeat"], messages=record["messages"], vars=record.get("vars", {}),
-            expected=record.get("expected"), tags=record.get("tags", []), threshold=record.get("threshold"),
-            response=Response(**record["response"]), scores=[Score(**s) for s in record["scores"]],
-        )
-
-
-def _jsonable(value: Any) -> Any:
-    """What a scorer left in its metadata that JSON has no type for: a dataclass as its fields, else its text."""
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
-
-
-def trial_id(case_id: str, prompt_id: str, model_id: str, repeat: int) -> str:
-    return f"{case_id}|{prompt_id}|{model_id}|{repeat}"
 
 
 class ResultsWriter:
@@ -153,7 +67,7 @@ class Run:
         judge's tokens and cost apart from the model's), for pandas analysis."""
         import pandas as pd
 
-        from harness.metrics import judge_usage  # metrics builds on this module
+        from harness.records import judge_usage
 
         rows = []
         for r in self.results:

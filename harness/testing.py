@@ -238,9 +238,9 @@ def score_output(spec: Any, output: str, case: Any = None, *, response: Any = No
     """
     from pathlib import Path
 
-    from harness.models import Response
+    from harness.records import Response
     from harness.scorers import ScoringContext, apply
-    from harness.suite import Case, ScorerSpec
+    from harness.spec import Case, ScorerSpec
 
     case = case if case is not None else Case()
     context = ScoringContext(response=response or Response(text=output), directory=Path(directory or Path.cwd()),
@@ -255,8 +255,8 @@ def synthetic_run(directory: Any, cases: int, variants: Sequence[tuple[str, str]
     from pathlib import Path
 
     from harness.metrics import summarize
-    from harness.models import Response
-    from harness.results import ResultsWriter, TrialResult, load_run, write_manifest
+    from harness.records import Response, TrialResult
+    from harness.results import ResultsWriter, load_run, write_manifest
     from harness.scorers import Score
 
     rng = random.Random(seed)

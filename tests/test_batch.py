@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from harness.runner import run_suite
+from harness.run import run_suite
 from harness.testing import FakeLLMServer, Reply
 from tests.conftest import REVIEWS, run_cli, sentiment_answer
 

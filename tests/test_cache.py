@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from harness.cache import ResponseCache, cache_key
-from harness.models import Response
+from harness.records import Response
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -16,7 +16,7 @@ import pytest
 
 from harness.cache import RedisCache, ResponseCache, mask_url, open_cache
 from harness.errors import HarnessError
-from harness.models import Response
+from harness.records import Response
 from tests.conftest import run_cli
 
 PASSWORD = "s3cret-redis-pw-0123"
@@ -247,7 +247,7 @@ def test_wrong_redis_password_is_a_clear_error(project, server, start_redis, mon
 
 
 def test_redis_py_is_imported_only_for_redis(tmp_path):
-    code = ("import sys; from harness.cache import open_cache; import harness.cli, harness.runner; "
+    code = ("import sys; from harness.cache import open_cache; import harness.cli, harness.run; "
             "open_cache().close(); assert 'redis' not in sys.modules, 'redis-py was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "HARNESS_CACHE_DIR": str(tmp_path)})

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from harness import embeddings
+from harness.scorers import embeddings
 
 
 def test_the_least_recently_used_vectors_are_dropped_first(monkeypatch):

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness.limits import Throttle
-from harness.runner import run_suite
+from harness.providers.limits import Throttle
+from harness.run import run_suite
 from harness.testing import FakeLLMServer, Reply
 from tests.conftest import sentiment_answer
 

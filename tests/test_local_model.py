@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import local_model
+from harness.providers import local as local_model
 from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]

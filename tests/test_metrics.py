@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.metrics import summarize
-from harness.models import Response
-from harness.results import TrialResult
+from harness.records import Response, TrialResult
 from harness.scorers import Score
 
 

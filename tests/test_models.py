@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from harness.models import Endpoint, RetryPolicy, complete, redact, retry_after_s
+from harness.providers import Endpoint
+from harness.providers.call import RetryPolicy, complete, retry_after_s
+from harness.redaction import redact
 from harness.testing import FakeLLMServer, Reply
 
 
@@ -56,7 +58,7 @@ def test_importing_litellm_leaves_the_collector_on_and_what_it_built_frozen():
     import subprocess
     import sys
 
-    check = ("import gc, sys; from harness.models import litellm_module; litellm_module(); "
+    check = ("import gc, sys; from harness.providers._litellm import litellm_module; litellm_module(); "
              "print(gc.isenabled(), gc.get_freeze_count() > 100_000, 'litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True", "True"]
@@ -66,7 +68,7 @@ def test_calls_are_tuned_for_the_block_and_the_collector_restored_after():
     import gc
     import threading
 
-    from harness.models import tuned_for_calls
+    from harness.providers._litellm import tuned_for_calls
 
     before = gc.get_threshold()
 
@@ -94,7 +96,7 @@ def test_openai_compatible_calls_build_their_request_on_the_loops_thread(inline,
 
     import litellm.main
 
-    from harness.models import tuned_for_calls
+    from harness.providers._litellm import tuned_for_calls
 
     built_on = []  # the thread each call's synchronous half (litellm's completion()) ran on
     completion = litellm.main.completion
@@ -128,7 +130,8 @@ def test_openai_compatible_calls_build_their_request_on_the_loops_thread(inline,
 def test_blocking_work_runs_beside_litellms_threads_not_queued_behind_them():
     import threading
 
-    from harness.models import off_loop, tuned_for_calls
+    from harness.providers import off_loop
+    from harness.providers._litellm import tuned_for_calls
 
     async def block():
         with tuned_for_calls():
@@ -149,8 +152,8 @@ def test_blocking_work_runs_beside_litellms_threads_not_queued_behind_them():
                                                 ("anthropic/claude-3-5-haiku-latest", False),
                                                 ("bedrock/anthropic.claude-3-haiku-20240307-v1:0", False)])
 def test_only_providers_whose_synchronous_half_just_builds_the_request_run_it_inline(model, inline):
-    from harness.models import open_endpoint
-    from harness.suite import ModelSpec
+    from harness.providers import open_endpoint
+    from harness.spec import ModelSpec
 
     async def opened():
         async with open_endpoint(ModelSpec(model=model, params={"api_key": "sk-x"})) as endpoint:
@@ -162,7 +165,7 @@ def test_only_providers_whose_synchronous_half_just_builds_the_request_run_it_in
 @pytest.fixture
 def cost_calculations(monkeypatch):
     """The model names litellm works out a cost for, call by call (with nothing learned yet)."""
-    from harness import models
+    from harness.providers import _litellm as models
 
     litellm = models.litellm_module()
     monkeypatch.setattr(models, "_UNPRICED", set())
@@ -175,7 +178,7 @@ def cost_calculations(monkeypatch):
 
 
 def _costs_by_model(project, tmp_path, extra_models: str, responder=None):
-    from harness.runner import run_suite
+    from harness.run import run_suite
     from tests.conftest import sentiment_answer
 
     with FakeLLMServer(responder or sentiment_answer) as server:
@@ -207,7 +210,7 @@ def test_a_model_litellm_has_a_price_for_is_priced_on_every_call_and_one_it_has_
 def test_a_price_of_the_calls_own_is_used_on_a_model_that_has_none(project, tmp_path, monkeypatch,
                                                                     cost_calculations):
     """Even were every model taken for unpriced already, calls with prices of their own are priced."""
-    from harness import models
+    from harness.providers import _litellm as models
 
     class Everything(set):
         def __contains__(self, _key):
@@ -251,7 +254,7 @@ def test_only_calls_that_nothing_but_model_names_could_price_are_skipped():
     model_info) or anything but a plain answer: litellm prices those itself, every time."""
     from types import SimpleNamespace
 
-    from harness.models import _priced_by_names_alone, litellm_module
+    from harness.providers._litellm import _priced_by_names_alone, litellm_module
 
     litellm = litellm_module()
     from litellm.litellm_core_utils.litellm_logging import use_custom_pricing_for_model
@@ -274,7 +277,7 @@ def test_only_calls_that_nothing_but_model_names_could_price_are_skipped():
 
 
 def test_a_price_registered_after_the_model_was_found_unpriced_is_used(project, tmp_path, cost_calculations):
-    from harness.models import litellm_module
+    from harness.providers._litellm import litellm_module
 
     later = """  - id: later
     model: openai/later-priced-model

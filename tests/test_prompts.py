@@ -4,7 +4,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prompts import compile_prompts, render
-from harness.suite import Case, Suite
+from harness.spec import Case, Suite
 
 
 def suite_with(tmp_path, template: str) -> Suite:

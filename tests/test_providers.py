@@ -9,7 +9,7 @@ from tests.conftest import run_cli
 PLUGIN = '''
 import contextlib
 from harness import provider
-from harness.models import Endpoint
+from harness.providers import Endpoint
 
 @provider("viafake")
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from harness.models import litellm_module
+from harness.providers._litellm import litellm_module
 from harness.testing import FakeLLMServer, Reply, last_user_message
 from tests.conftest import REVIEWS, sentiment_answer
 

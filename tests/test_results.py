@@ -8,10 +8,10 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds
-from harness.models import Response
-from harness.results import ResultsWriter, TrialResult, load_run, read_results
+from harness.records import Response, TrialResult
+from harness.results import ResultsWriter, load_run, read_results
 from harness.scorers import Score
-from harness.suite import Bound
+from harness.spec import Bound
 
 
 def result(case_id: str, text: str) -> TrialResult:

@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from harness.models import Response
-from harness.results import TrialResult
-from harness.runner import run_suite
+from harness.records import Response, TrialResult
+from harness.run import run_suite
 from harness.testing import FakeLLMServer, Reply
 from tests.conftest import run_cli, sentiment_answer
 
@@ -106,7 +105,7 @@ def test_the_dealer_gives_each_trial_to_one_worker_and_more_to_the_quicker_one()
     """Fixed shards made the quick worker wait for the slow one; taking the next trial when free, both end together."""
     import multiprocessing
 
-    from harness.workers import Dealer
+    from harness.run.workers import Dealer
 
     context = multiprocessing.get_context("fork")
     dealer = Dealer(list(range(300)))
@@ -130,7 +129,7 @@ def _result(case_id: str) -> TrialResult:
 def test_results_finished_in_one_turn_of_a_workers_loop_travel_as_one_message():
     import multiprocessing
 
-    from harness.workers import _PipeWriter, _receive
+    from harness.run.workers import _PipeWriter, _receive
 
     receiver, sender = multiprocessing.Pipe(duplex=False)
     writer = _PipeWriter(sender)
@@ -156,7 +155,7 @@ def test_results_finished_in_one_turn_of_a_workers_loop_travel_as_one_message():
 def test_a_send_that_failed_in_the_loop_fails_the_workers_next_write():
     import multiprocessing
 
-    from harness.workers import _PipeWriter
+    from harness.run.workers import _PipeWriter
 
     receiver, sender = multiprocessing.Pipe(duplex=False)
     receiver.close()  # the parent is gone
@@ -174,7 +173,7 @@ def test_a_send_that_failed_in_the_loop_fails_the_workers_next_write():
 def test_ctrl_c_waits_until_a_message_is_whole():
     import threading
 
-    from harness.workers import _ctrl_c_held
+    from harness.run.workers import _ctrl_c_held
 
     finished = []
     other_thread = threading.Thread(target=time.sleep, args=(0.5,))  # a worker has litellm's threads too
@@ -194,7 +193,7 @@ def test_a_worker_stops_once_however_often_ctrl_c_reaches_it():
     wind-down the first started (the cancelled trials' cleanup, the results still to send)."""
     import threading
 
-    from harness.workers import first_ctrl_c_only
+    from harness.run.workers import first_ctrl_c_only
 
     wound_down = []
 

@@ -14,49 +14,21 @@ score is recorded, rather than a made-up pass or fail.
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from harness import plugins
 from harness.errors import HarnessError, did_you_mean
+from harness.records import Score, Verdict
 
 if TYPE_CHECKING:
-    from harness.models import Response
-    from harness.suite import Case, ScorerSpec, Suite
+    from harness.records import Response
+    from harness.spec import Case, ScorerSpec, Suite
 
 SCORING_PARAMETER = "scoring"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What a scorer may return when a bare number is not enough."""
-
-    value: float
-    explanation: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # Set when the scorer could not reach a verdict (a judge that never gave a parseable answer):
-    # the score is recorded as an error, never as a pass.
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Score:
-    name: str
-    value: float
-    passed: bool
-    threshold: float
-    explanation: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    # Weight in the trial's weighted score; 0 records the metric without letting it decide the verdict.
-    weight: float = 1.0
-    # Tokens, cost and calls of the judge model behind this score, counted apart from the model under test.
-    judge: dict[str, Any] | None = None
 
 
 class JudgeClient(Protocol):
@@ -91,9 +63,6 @@ class ScorerInfo:
     uses_judge: bool = False
 
 
-REGISTRY: dict[str, ScorerInfo] = {}
-
-
 def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
            check: Callable[[Case, dict[str, Any]], str | None] | None = None, uses_judge: bool = False):
     """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
@@ -104,8 +73,8 @@ def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name if isinstance(name, str) else fn.__name__
-        REGISTRY[key] = ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check,
-                                   uses_judge=uses_judge)
+        plugins.SCORERS.register(key, ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check,
+                                                 uses_judge=uses_judge))
         return fn
 
     if callable(name):
@@ -116,51 +85,22 @@ def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1
 def import_plugins(suite: Suite) -> None:
     """Import the suite's ``plugins:`` (Python files beside the suite, or modules) so their scorers register."""
     for plugin in suite.plugins:
-        _import(plugin, base=suite.directory, file=suite.path)
-
-
-def _import(target: str, *, base: Path, file: Path | None, line: int | None = None) -> Any:
-    if target.endswith(".py"):
-        path = (base / target).resolve()
-        if not path.is_file():
-            raise HarnessError(f"plugin file not found: {path}", file=file, line=line)
-        module_name = f"harness_plugin_{path.stem}_{abs(hash(str(path)))}"
-        if module_name in sys.modules:
-            return sys.modules[module_name]
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except SyntaxError as exc:
-            raise HarnessError(f"syntax error in plugin: {exc.msg}", file=path, line=exc.lineno) from None
-        except Exception as exc:
-            raise HarnessError(f"plugin failed to import: {type(exc).__name__}: {exc}", file=path) from None
-        sys.modules[module_name] = module
-        return module
-    try:
-        return importlib.import_module(target)
-    except ImportError as exc:
-        raise HarnessError(f"cannot import plugin module '{target}': {exc}", file=file) from None
+        plugins.import_code(plugin, base=suite.directory, file=suite.path)
 
 
 def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = None,
             line: int | None = None) -> ScorerInfo:
     """The scorer a spec names: a registered name, or ``file.py:function`` / ``module:function``."""
-    from harness.scorers import builtin, hallucination, judges, summarization  # noqa: F401  (register built-ins)
-
-    if spec.type in REGISTRY:
-        return REGISTRY[spec.type]
+    registered = plugins.SCORERS.get(spec.type)
+    if registered is not None:
+        return registered
     if ":" in spec.type:
-        target, _, function = spec.type.rpartition(":")
-        module = _import(target, base=base or Path.cwd(), file=file, line=line)
-        fn = getattr(module, function, None)
-        if not callable(fn):
-            raise HarnessError(f"'{target}' has no function '{function}'", file=file, line=line)
-        registered = REGISTRY.get(function)
+        fn = plugins.import_function(spec.type, base=base or Path.cwd(), file=file, line=line)
+        registered = plugins.SCORERS.get(fn.__name__)
         return registered if registered and registered.fn is fn else ScorerInfo(name=spec.type, fn=fn)
-    raise HarnessError(f"unknown scorer '{spec.type}'{did_you_mean(spec.type, REGISTRY)}", file=file, line=line,
-                       hint="built-in scorers: " + ", ".join(sorted(REGISTRY)) +
-                       "; or 'path/to/file.py:function' for your own")
+    names = plugins.SCORERS.names()
+    raise HarnessError(f"unknown scorer '{spec.type}'{did_you_mean(spec.type, names)}", file=file, line=line,
+                       hint="scorers: " + ", ".join(names) + "; or 'path/to/file.py:function' for your own")
 
 
 def check_spec(spec: ScorerSpec, *, file: Path, line: int | None) -> ScorerInfo:
@@ -223,7 +163,7 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
     except HarnessError:
         raise  # a setting to fix (a judge without its key): stop the run, rather than fail every trial
     except Exception as exc:  # a user scorer's bug must not lose the run
-        from harness.models import redact
+        from harness.redaction import redact
 
         error = redact(f"{type(exc).__name__}: {exc}")
         return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,

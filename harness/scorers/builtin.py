@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from harness.scorers import ScoringContext, Verdict, scorer
 
 if TYPE_CHECKING:
-    from harness.suite import Case
+    from harness.spec import Case
 
 
 def _target(case: Case, value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from harness.scorers import Verdict, scorer
 
 if TYPE_CHECKING:
-    from harness.suite import Case
+    from harness.spec import Case
 
 # Capitalised words that start sentences or answers without naming anything.
 COMMON_WORDS = frozenset("""

@@ -1,4 +1,4 @@
-"""Judge scorers: a model grades the output (see harness.judge for how its answer is read).
+"""Judge scorers: a model grades the output (see harness.scorers.judge for how its answer is read).
 
 The judge is the suite's ``judge:`` model (else the default model); a scorer's ``model:``
 argument picks another for that scorer. Each score records the judge's reasoning, its raw
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import prompts
-from harness.judge import (
+from harness.scorers import ScoringContext, Verdict, scorer
+from harness.scorers.judge import (
     Judgement,
     UnreadableVerdict,
     choice,
@@ -23,10 +24,9 @@ from harness.judge import (
     read_score,
     verdict_object,
 )
-from harness.scorers import ScoringContext, Verdict, scorer
 
 if TYPE_CHECKING:
-    from harness.suite import Case
+    from harness.spec import Case
 
 G_EVAL_SCALE = (1, 5)
 FACTUALITY_VALUES = {"consistent": 1.0, "superset": 0.75, "subset": 0.5, "contradicts": 0.0}
@@ -102,7 +102,7 @@ async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | Non
 
 def _criterion_exists(case: Case, args: dict[str, Any]) -> str | None:
     criterion = args.get("criterion", "")
-    roots = [*prompts._search_roots(Path.cwd()), prompts.BUNDLED_PROMPTS]
+    roots = prompts.judge_template_roots(Path.cwd())
     if not any((root / "judges" / "g_eval" / f"{criterion}.j2").is_file() for root in roots):
         known = sorted({p.stem for root in roots for p in (root / "judges" / "g_eval").glob("*.j2")})
         return (f"no G-Eval criterion '{criterion}' (known: {', '.join(known)}; "

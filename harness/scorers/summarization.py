@@ -13,12 +13,11 @@ import importlib.util
 import math
 from typing import TYPE_CHECKING, Any
 
-from harness import embeddings
-from harness.scorers import Verdict, scorer
+from harness.scorers import Verdict, embeddings, scorer
 from harness.scorers.builtin import needs_expected
 
 if TYPE_CHECKING:
-    from harness.suite import Case
+    from harness.spec import Case
 
 
 def references(case: Case) -> list[str]:

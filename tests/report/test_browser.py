@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from harness.report import write_report
+from harness.outputs.report import write_report
 from harness.testing import FakeLLMServer, Reply, last_user_message, synthetic_run
 from tests.conftest import run_cli, sentiment_answer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.scorers.builtin import extract_label
-from harness.suite import Case
+from harness.spec import Case
 from harness.testing import score_output
 
 LABELS = ["positive", "negative"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.suite import Case
+from harness.spec import Case
 from harness.testing import score_output
 
 CONTEXT = ("The Quarry Hill wind farm has 24 turbines and produces enough power for 40,000 homes. "

@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from harness.judge import UnreadableVerdict, defuse, read_choice, read_score, verdict_object
-from harness.runner import run_suite
+from harness.run import run_suite
+from harness.scorers.judge import UnreadableVerdict, defuse, read_choice, read_score, verdict_object
 from harness.scorers.judges import read_claims
 from harness.testing import FakeLLMServer, Reply, last_user_message
 

@@ -8,8 +8,8 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from harness.runner import run_suite
-from harness.suite import Case
+from harness.run import run_suite
+from harness.spec import Case
 from harness.testing import FakeLLMServer, score_output
 
 REFERENCE = "the cat sat on the mat"

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
-from harness.models import EndpointPool, Response, litellm_module, redact, remote
-from harness.results import trial_id
+from harness.providers import EndpointPool, remote
+from harness.providers._litellm import litellm_module
+from harness.records import Response, trial_id
+from harness.redaction import redact
 
 if TYPE_CHECKING:
-    from harness.runner import Trial
+    from harness.run import Trial
 
 BATCH_FILE = "batch.json"
 ENDPOINT = "/v1/chat/completions"

@@ -9,6 +9,7 @@ as to any hosted model.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib.resources
@@ -16,11 +17,14 @@ import os
 import socket
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cache import cache_dir
 from harness.errors import HarnessError
+from harness.files import cache_dir
+from harness.providers import LOCAL, Endpoint, off_loop, provider
+from harness.spec import ModelSpec
 
 ALIAS = "local"
 MODEL_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m"
@@ -133,3 +137,15 @@ def _wait_healthy(base: str, timeout_s: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise HarnessError(f"the local model server did not become healthy within {timeout_s:.0f} s")
+
+
+@provider(LOCAL, identity=lambda spec: IDENTITY)
+@contextlib.asynccontextmanager
+async def open_local(spec: ModelSpec) -> AsyncIterator[Endpoint]:
+    """``local``: the bundled model, served for the run on a free port and called through litellm."""
+    server = await off_loop(LocalModelServer.start)
+    try:
+        yield Endpoint(model=f"openai/{ALIAS}", kwargs={"api_base": server.base_url, "api_key": "local-no-key"},
+                       inline_sync_half=True)
+    finally:
+        await off_loop(server.stop)

@@ -29,8 +29,8 @@ from dataclasses import replace
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.limits import split
-from harness.results import TrialResult
+from harness.providers.limits import split
+from harness.records import TrialResult
 
 # Below this many calls per worker, a second process gains less than forking it and piping its results back cost.
 MIN_TRIALS_PER_WORKER = 100
@@ -69,7 +69,7 @@ class Dealer:
 
 def share(options: Any, index: int, count: int) -> Any:
     """Worker ``index``'s options: its part of the run's concurrency, and its place to take its part of each
-    model's limits (see harness.runner.Caller)."""
+    model's limits (see harness.run.engine.Caller)."""
     return replace(options, concurrency=split(options.concurrency, index, count), worker=(index, count))
 
 

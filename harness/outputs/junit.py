@@ -11,12 +11,15 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.results import Run, TrialResult
+from harness.outputs import output
+from harness.records import TrialResult
+from harness.results import Run
 
 # Characters XML 1.0 cannot hold; model output may contain them.
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+@output("junit", description="JUnit XML: a testcase per trial, threshold and gate")
 def write_junit(run: Run, path: Path) -> Path:
     suite_name = run.manifest["suite"]["name"]
     suite = ET.Element("testsuite", name=suite_name, timestamp=run.manifest.get("started_at", ""))

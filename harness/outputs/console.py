@@ -19,12 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.formatting import num, pct, usd
-from harness.results import Run, TrialResult
-from harness.suite import ModelSpec, Suite
+from harness.outputs import output
+from harness.records import TrialResult
+from harness.results import Run
+from harness.spec import ModelSpec, Suite
 
 
 class RunConsole:
-    """An Observer of a run (see harness.runner) that draws it."""
+    """An Observer of a run (see harness.run) that draws its progress."""
 
     def __init__(self) -> None:
         self.console = Console(stderr=True, highlight=False)
@@ -55,40 +57,6 @@ class RunConsole:
         if self._tally["error"]:
             tally += f" [yellow]{self._tally['error']} error[/]"
         self._progress.update(self._task, advance=1, tally=tally)
-
-    def summary(self, run: Run) -> None:
-        table = Table(title=f"{escape(run.manifest['suite']['name'])} · {run.manifest['status']}", title_justify="left")
-        scorer_columns = _scorer_columns(run.metrics)
-        for header in ["prompt", "model", "pass [95% CI]", *(h for h, _ in scorer_columns), "err",
-                       "p50 ms", "cost"]:
-            table.add_column(header, justify="left" if header in ("prompt", "model") else "right")
-        for v in run.metrics:
-            low, high = v["pass_rate_ci"]
-            rate = "–" if v["pass_rate"] is None else f"{v['pass_rate']:.1%} [{low * 100:.0f}–{high:.0%}]"
-            table.add_row(escape(v["prompt_id"]), escape(v["model_id"]), rate, *(cell(v) for _, cell in scorer_columns),
-                          str(v["errors"]), num(v["latency_p50_ms"]),
-                          usd(v["cost_usd"]))
-        self.out.print(table)
-        counts = run.manifest.get("counts", {})
-        self.out.print(f"{counts.get('cached', 0)}/{counts.get('completed', 0)} trials from cache"
-                       f" · {counts.get('errors', 0)} errors")
-        for error, count in Counter(r.response.error for r in run.results if r.response.error).most_common(3):
-            self.out.print(f"[yellow]{count} × {escape(error)}[/]")
-        for check in run.manifest.get("thresholds", []):
-            if not check["passed"]:
-                value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
-                self.out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} "
-                               f"(needs {check['bound']}) for "
-                               f"{escape(check['prompt_id'])} × {escape(check['model_id'])}")
-        baseline = run.manifest.get("baseline")
-        if baseline:
-            verdict = "[green]gates passed[/]" if baseline["passed"] else "[red]gate failed[/]"
-            self.out.print(f"vs baseline: {baseline['matched']} matched · {len(baseline['regressions'])} regressions · "
-                           f"{len(baseline['improvements'])} improvements · {verdict}")
-            for gate in baseline["gates"]:
-                if not gate["passed"]:
-                    self.out.print(f"[red]gate {gate['gate']} failed[/]: {escape(gate['detail'])}")
-        self.out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
 
 
 def _console() -> Console:
@@ -142,3 +110,43 @@ def _agreement(scorer: dict[str, Any]) -> str:
     if "agreement" not in scorer:
         return "–"
     return f"{pct(scorer['agreement'])} κ {num(scorer['kappa'], 2)}"
+
+
+@output("console", description="the summary table in the terminal")
+def print_summary(run: Run, path: Path | None = None) -> None:
+    """The run's table, counts, errors, missed thresholds and gates (``path`` is unused: it prints)."""
+    out = _console()
+    table = Table(title=f"{escape(run.manifest['suite']['name'])} · {run.manifest['status']}", title_justify="left")
+    scorer_columns = _scorer_columns(run.metrics)
+    for header in ["prompt", "model", "pass [95% CI]", *(h for h, _ in scorer_columns), "err",
+                   "p50 ms", "cost"]:
+        table.add_column(header, justify="left" if header in ("prompt", "model") else "right")
+    for v in run.metrics:
+        low, high = v["pass_rate_ci"]
+        rate = "–" if v["pass_rate"] is None else f"{v['pass_rate']:.1%} [{low * 100:.0f}–{high:.0%}]"
+        table.add_row(escape(v["prompt_id"]), escape(v["model_id"]), rate, *(cell(v) for _, cell in scorer_columns),
+                      str(v["errors"]), num(v["latency_p50_ms"]),
+                      usd(v["cost_usd"]))
+    out.print(table)
+    counts = run.manifest.get("counts", {})
+    out.print(f"{counts.get('cached', 0)}/{counts.get('completed', 0)} trials from cache"
+                   f" · {counts.get('errors', 0)} errors")
+    for error, count in Counter(r.response.error for r in run.results if r.response.error).most_common(3):
+        out.print(f"[yellow]{count} × {escape(error)}[/]")
+    for check in run.manifest.get("thresholds", []):
+        if not check["passed"]:
+            value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
+            out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} "
+                           f"(needs {check['bound']}) for "
+                           f"{escape(check['prompt_id'])} × {escape(check['model_id'])}")
+    baseline = run.manifest.get("baseline")
+    if baseline:
+        verdict = "[green]gates passed[/]" if baseline["passed"] else "[red]gate failed[/]"
+        out.print(f"vs baseline: {baseline['matched']} matched · {len(baseline['regressions'])} regressions · "
+                       f"{len(baseline['improvements'])} improvements · {verdict}")
+        for gate in baseline["gates"]:
+            if not gate["passed"]:
+                out.print(f"[red]gate {gate['gate']} failed[/]: {escape(gate['detail'])}")
+    out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
+
+

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from harness.files import write_atomically
 from harness.formatting import num, p_value, pct, usd
+from harness.outputs import output
 
 LISTED = 15  # changes listed by name before "… and N more"
+
+
+@output("summary", filename="summary.md", description="the Markdown summary (for a PR comment or a CI step summary)")
+def write_summary(run: Any, path: Path) -> Path:
+    return write_atomically(path, run_summary(run.manifest))
 
 
 def run_summary(manifest: dict[str, Any]) -> str:

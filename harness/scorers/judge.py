@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import prompts
-from harness.models import Response
+from harness.records import Response
 from harness.scorers import ScoringContext, Verdict
 
 # Tags the judge templates put around untrusted text; occurrences inside that text are defused.

@@ -3,7 +3,7 @@
 A provider that answers 429 is saying "fewer at once": each 429 halves the model's
 concurrency (down to 1) and every run of successes as long as the current limit adds one
 back, up to the configured maximum (additive increase, multiplicative decrease, as TCP does).
-The Retry-After wait itself is honoured by the call's own retry loop (harness.models).
+The Retry-After wait itself is honoured by the call's own retry loop (harness.providers.call).
 Requests and tokens per minute are paced with token buckets holding one second's worth, so
 a run stays under the provider's per-minute limits instead of bursting into them.
 """

@@ -14,7 +14,8 @@ import threading
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.models import litellm_module, off_loop
+from harness.providers import off_loop
+from harness.providers._litellm import litellm_module
 
 LOCAL = "local"
 # The most recently used vectors, the least recently used dropped first: a reference recurs across a

@@ -19,11 +19,14 @@ from typing import Any
 
 import jinja2
 
+from harness.files import cache_dir
 from harness.formatting import num, p_value, pct, usd
 from harness.history import runs_of, trend
 from harness.metrics import summarize
-from harness.report.charts import histogram, interval_chart
-from harness.results import Run, TrialResult
+from harness.outputs import output
+from harness.outputs.report.charts import histogram, interval_chart
+from harness.records import TrialResult
+from harness.results import Run
 
 HERE = Path(__file__).parent
 OUTPUT_PREVIEW_CHARS = 600  # of an output shown in the baseline's regression table
@@ -31,8 +34,6 @@ OUTPUT_PREVIEW_CHARS = 600  # of an output shown in the baseline's regression ta
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    from harness.cache import cache_dir
-
     # Compiling the template costs more than rendering it: keep the compiled form between runs.
     bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir() / "templates"))
     (cache_dir() / "templates").mkdir(exist_ok=True)
@@ -64,6 +65,7 @@ def render_report(run: Run) -> str:
     )
 
 
+@output("report", filename="report.html", description="the self-contained HTML report")
 def write_report(run: Run, path: Path) -> Path:
     path.write_text(render_report(run), encoding="utf-8")
     return path

@@ -1,0 +1,45 @@
+"""Baselines: a run's outcomes as a compact, committed file, and reading outcomes from a run or such a file.
+
+A baseline file is sorted and timestamp-free JSON Lines (a header line, then one line per trial:
+pass, scores, output), so a diff in review shows exactly which trials changed and CI compares a
+change with it without keeping old run folders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.compare import Outcome, outcomes
+from harness.errors import HarnessError
+from harness.results import load_run
+
+BASELINE_HEADER = "harness_baseline"
+
+
+def save_baseline(items: Sequence[Outcome], path: Path, *, suite: str) -> Path:
+    """A compact, sorted, timestamp-free JSONL file: diffs show exactly which trials changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({BASELINE_HEADER: 1, "suite": suite})]
+    for o in sorted(items, key=lambda o: (o.prompt_id, o.model_id, o.case_id, o.repeat)):
+        record = {"case_id": o.case_id, "prompt_id": o.prompt_id, "model_id": o.model_id, "repeat": o.repeat,
+                  "passed": o.passed, "errored": o.errored, "scores": dict(sorted(o.scores.items())),
+                  "output": o.output}
+        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
+    """Outcomes from a run folder (or its run.json) or a baseline file, and the suite's name."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = json.loads(lines[0]) if lines else {}
+        if BASELINE_HEADER not in header:
+            raise HarnessError("not a baseline file (no header line)", file=path, line=1,
+                               hint="write one with: harness baseline save RUN_DIR --to FILE")
+        return [Outcome(**json.loads(line)) for line in lines[1:] if line.strip()], header.get("suite", "")
+    run = load_run(path)
+    return outcomes(run.results), run.manifest["suite"]["name"]

@@ -1,0 +1,160 @@
+"""Providers: how a model string becomes an endpoint to call.
+
+A registered provider (``@provider("name")``, fed by the ``harness.providers`` entry points, as
+``local`` and ``echo`` are) serves model strings equal to its name or starting with ``name/``;
+any other model string goes to litellm (harness.providers._litellm). The call itself, with its
+retries, is harness.providers.call; per-model rate limits are harness.providers.limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import plugins
+from harness.spec import ModelSpec
+
+LOCAL = "local"
+# Keys of a model's params that configure the transport, not the request: they never enter
+# the cache key or the results (an api_key would be a leak; a base URL may change per run).
+TRANSPORT_PARAMS = ("api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
+
+    ``answer`` short-circuits the call for providers that compute their reply themselves (echo).
+    ``inline_sync_half``: litellm's synchronous half of a call to this model only builds the request
+    (see INLINE_PROVIDERS), so it can run on the event loop's thread.
+    """
+
+    model: str
+    kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+    answer: Callable[[list[dict[str, str]]], str] | None = None
+    inline_sync_half: bool = False
+
+
+Opener = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """A registered provider: ``open(spec)`` is an async context manager giving the Endpoint (so it can
+    start a server for the run and stop it after), ``identity(spec)`` what the cache key names (known
+    without opening: the model string, unless the provider knows better, as ``local`` its weights)."""
+
+    name: str
+    open: Opener
+    identity: Callable[[ModelSpec], str] | None = None
+
+
+def provider(name: str, *, identity: Callable[[ModelSpec], str] | None = None):
+    """Register a provider for model strings equal to ``name`` or starting with ``name/``."""
+
+    def register(factory: Opener) -> Opener:
+        plugins.PROVIDERS.register(name, ProviderInfo(name, factory, identity))
+        return factory
+
+    return register
+
+
+def registered(spec: ModelSpec) -> ProviderInfo | None:
+    """The registered provider serving this model string, or None (litellm serves it)."""
+    return plugins.PROVIDERS.get(spec.model) or plugins.PROVIDERS.get(spec.model.split("/", 1)[0])
+
+
+def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[Endpoint]:
+    info = registered(spec)
+    if info is not None:
+        return info.open(spec)
+    from harness.providers import _litellm
+
+    return _litellm.open_endpoint(spec)
+
+
+def remote(spec: ModelSpec) -> bool:
+    """Whether the model is reached over the network through litellm (not a provider living in this process)."""
+    return registered(spec) is None
+
+
+class EndpointPool:
+    """Opens each endpoint once, when first needed, and closes them all at the end of the run.
+
+    Opened lazily so that a run answered from the cache starts no server and imports no
+    litellm; shared so that the model under test and a judge that are both ``local`` use
+    one server.
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self._endpoints: dict[str, Endpoint | BaseException] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> EndpointPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def get(self, spec: ModelSpec) -> Endpoint:
+        key = spec.model + repr(sorted((k, str(v)) for k, v in spec.params.items() if k in TRANSPORT_PARAMS))
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key not in self._endpoints:
+                try:
+                    self._endpoints[key] = await self._stack.enter_async_context(open_endpoint(spec))
+                except Exception as exc:  # every caller waiting on this endpoint gets the same error, once
+                    self._endpoints[key] = exc
+        endpoint = self._endpoints[key]
+        if isinstance(endpoint, BaseException):
+            raise endpoint
+        return endpoint
+
+
+def model_identity(spec: ModelSpec) -> str:
+    """The public identity of a model for the cache key: known without opening the model (or starting a server)."""
+    info = registered(spec)
+    if info is not None and info.identity is not None:
+        return info.identity(spec)
+    base = spec.params.get("api_base") or spec.params.get("base_url") or _env_base_url(spec.model)
+    return spec.model + (f"@{base}" if base else "")
+
+
+def _env_base_url(model: str) -> str | None:
+    """The base URL litellm would take from the environment for this provider (OPENAI_BASE_URL, ...)."""
+    provider_name = model.split("/", 1)[0].upper() if "/" in model else "OPENAI"
+    for suffix in ("_API_BASE", "_BASE_URL"):
+        if os.environ.get(provider_name + suffix):
+            return os.environ[provider_name + suffix]
+    return None
+
+
+def default_model() -> tuple[str, str]:
+    """The model to use when neither the suite nor the command line names one, and why."""
+    if os.environ.get("HARNESS_MODEL"):
+        return os.environ["HARNESS_MODEL"], "from HARNESS_MODEL"
+    if os.environ.get("OPENAI_API_KEY"):
+        return "openai/gpt-4o-mini", "OPENAI_API_KEY is set"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "anthropic/claude-3-5-haiku-latest", "ANTHROPIC_API_KEY is set"
+    return LOCAL, "no provider key is set: the bundled local model"
+
+
+def request_params(spec: ModelSpec) -> dict[str, Any]:
+    """The request parameters that shape the answer (and so enter the cache key)."""
+    return {k: v for k, v in sorted(spec.params.items()) if k not in TRANSPORT_PARAMS}
+
+
+async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
+    """Run blocking work (starting a server, encoding with torch) on a thread of its own, not in the loop's
+    default executor, where it would wait behind (or hold up) the synchronous halves of litellm's calls."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-blocking")
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    finally:
+        pool.shutdown(wait=False)

@@ -1,0 +1,130 @@
+"""One model call: retried on rate limits, server errors and timeouts; errors are returned, never raised."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness.providers import Endpoint
+from harness.providers._litellm import acompletion, litellm_module
+from harness.providers.limits import Throttle, estimate_tokens
+from harness.records import Response
+from harness.redaction import redact
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 4
+    timeout_s: float = 120.0
+    backoff_s: float = 1.0
+    max_wait_s: float = 60.0
+
+
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+
+
+async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: dict[str, Any],
+                   policy: RetryPolicy, *, throttle: Throttle | None = None) -> Response:
+    """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised.
+
+    Each attempt (retries too) passes the model's ``throttle``, which hears how it went: a 429
+    lowers the model's concurrency before the retry queues up again behind it.
+    """
+    if endpoint.answer is not None:
+        return Response(text=endpoint.answer(messages), finish_reason="stop", latency_ms=0.0)
+    litellm = litellm_module()
+    tokens = estimate_tokens(messages, params) if throttle is not None else 0
+    attempt = 0
+    while True:
+        attempt += 1
+        epoch = await throttle.acquire(tokens) if throttle is not None else None
+        started = time.perf_counter()  # latency is the answering attempt's, without retry waits
+        # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
+        kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
+        try:
+            reply = await acompletion(litellm, endpoint, messages, kwargs)
+        except asyncio.CancelledError:  # the run is stopping: the slot goes back
+            if throttle is not None:
+                await throttle.release(tokens, epoch=epoch, answered=False)
+            raise
+        except Exception as exc:  # litellm maps every provider error onto its own classes
+            if throttle is not None:
+                await throttle.release(tokens, epoch=epoch, answered=False,
+                                       rate_limited=getattr(exc, "status_code", None) == 429)
+            if attempt > policy.retries or not _retryable(exc):
+                error = _describe(redact(str(getattr(exc, "message", "") or exc), endpoint.kwargs.get("api_key")), exc)
+                return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
+            await asyncio.sleep(_wait_s(exc, attempt, policy))
+            continue
+        try:
+            response = _response(reply, started, attempt)
+        except (AttributeError, IndexError, TypeError) as exc:
+            response = Response(text="", latency_ms=_ms(started), attempts=attempt,
+                                error=f"malformed response: {type(exc).__name__}: {exc}")
+        if throttle is not None:
+            used = None if response.prompt_tokens is None else response.prompt_tokens + (
+                response.completion_tokens or 0)
+            await throttle.release(tokens, used, epoch=epoch)
+        return response
+
+
+def _response(reply: Any, started: float, attempt: int) -> Response:
+    choice = reply.choices[0]
+    usage = getattr(reply, "usage", None)
+    return Response(
+        text=choice.message.content or "",
+        finish_reason=choice.finish_reason,
+        latency_ms=_ms(started),
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cost_usd=(getattr(reply, "_hidden_params", None) or {}).get("response_cost"),
+        attempts=attempt,
+    )
+
+
+def _retryable(exc: Exception) -> bool:
+    status = getattr(exc, "status_code", None)
+    if status in RETRYABLE_STATUS:
+        return True
+    name = type(exc).__name__
+    return status is None and name in ("APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError")
+
+
+def _wait_s(exc: Exception, attempt: int, policy: RetryPolicy) -> float:
+    """Retry-After when the server sends it, else exponential backoff with jitter."""
+    retry_after = retry_after_s(getattr(exc, "litellm_response_headers", None) or {})
+    if retry_after is not None:
+        return min(retry_after, policy.max_wait_s)
+    return min(policy.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()), policy.max_wait_s)
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    getter = headers.get if hasattr(headers, "get") else (lambda _k: None)
+    if (ms := getter("retry-after-ms")) is not None:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = getter("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _describe(message: str, exc: Exception) -> str:
+    """One line for an error: its class, HTTP status and (already redacted) message, cut to 300 characters."""
+    status = getattr(exc, "status_code", None)
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    return type(exc).__name__ + (f" ({status})" if status else "") + (f": {first_line[:300]}" if first_line else "")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,155 @@
+"""What a run saves, as typed records: a model's Response, a scorer's Score, a TrialResult.
+
+Records are plain frozen dataclasses (cheap to make on the hot path of a run); they are written
+and read through this module only, so a results line always has the same shape and carries
+its schema version (``v``), and a line of an older version is read as what it meant then.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+# The version of a results line's shape; bumped when a field changes meaning (a new optional field does not).
+RESULTS_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Response:
+    """A model's answer to one request (or the error that stood in for it)."""
+
+    text: str
+    finish_reason: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    error: str | None = None
+    attempts: int = 1
+
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a scorer may return when a bare number is not enough."""
+
+    value: float
+    explanation: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # Set when the scorer could not reach a verdict (a judge that never gave a parseable answer):
+    # the score is recorded as an error, never as a pass.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    value: float
+    passed: bool
+    threshold: float
+    explanation: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    # Weight in the trial's weighted score; 0 records the metric without letting it decide the verdict.
+    weight: float = 1.0
+    # Tokens, cost and calls of the judge model behind this score, counted apart from the model under test.
+    judge: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    case_id: str
+    prompt_id: str
+    model_id: str
+    repeat: int
+    messages: list[dict[str, str]]
+    vars: dict[str, Any]
+    expected: Any
+    response: Response
+    scores: list[Score]
+    tags: list[str] = field(default_factory=list)
+    # The case's passing mark on the weighted score (None: every weighted scorer must pass).
+    threshold: float | None = None
+
+    @property
+    def trial_id(self) -> str:
+        return trial_id(self.case_id, self.prompt_id, self.model_id, self.repeat)
+
+    @property
+    def score(self) -> float | None:
+        """The weighted mean of the trial's scores (weight-0 scores left out); None with nothing to weigh."""
+        weighed = [s for s in self.scores if s.weight > 0]
+        total = sum(s.weight for s in weighed)
+        return sum(s.value * s.weight for s in weighed) / total if total else None
+
+    @property
+    def passed(self) -> bool:
+        """The model answered, no scorer failed to reach a verdict, and either the weighted score reaches
+        the case's threshold or (with none set) every scorer that has weight passed."""
+        if self.response.error is not None or any(s.error for s in self.scores if s.weight > 0):
+            return False
+        if self.threshold is not None:
+            return (self.score if self.score is not None else 1.0) >= self.threshold
+        return all(s.passed for s in self.scores if s.weight > 0)
+
+    @property
+    def verdict(self) -> str:
+        """One line: why the trial failed (what a test runner shows in its short summary)."""
+        if self.response.error:
+            return self.response.error
+        if self.passed:
+            return "passed"
+        failed = [s for s in self.scores if s.weight > 0 and (s.error or not s.passed)]
+        reasons = "; ".join(f"{s.name}: {s.explanation or s.value}" for s in failed)
+        if self.threshold is not None and not any(s.error for s in failed):
+            return f"weighted score {self.score:.2f} < {self.threshold}" + (f" ({reasons})" if reasons else "")
+        return reasons
+
+    def describe(self) -> str:
+        """The trial for a person reading a failure: the verdict, the rendered prompt, the output, every score."""
+        lines = [self.verdict, ""] + [f"[{m['role']}] {m['content']}" for m in self.messages]
+        lines += ["", f"output: {self.response.text}"]
+        lines += [f"{'PASS' if s.passed else 'FAIL'} {s.name} = {s.value:.2f} (threshold {s.threshold})"
+                  + (f": {s.explanation}" if s.explanation else "") for s in self.scores]
+        if self.response.error:
+            lines.append(f"error: {self.response.error}")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        # Shallow records, which json.dumps walks itself: dataclasses.asdict deep-copies every value first,
+        # and was the largest part of writing a result.
+        record = {"trial_id": self.trial_id, **vars(self), "response": vars(self.response),
+                  "scores": [vars(s) for s in self.scores], "score": self.score, "passed": self.passed}
+        return json.dumps(record, ensure_ascii=False, default=_jsonable)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> TrialResult:
+        return cls(
+            case_id=record["case_id"], prompt_id=record["prompt_id"], model_id=record["model_id"],
+            repeat=record["repeat"], messages=record["messages"], vars=record.get("vars", {}),
+            expected=record.get("expected"), tags=record.get("tags", []), threshold=record.get("threshold"),
+            response=Response(**record["response"]), scores=[Score(**s) for s in record["scores"]],
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """What a scorer left in its metadata that JSON has no type for: a dataclass as its fields, else its text."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
+
+
+def trial_id(case_id: str, prompt_id: str, model_id: str, repeat: int) -> str:
+    return f"{case_id}|{prompt_id}|{model_id}|{repeat}"
+
+
+def judge_usage(scores: list[Score]) -> dict[str, Any] | None:
+    """The judge calls behind these scores: counted apart from the model under test's tokens and cost."""
+    usages = [s.judge for s in scores if s.judge]
+    if not usages:
+        return None
+    costs = [u["cost_usd"] for u in usages if u.get("cost_usd") is not None]
+    return {"judge_calls": sum(u["calls"] for u in usages), "judge_cached": sum(u["cached"] for u in usages),
+            "judge_prompt_tokens": sum(u["prompt_tokens"] for u in usages),
+            "judge_completion_tokens": sum(u["completion_tokens"] for u in usages),
+            "judge_cost_usd": sum(costs) if costs else None}

@@ -1,0 +1,29 @@
+"""Credentials never reach anything harness writes or prints: one place that knows what a secret looks like.
+
+Secrets come from the environment (``*_API_KEY``, ``*_TOKEN``, ...) and from a model's params
+(``api_key``, headers): params are written down without them (public_params), and any text bound
+for disk or a terminal passes through redact().
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+SECRET_PARAM = re.compile(r"key|token|secret|auth|header|credential|password", re.IGNORECASE)
+SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def public_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A model's params as they may be written down: nothing that could hold a credential."""
+    return {k: v for k, v in params.items() if not SECRET_PARAM.search(k)}
+
+
+def redact(text: str, *extra_secrets: str | None) -> str:
+    """Mask every secret we know of (keys in the environment, the endpoint's key) in text bound for disk."""
+    secrets = [v for k, v in os.environ.items() if k.upper().endswith(SECRET_ENV_SUFFIXES)]
+    for secret in [*secrets, *extra_secrets]:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text

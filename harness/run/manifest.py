@@ -1,0 +1,121 @@
+"""A run's manifest (run.json): what ran, with which versions and settings, and what came of it."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import platform
+import re
+import subprocess
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.compare import Outcome, compare_to_baseline, compare_variants, outcomes
+from harness.errors import HarnessError
+from harness.metrics import check_thresholds, summarize
+from harness.redaction import public_params
+from harness.results import read_results, rewrite_results, write_manifest
+from harness.run.plan import RunOptions, Trial, judge_models, resolve_judge
+from harness.spec import Bound, ModelSpec, Suite
+
+
+def finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: list[Trial],
+            baseline: list[Outcome] | None) -> None:
+    """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json."""
+    order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
+    results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
+                                                                       len(order)))
+    rewrite_results(directory, results)
+    variants = summarize(results)
+    # Provider errors are kept out of the pass rate, so their rate gets its own limit.
+    checks = check_thresholds(variants, {"error_rate": Bound(max=suite.max_error_rate), **suite.thresholds})
+    comparison = compare_to_baseline(baseline, outcomes(results), suite.gates) if baseline is not None else None
+    ended = datetime.now(timezone.utc)
+    manifest.update({
+        "ended_at": ended.isoformat(timespec="seconds"),
+        "duration_s": round((ended - datetime.fromisoformat(manifest["started_at"])).total_seconds(), 1),
+        "counts": {"planned": len(trials), "completed": len(results),
+                   "cached": sum(1 for r in results if r.response.cached),
+                   "errors": sum(1 for r in results if r.response.error)},
+        "variants": variants,
+        "thresholds": checks,
+        "ab": compare_variants(outcomes(results), alpha=suite.gates.alpha),
+        "baseline": {"source": str(manifest["config"]["baseline"]), **comparison.to_dict()} if comparison else None,
+        "passed": manifest["status"] == "completed" and all(c["passed"] for c in checks) and (
+            comparison is None or comparison.passed),
+    })
+    write_manifest(directory, manifest)
+
+
+def start(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options: RunOptions,
+              planned: int) -> dict[str, Any]:
+    return {
+        "harness_version": _version("harness"),
+        "status": "running",
+        "started_at": _now(),
+        "suite": {"name": suite.name, "description": suite.description,
+                  "path": str(suite.path.resolve()) if suite.path else None},
+        "config": {
+            "prompts": [p.model_dump(exclude_none=True) for p in suite.prompts
+                        if not options.prompts or p.id in options.prompts],
+            "models": [{"id": m.id, "model": m.model, "params": public_params(m.params)} for m in models],
+            "max_error_rate": suite.max_error_rate,
+            "models_from": models_reason,
+            "repeats": options.repeats or suite.repeats,
+            "concurrency": options.concurrency,
+            "cache": options.use_cache,
+            "scorers": [s.model_dump() for s in suite.scorers],
+            "thresholds": {k: v if isinstance(v, float | int) else v.model_dump() for k, v in suite.thresholds.items()},
+            "gates": suite.gates.model_dump(),
+            "baseline": str(options.baseline) if options.baseline else None,
+            "judge": _judge_config(suite, options),
+            "planned_trials": planned,
+            # What --resume needs to plan the same trials again.
+            "plan": {"models": list(options.models) or ([] if suite.models else [m.model for m in models]),
+                     "prompts": list(options.prompts), "repeats": options.repeats, "limit": options.limit,
+                     "judge": options.judge, "batch": options.batch},
+        },
+        "environment": {"python": platform.python_version(), "litellm": _version("litellm"),
+                        "git_commit": _git_commit(suite.directory)},
+    }
+
+
+def _judge_config(suite: Suite, options: RunOptions) -> dict[str, Any] | None:
+    """The judge as run.json records it, when any scorer of the suite may ask one."""
+    if not judge_models(suite, options):
+        return None
+    judge = resolve_judge(suite, options.judge)
+    return {"model": judge.model, "params": public_params(judge.params)}
+
+
+def new_run_directory(reports_dir: Path, suite_name: str) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", suite_name.lower()).strip("-") or "suite"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        candidate = reports_dir / (f"{slug}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+        with contextlib.suppress(FileExistsError):
+            candidate.mkdir()
+            return candidate
+    raise HarnessError(f"cannot create a run folder in {reports_dir}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit(directory: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None

@@ -1,0 +1,145 @@
+"""Planning a run: the models and judges it uses, and every trial (case x prompt x model x repeat), rendered.
+
+Every trial is rendered before the first model call, so a template error costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import prompts, scorers
+from harness.errors import HarnessError, did_you_mean
+from harness.providers import LOCAL, default_model, request_params
+from harness.providers.call import RetryPolicy
+from harness.spec import Case, ModelSpec, Suite
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One (case, prompt, model, repeat) to run, already rendered."""
+
+    case: Case
+    prompt_id: str
+    model: ModelSpec
+    repeat: int
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    models: Sequence[str] = ()
+    prompts: Sequence[str] = ()
+    repeats: int | None = None
+    limit: int | None = None
+    # Only these (case id, prompt id, model id) run, when given (how pytest -k narrows a suite).
+    only: frozenset[tuple[str, str, str]] | None = None
+    concurrency: int = 8
+    use_cache: bool = True
+    cache_path: Path | str | None = None  # a redis:// URL shares the cache; None: $HARNESS_CACHE_URL, else SQLite
+    out_dir: Path | None = None
+    reports_dir: Path = Path("reports")
+    baseline: Path | None = None
+    # The model behind judge scorers (overrides the suite's judge:).
+    judge: str | None = None
+    # Continue the run in out_dir: trials already recorded there are not run again.
+    resume: bool = False
+    # Worker processes for the calls (None: one per core, when there are enough calls and the models are remote).
+    workers: int | None = None
+    # (index, count) of this process among the run's workers: its share of every limit.
+    worker: tuple[int, int] = (0, 1)
+    # Send the calls through the provider's batch API (see harness.run.batch), polling every batch_poll_s.
+    batch: bool = False
+    batch_poll_s: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[ModelSpec], str]:
+    """The models to run, each with the suite's params under its own, and why these.
+
+    --model replaces the suite's models: a suite model's id picks that model as configured;
+    ``ROLE=MODEL`` runs MODEL in the place of ROLE (its results keep ROLE as model id), which
+    is how a model upgrade lines up with a baseline of the old model. With neither, the
+    default model.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    by_id = {m.id: m for m in suite.models}
+    if names:
+        specs = []
+        for name in names:
+            role, _, model = name.partition("=") if "=" in name else (name, "", "")
+            base = by_id.get(role)
+            if model:
+                specs.append(ModelSpec(id=role, model=model, params=base.params if base else {}))
+            else:
+                specs.append(base or ModelSpec(model=name))
+        reason = "from --model"
+    elif suite.models:
+        specs, reason = list(suite.models), "from the suite"
+    else:
+        name, reason = default_model()
+        specs = [ModelSpec(model=name)]
+    ids = [s.id for s in specs]
+    for i, model_id in enumerate(ids):
+        if model_id in ids[:i]:
+            raise HarnessError(f"model '{model_id}' is given twice", hint="give each model a distinct id")
+    return [s.model_copy(update={"params": {**suite.params, **s.params}}) for s in specs], reason
+
+
+# A judge should be deterministic and have room for its reasoning; the suite's judge params override these.
+JUDGE_PARAMS = {"temperature": 0, "max_tokens": 400}
+
+
+def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
+    """The judge model: --judge, else the suite's ``judge:``, else the default model (the bundled one without keys)."""
+    if name:
+        return judge_spec(ModelSpec(model=name))
+    return judge_spec(suite.judge or ModelSpec(model=default_model()[0]))
+
+
+def judge_spec(spec: ModelSpec) -> ModelSpec:
+    """A model as a judge: deterministic, room for its reasoning; the spec's own params win."""
+    defaults = dict(JUDGE_PARAMS)
+    if spec.model == LOCAL:
+        # llama.cpp constrains the small model to valid JSON (far fewer unreadable verdicts), and a
+        # shorter leash stops it rambling: the verdict comes first, so a cut-off reply is still read.
+        defaults.update(response_format={"type": "json_object"}, max_tokens=200)
+    return spec.model_copy(update={"params": {**defaults, **spec.params}})
+
+
+def judge_models(suite: Suite, options: RunOptions) -> list[ModelSpec]:
+    """Every judge the suite's scorers may ask: the run's judge, and any a scorer names with ``model:``."""
+    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
+    judged = [s for s in specs if scorers.resolve(s, base=suite.directory).uses_judge]
+    if not judged:
+        return []
+    run_judge = resolve_judge(suite, options.judge)
+    models = {run_judge.model: run_judge}
+    for spec in judged:
+        if spec.args.get("model"):
+            models.setdefault(spec.args["model"], judge_spec(ModelSpec(model=spec.args["model"])))
+    return list(models.values())
+
+
+def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:
+    """Every trial of the run, rendered. Raises HarnessError on the first template problem."""
+    compiled = prompts.compile_prompts(suite)
+    prompt_ids = list(options.prompts) or list(compiled)
+    for wanted in prompt_ids:
+        if wanted not in compiled:
+            raise HarnessError(f"no prompt '{wanted}' in the suite{did_you_mean(wanted, compiled)}",
+                               file=suite.path, hint="prompts: " + ", ".join(compiled))
+    repeats = options.repeats or suite.repeats
+    trials = []
+    for model in models:
+        params = request_params(model)
+        for prompt_id in prompt_ids:
+            for case in suite.cases[: options.limit]:
+                if options.only is not None and (case.id, prompt_id, model.id) not in options.only:
+                    continue
+                messages = prompts.render(compiled[prompt_id], case)
+                trials.extend(Trial(case, prompt_id, model, r, messages, params) for r in range(repeats))
+    return trials
