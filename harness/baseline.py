@@ -42,4 +42,4 @@ def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
                                hint="write one with: harness baseline save RUN_DIR --to FILE")
         return [Outcome(**json.loads(line)) for line in lines[1:] if line.strip()], header.get("suite", "")
     run = load_run(path)
-    return outcomes(run.results), run.manifest["suite"]["name"]
+    return outcomes(run.results), run.manifest.suite.name

@@ -117,7 +117,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         outputs.write(name, result, path)
         click.echo(f"{name + ':':<8} {path}")
     _write_step_summary(result)
-    sys.exit(EXIT_OK if result.manifest.get("passed") else EXIT_THRESHOLD)
+    sys.exit(EXIT_OK if result.manifest.passed else EXIT_THRESHOLD)
 
 
 def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
@@ -171,8 +171,8 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
 
     Given two runs, the report shows the second compared with the first (regressions first).
     """
-    from harness.compare import compare_to_baseline, outcomes
     from harness import outputs
+    from harness.compare import compare_to_baseline, outcomes
     from harness.results import REPORT_FILE, load_run
     from harness.spec import Gates
 
@@ -181,9 +181,10 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     runs = [load_run(d) for d in run_dirs]
     run_ = runs[-1]
     if len(runs) == 2:
-        gates = Gates(**(run_.manifest.get("config", {}).get("gates") or {}))
-        comparison = compare_to_baseline(outcomes(runs[0].results), outcomes(run_.results), gates)
-        run_.manifest["baseline"] = {"source": str(run_dirs[0]), **comparison.to_dict()}
+        comparison = compare_to_baseline(outcomes(runs[0].results), outcomes(run_.results),
+                                         Gates(**run_.manifest.config.gates))
+        comparison.source = str(run_dirs[0])
+        run_.manifest.baseline = comparison
     path = outputs.write("report", run_, out_file or run_dirs[-1] / REPORT_FILE)
     click.echo(f"report: {path}")
 
@@ -226,7 +227,7 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
         raise HarnessError("--model takes OLD=NEW model ids, e.g. --model gpt-4o-mini=gpt-4.1-mini")
     mapping = dict(pair.split("=", 1) for pair in model_map)
     result = compare_to_baseline(base_outcomes, candidate_outcomes, gates, model_map=mapping)
-    text = "\n".join(comparison_summary(result.to_dict(), str(base), str(candidate))) + "\n"
+    text = "\n".join(comparison_summary(result, str(base), str(candidate))) + "\n"
     click.echo(text)
     if summary_file:
         summary_file.write_text(text, encoding="utf-8")
@@ -235,12 +236,12 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
 
 def _run_gates(path: Path) -> dict:
     """The gates a run was configured with (empty for a baseline file)."""
-    import json
+    from harness.results import MANIFEST_FILE, read_manifest
 
-    manifest = path / "run.json" if path.is_dir() else path
-    if manifest.name != "run.json" or not manifest.is_file():
+    manifest = path / MANIFEST_FILE if path.is_dir() else path
+    if manifest.name != MANIFEST_FILE or not manifest.is_file():
         return {}
-    return json.loads(manifest.read_text(encoding="utf-8")).get("config", {}).get("gates") or {}
+    return read_manifest(manifest).config.gates
 
 
 @cli.group()

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from harness.errors import HarnessError
 from harness.formatting import p_value
-from harness.records import TrialResult
+from harness.records import (
+    ABComparison,
+    BaselineComparison,
+    Change,
+    Delta,
+    GateCheck,
+    MetricVerdict,
+    PairDelta,
+    TrialResult,
+    Variant,
+    VariantDelta,
+)
 from harness.spec import Gates
 from harness.stats import bootstrap_mean_interval, holm, mcnemar_exact, wilcoxon_signed_rank
 
@@ -48,21 +58,6 @@ def outcomes(results: Iterable[TrialResult]) -> list[Outcome]:
                     {s.name: s.value for s in r.scores if not s.error}, r.response.text) for r in results]
 
 
-@dataclass(frozen=True)
-class Delta:
-    """The paired difference b - a of one metric over the cases both variants answered."""
-
-    metric: str
-    n: int
-    mean_a: float
-    mean_b: float
-    delta: float
-    ci: tuple[float, float]
-    p_value: float
-    test: str
-    p_adjusted: float | None = None
-
-
 def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Delta:
     """Binary per-case values get McNemar's exact test; anything else the Wilcoxon signed-rank test.
 
@@ -82,16 +77,16 @@ def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: i
                  p_value=p_value, test="mcnemar-exact" if binary else "wilcoxon")
 
 
-def significant(row: dict[str, Any], alpha: float) -> int:
+def significant(row: Delta, alpha: float) -> int:
     """+1 or -1 when b - a is significantly positive or negative, else 0.
 
     The test's p-value and the interval must agree: a rank test can be significant while the
     mean moves the other way (many small gains, one large loss), and then nothing is claimed.
     """
-    if row["p_adjusted"] >= alpha:
+    if row.p_adjusted is None or row.p_adjusted >= alpha:
         return 0
-    low, high = row["ci"]
-    return 1 if low > 0 and row["delta"] > 0 else -1 if high < 0 and row["delta"] < 0 else 0
+    low, high = row.ci
+    return 1 if low > 0 and row.delta > 0 else -1 if high < 0 and row.delta < 0 else 0
 
 
 def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[str, dict[str, float]]:
@@ -131,7 +126,7 @@ def _deltas(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> l
 
 # --- A/B within a run -------------------------------------------------------------------------
 
-def compare_variants(items: Sequence[Outcome], *, alpha: float = 0.05) -> dict[str, Any] | None:
+def compare_variants(items: Sequence[Outcome], *, alpha: float = 0.05) -> ABComparison | None:
     """Every pair of variants on every metric, Holm-corrected per metric, and the winner if there is one."""
     by_variant: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for o in items:
@@ -145,33 +140,32 @@ def compare_variants(items: Sequence[Outcome], *, alpha: float = 0.05) -> dict[s
         for second in variants[i + 1:]:
             changes = _flips(by_variant[first], by_variant[second])
             for d in _deltas(per_case[first], per_case[second]):
-                pairs.append({"a": _name(first), "b": _name(second), **_delta_dict(d), **changes})
+                pairs.append(PairDelta(a=_name(first), b=_name(second), **d.model_dump(), **changes))
     metrics = []
-    for metric in dict.fromkeys(p["metric"] for p in pairs) or {PASS: None}:
-        rows = [p for p in pairs if p["metric"] == metric]
-        for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
-            row["p_adjusted"] = adjusted
-        metrics.append({"metric": metric, "pairs": rows, **_verdict(metric, rows, variants, alpha)})
-    return {"alpha": alpha, "metrics": metrics}
+    for metric in dict.fromkeys(p.metric for p in pairs) or {PASS: None}:
+        rows = [p for p in pairs if p.metric == metric]
+        for row, adjusted in zip(rows, holm([r.p_value for r in rows]), strict=True):
+            row.p_adjusted = adjusted
+        metrics.append(_verdict(metric, rows, variants, alpha))
+    return ABComparison(alpha=alpha, metrics=metrics)
 
 
-def _verdict(metric: str, rows: list[dict[str, Any]], variants: list[tuple[str, str]],
-             alpha: float) -> dict[str, Any]:
+def _verdict(metric: str, rows: list[PairDelta], variants: list[tuple[str, str]], alpha: float) -> MetricVerdict:
     """Name a winner only when it beats every other variant significantly."""
     for candidate in map(_name, variants):
-        own = [r for r in rows if candidate in (r["a"], r["b"])]
+        own = [r for r in rows if candidate in (r.a, r.b)]
         if len(own) < len(variants) - 1:
             continue  # not compared with every other variant (no shared cases): it cannot be named best
-        if all(significant(r, alpha) == (1 if r["b"] == candidate else -1) for r in own):
-            worst = max(own, key=lambda r: r["p_adjusted"])
-            p_text = p_value(worst["p_adjusted"])
-            return {"winner": candidate,
-                    "verdict": f"{_label(candidate)} is best on {metric} (p={p_text}, n={worst['n']})"}
+        if all(significant(r, alpha) == (1 if r.b == candidate else -1) for r in own):
+            worst = max(own, key=lambda r: r.p_adjusted)
+            verdict = f"{candidate} is best on {metric} (p={p_value(worst.p_adjusted)}, n={worst.n})"
+            return MetricVerdict(metric=metric, pairs=rows, winner=candidate, verdict=verdict)
     if not rows:
-        return {"winner": None, "verdict": f"no cases shared by the variants on {metric}"}
-    closest = min(rows, key=lambda r: r["p_adjusted"])
-    return {"winner": None,
-            "verdict": f"no significant difference on {metric} (p={p_value(closest['p_adjusted'])}, n={closest['n']})"}
+        return MetricVerdict(metric=metric, pairs=rows, verdict=f"no cases shared by the variants on {metric}")
+    closest = min(rows, key=lambda r: r.p_adjusted)
+    return MetricVerdict(metric=metric, pairs=rows,
+                         verdict=f"no significant difference on {metric} (p={p_value(closest.p_adjusted)}, "
+                                 f"n={closest.n})")
 
 
 def _flips(a: list[Outcome], b: list[Outcome]) -> dict[str, list[str]]:
@@ -184,36 +178,6 @@ def _flips(a: list[Outcome], b: list[Outcome]) -> dict[str, list[str]]:
 
 
 # --- a run against its baseline -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Change:
-    case_id: str
-    prompt_id: str
-    model_id: str
-    repeat: int
-    reasons: list[str]
-    base_output: str = ""
-    candidate_output: str = ""
-
-
-@dataclass
-class BaselineComparison:
-    matched: int
-    regressions: list[Change] = field(default_factory=list)
-    improvements: list[Change] = field(default_factory=list)
-    new: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    errored: list[str] = field(default_factory=list)
-    deltas: list[dict[str, Any]] = field(default_factory=list)
-    gates: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(g["passed"] for g in self.gates)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
-
 
 def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], gates: Gates, *,
                         model_map: dict[str, str] | None = None) -> BaselineComparison:
@@ -237,7 +201,7 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
         if after.errored:
             result.errored.append(_trial(key))
             if before.passed and not before.errored:  # an answer lost to an error is a regression too
-                result.regressions.append(Change(*key, ["pass → error"], before.output, after.output))
+                result.regressions.append(_change(key, ["pass → error"], before, after))
             continue
         if before.errored:
             continue
@@ -247,14 +211,20 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
         if after.passed and not before.passed:
             better.insert(0, "fail → pass")
         if worse:
-            result.regressions.append(Change(*key, worse, before.output, after.output))
+            result.regressions.append(_change(key, worse, before, after))
         elif better:
-            result.improvements.append(Change(*key, better, before.output, after.output))
+            result.improvements.append(_change(key, better, before, after))
     mapped_base = [Outcome(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat, o.passed,
                            o.errored, o.scores, o.output) for o in base]
     result.deltas = _variant_deltas(mapped_base, candidate)
     result.gates = _check_gates(result, gates)
     return result
+
+
+def _change(key: tuple[str, str, str, int], reasons: list[str], before: Outcome, after: Outcome) -> Change:
+    case_id, prompt_id, model_id, repeat = key
+    return Change(case_id=case_id, prompt_id=prompt_id, model_id=model_id, repeat=repeat, reasons=reasons,
+                  base_output=before.output, candidate_output=after.output)
 
 
 def _score_changes(before: Outcome, after: Outcome, tolerance: float) -> tuple[list[str], list[str]]:
@@ -268,7 +238,7 @@ def _score_changes(before: Outcome, after: Outcome, tolerance: float) -> tuple[l
     return worse, better
 
 
-def _variant_deltas(base: Sequence[Outcome], candidate: Sequence[Outcome]) -> list[dict[str, Any]]:
+def _variant_deltas(base: Sequence[Outcome], candidate: Sequence[Outcome]) -> list[VariantDelta]:
     groups_base: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     groups_cand: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for o in base:
@@ -279,54 +249,47 @@ def _variant_deltas(base: Sequence[Outcome], candidate: Sequence[Outcome]) -> li
     for variant in groups_cand:
         if variant in groups_base:
             for d in _deltas(_per_case(groups_base[variant]), _per_case(groups_cand[variant], errors_fail=True)):
-                rows.append({"variant": _name(variant), **_delta_dict(d)})
-    for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
-        row["p_adjusted"] = adjusted
+                rows.append(VariantDelta(variant=_name(variant), **d.model_dump()))
+    for row, adjusted in zip(rows, holm([r.p_value for r in rows]), strict=True):
+        row.p_adjusted = adjusted
     return rows
 
 
-def _check_gates(result: BaselineComparison, gates: Gates) -> list[dict[str, Any]]:
+def _check_gates(result: BaselineComparison, gates: Gates) -> list[GateCheck]:
     # A comparison of nothing proves nothing: a wrong --model map or another suite must not pass.
-    checks = [{"gate": "matched", "limit": 1, "value": result.matched, "passed": result.matched > 0,
-               "detail": f"{result.matched} trials matched the baseline"}]
+    checks = [GateCheck(gate="matched", limit=1, value=result.matched, passed=result.matched > 0,
+                        detail=f"{result.matched} trials matched the baseline")]
     regressions = len(result.regressions)
     if gates.max_regressions is not None:
-        checks.append({"gate": "max_regressions", "limit": gates.max_regressions, "value": regressions,
-                       "detail": f"{regressions} regressions (limit {gates.max_regressions})",
-                       "passed": regressions <= gates.max_regressions})
+        checks.append(GateCheck(gate="max_regressions", limit=gates.max_regressions, value=regressions,
+                                detail=f"{regressions} regressions (limit {gates.max_regressions})",
+                                passed=regressions <= gates.max_regressions))
     if gates.max_regression_rate is not None:
         rate = regressions / result.matched if result.matched else 0.0
-        checks.append({"gate": "max_regression_rate", "limit": gates.max_regression_rate, "value": rate,
-                       "detail": f"{rate:.1%} of matched trials regressed (limit {gates.max_regression_rate:.1%})",
-                       "passed": rate <= gates.max_regression_rate})
+        checks.append(GateCheck(gate="max_regression_rate", limit=gates.max_regression_rate, value=rate,
+                                detail=f"{rate:.1%} of matched trials regressed "
+                                       f"(limit {gates.max_regression_rate:.1%})",
+                                passed=rate <= gates.max_regression_rate))
     if gates.max_drop is not None:
-        drops = [d for d in result.deltas if significant(d, gates.alpha) < 0 and d["delta"] < -gates.max_drop]
-        worst = min(drops, key=lambda d: d["delta"]) if drops else None
-        smallest_n = min((d["n"] for d in result.deltas if d["metric"] == PASS), default=0)  # a scorer's n may be less
+        drops = [d for d in result.deltas if significant(d, gates.alpha) < 0 and d.delta < -gates.max_drop]
+        worst = min(drops, key=lambda d: d.delta) if drops else None
+        smallest_n = min((d.n for d in result.deltas if d.metric == PASS), default=0)  # a scorer's n may be less
         note = ""
         if 2 * 0.5**smallest_n >= gates.alpha:  # even n changes all one way would not reach alpha
             note = f" (note: with {smallest_n} cases no drop can be significant at alpha={gates.alpha})"
-        checks.append({"gate": "max_drop", "limit": gates.max_drop, "alpha": gates.alpha,
-                       "value": worst["delta"] if worst else 0.0,
-                       "detail": (f"{worst['metric']} of {_label(worst['variant'])} fell {worst['delta']:+.3f} "
-                                  f"(p={p_value(worst['p_adjusted'])})") if worst else "no significant drop" + note,
-                       "passed": worst is None})
+        checks.append(GateCheck(gate="max_drop", limit=gates.max_drop, alpha=gates.alpha,
+                                value=worst.delta if worst else 0.0,
+                                detail=(f"{worst.metric} of {worst.variant} fell {worst.delta:+.3f} "
+                                        f"(p={p_value(worst.p_adjusted)})") if worst else "no significant drop" + note,
+                                passed=worst is None))
     return checks
 
 
 # --- formatting helpers ----------------------------------------------------------------------
 
-def _name(variant: tuple[str, str]) -> dict[str, str]:
-    return {"prompt_id": variant[0], "model_id": variant[1]}
-
-
-def _label(name: dict[str, str]) -> str:
-    return f"{name['prompt_id']} × {name['model_id']}"
+def _name(variant: tuple[str, str]) -> Variant:
+    return Variant(prompt_id=variant[0], model_id=variant[1])
 
 
 def _trial(key: tuple) -> str:
     return "|".join(str(k) for k in key)
-
-
-def _delta_dict(d: Delta) -> dict[str, Any]:
-    return {**asdict(d), "ci": list(d.ci)}

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from harness.results import MANIFEST_FILE
+from harness.errors import HarnessError
+from harness.records import RunManifest
+from harness.results import MANIFEST_FILE, read_manifest
 
 
-def runs_of(suite_name: str, reports_dir: Path) -> list[dict[str, Any]]:
-    """Manifests of the suite's runs, newest first, each with its folder under ``directory``."""
+@dataclass(frozen=True)
+class PastRun:
+    directory: Path
+    manifest: RunManifest
+
+
+def runs_of(suite_name: str, reports_dir: Path) -> list[PastRun]:
+    """The suite's finished runs under ``reports_dir``, newest first; folders that are not runs are passed over."""
     runs = []
     for path in reports_dir.glob(f"*/{MANIFEST_FILE}"):
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            manifest = read_manifest(path)
+        except (OSError, HarnessError):
             continue
-        if manifest.get("suite", {}).get("name") == suite_name and manifest.get("variants") is not None:
-            runs.append({**manifest, "directory": str(path.parent)})
-    return sorted(runs, key=lambda m: (m.get("started_at", ""), m["directory"]), reverse=True)
+        if manifest.suite.name == suite_name and manifest.variants is not None:
+            runs.append(PastRun(path.parent, manifest))
+    return sorted(runs, key=lambda run: (run.manifest.started_at, str(run.directory)), reverse=True)
 
 
-def trend(runs: list[dict[str, Any]], metric: str = "pass_rate") -> dict[str, list[tuple[str, float]]]:
-    """Per variant ('prompt × model'), the metric over the runs, oldest first."""
+def trend(runs: list[PastRun]) -> dict[str, list[tuple[str, float]]]:
+    """Per variant ('prompt × model'), the pass rate over the runs, oldest first."""
     series: dict[str, list[tuple[str, float]]] = {}
     for run in reversed(runs):
-        for variant in run["variants"]:
-            if variant.get(metric) is not None:
-                key = f"{variant['prompt_id']} × {variant['model_id']}"
-                series.setdefault(key, []).append((run["started_at"], variant[metric]))
+        for variant in run.manifest.variants or []:
+            if variant.pass_rate is not None:
+                key = f"{variant.prompt_id} × {variant.model_id}"
+                series.setdefault(key, []).append((run.manifest.started_at, variant.pass_rate))
     return series

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from harness.records import Score, TrialResult, judge_usage
+from harness.records import Score, ThresholdCheck, TrialResult, VariantMetrics, judge_usage
 from harness.spec import Bound
 from harness.stats import (
     bootstrap_mean_interval,
@@ -24,7 +24,7 @@ from harness.stats import (
 )
 
 
-def summarize(results: Sequence[TrialResult]) -> list[dict[str, Any]]:
+def summarize(results: Sequence[TrialResult]) -> list[VariantMetrics]:
     """One metrics record per (prompt, model), in the order variants first appear."""
     groups: dict[tuple[str, str], list[TrialResult]] = defaultdict(list)
     for result in results:
@@ -32,13 +32,13 @@ def summarize(results: Sequence[TrialResult]) -> list[dict[str, Any]]:
     return [_variant(prompt_id, model_id, group) for (prompt_id, model_id), group in groups.items()]
 
 
-def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[str, Any]:
+def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> VariantMetrics:
     scored = [r for r in group if r.response.error is None]
     passed = sum(1 for r in scored if r.passed)
     # A cached response keeps the latency measured when it was first answered.
     latencies = [r.response.latency_ms for r in scored]
     costs = [r.response.cost_usd for r in group if r.response.cost_usd is not None]
-    return {
+    return VariantMetrics.model_validate({
         "prompt_id": prompt_id,
         "model_id": model_id,
         "trials": len(group),
@@ -57,7 +57,7 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> dict[st
         "scorers": _scorer_metrics(scored),
         "judge": judge_usage([s for r in group for s in r.scores]),
         "repeats": _repeat_metrics(scored),
-    }
+    })
 
 
 def pass_rate_interval(scored: list[TrialResult]) -> list[float]:
@@ -194,24 +194,16 @@ def _label(value: Any) -> str:
     return {"true": "pass", "false": "fail", "passed": "pass", "failed": "fail"}.get(text, text)
 
 
-def metric_value(variant: dict[str, Any], metric: str) -> float | None:
-    """A variant's value for a threshold's metric name: 'pass_rate' or '<scorer>.<metric>'."""
-    if "." in metric:
-        scorer, _, name = metric.rpartition(".")
-        return variant["scorers"].get(scorer, {}).get(name)
-    return variant.get(metric)
-
-
-def check_thresholds(variants: Sequence[dict[str, Any]], thresholds: dict[str, float | Bound]) -> list[dict[str, Any]]:
+def check_thresholds(variants: Sequence[VariantMetrics], thresholds: dict[str, float | Bound]) -> list[ThresholdCheck]:
     """Every (variant, threshold) check with its outcome. A bare number is a minimum."""
     checks = []
     for variant in variants:
         for metric, bound in thresholds.items():
             bound = bound if isinstance(bound, Bound) else Bound(min=bound)
-            value = metric_value(variant, metric)
+            value = variant.metric(metric)
             ok = value is not None and (bound.min is None or value >= bound.min) and (
                 bound.max is None or value <= bound.max)
             text = " and ".join(f"{op} {v}" for op, v in (("≥", bound.min), ("≤", bound.max)) if v is not None)
-            checks.append({"prompt_id": variant["prompt_id"], "model_id": variant["model_id"], "metric": metric,
-                           "value": value, "min": bound.min, "max": bound.max, "bound": text, "passed": ok})
+            checks.append(ThresholdCheck(prompt_id=variant.prompt_id, model_id=variant.model_id, metric=metric,
+                                         value=value, min=bound.min, max=bound.max, bound=text, passed=ok))
     return checks

@@ -172,28 +172,27 @@ class TrialItem(_HarnessItem):
 class ThresholdItem(_HarnessItem):
     def runtest(self) -> None:
         prompt_id, model_id, metric = self.key
-        check = next((c for c in self.parent.run().manifest.get("thresholds", [])
-                      if (c["prompt_id"], c["model_id"], c["metric"]) == (prompt_id, model_id, metric)), None)
+        check = next((c for c in self.parent.run().manifest.thresholds
+                      if (c.prompt_id, c.model_id, c.metric) == (prompt_id, model_id, metric)), None)
         if check is None:
             pytest.skip(f"no trials of {prompt_id} x {model_id} were selected")
-        if not check["passed"]:
-            raise HarnessFailure(f"{metric} = {check['value']} for {prompt_id} x {model_id}, needs {check['bound']}")
+        if not check.passed:
+            raise HarnessFailure(f"{metric} = {check.value} for {prompt_id} x {model_id}, needs {check.bound}")
 
 
 class GateItem(_HarnessItem):
     def runtest(self) -> None:
-        baseline = self.parent.run().manifest.get("baseline") or {}
-        gate = next(g for g in baseline.get("gates", []) if g["gate"] == self.key)
-        if not gate["passed"]:
-            raise HarnessFailure(f"gate {self.key} failed: {gate['detail']}"
-                                 + "\nregressions:\n" + "\n".join(
-                                     f"  {c['case_id']} ({c['prompt_id']} x {c['model_id']}): "
-                                     + "; ".join(c["reasons"]) for c in baseline.get("regressions", [])[:20]))
+        baseline = self.parent.run().manifest.baseline
+        gate = next(g for g in baseline.gates if g.gate == self.key)
+        if not gate.passed:
+            raise HarnessFailure(f"gate {self.key} failed: {gate.detail}" + "\nregressions:\n" + "\n".join(
+                f"  {c.case_id} ({c.prompt_id} x {c.model_id}): " + "; ".join(c.reasons)
+                for c in baseline.regressions[:20]))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     for run in config.stash.get(RUNS_KEY, []):
-        terminalreporter.write_line(f"harness: {run.manifest['suite']['name']} report: {run.directory}/report.html")
+        terminalreporter.write_line(f"harness: {run.manifest.suite.name} report: {run.directory}/report.html")
 
 
 def assert_suite(suite: str | Path, *, min_pass_rate: float | None = None, **options: Any) -> Run:
@@ -205,13 +204,13 @@ def assert_suite(suite: str | Path, *, min_pass_rate: float | None = None, **opt
     from harness.run import run_suite
 
     run = run_suite(suite, **options)
-    problems = [f"{c['prompt_id']} x {c['model_id']}: {c['metric']} = {c['value']} misses its threshold"
-                for c in run.manifest.get("thresholds", []) if not c["passed"]]
-    problems += [f"gate {g['gate']} failed" for g in (run.manifest.get("baseline") or {}).get("gates", [])
-                 if not g["passed"]]
+    problems = [f"{c.prompt_id} x {c.model_id}: {c.metric} = {c.value} misses its threshold"
+                for c in run.manifest.thresholds if not c.passed]
+    baseline = run.manifest.baseline
+    problems += [f"gate {g.gate} failed" for g in (baseline.gates if baseline else []) if not g.passed]
     if min_pass_rate is not None:
-        problems += [f"{v['prompt_id']} x {v['model_id']}: pass rate {v['pass_rate']} < {min_pass_rate}"
-                     for v in run.metrics if v["pass_rate"] is None or v["pass_rate"] < min_pass_rate]
+        problems += [f"{v.prompt_id} x {v.model_id}: pass rate {v.pass_rate} < {min_pass_rate}"
+                     for v in run.metrics if v.pass_rate is None or v.pass_rate < min_pass_rate]
     if problems:
         failures = [r.describe() for r in run.results if not r.passed][:5]
         raise AssertionError("\n".join(problems) + "\n\nfirst failing trials:\n\n" + "\n\n".join(failures)

@@ -11,10 +11,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from harness.errors import HarnessError
-from harness.records import TrialResult
+from harness.files import write_atomically
+from harness.records import RunManifest, TrialResult, VariantMetrics
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
@@ -45,22 +47,20 @@ def rewrite_results(directory: Path, results: list[TrialResult]) -> None:
     os.replace(temporary, directory / RESULTS_FILE)
 
 
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+def write_manifest(directory: Path, manifest: RunManifest) -> None:
     """Atomically replace run.json, so a reader never sees half a file."""
-    temporary = directory / f".{MANIFEST_FILE}.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(temporary, directory / MANIFEST_FILE)
+    write_atomically(directory / MANIFEST_FILE, manifest.to_json())
 
 
 @dataclass
 class Run:
     directory: Path
-    manifest: dict[str, Any]
+    manifest: RunManifest
     results: list[TrialResult]
 
     @property
-    def metrics(self) -> list[dict[str, Any]]:
-        return self.manifest.get("variants", [])
+    def metrics(self) -> list[VariantMetrics]:
+        return self.manifest.variants or []
 
     def to_dataframe(self):
         """One row per trial with flat columns (``score.<name>``, ``passed.<name>``, the weighted ``score``, the
@@ -109,8 +109,15 @@ def load_run(path: str | Path) -> Run:
     if not manifest_path.is_file():
         raise HarnessError("not a run folder (no run.json)", file=directory,
                            hint="pass a folder written by 'harness run', e.g. reports/<suite>-<timestamp>")
+    return Run(directory=directory, manifest=read_manifest(manifest_path), results=read_results(directory))
+
+
+def read_manifest(path: Path) -> RunManifest:
+    """A run.json, of this version or an earlier one."""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"run.json is not valid JSON: {exc}", file=manifest_path) from None
-    return Run(directory=directory, manifest=manifest, results=read_results(directory))
+        return RunManifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise HarnessError(f"run.json is not a run manifest: {where + ': ' if where else ''}{problem['msg']}",
+                           file=path, hint="was it written by harness? re-run the suite to write it anew") from None

@@ -255,9 +255,8 @@ def synthetic_run(directory: Any, cases: int, variants: Sequence[tuple[str, str]
     from pathlib import Path
 
     from harness.metrics import summarize
-    from harness.records import Response, TrialResult
+    from harness.records import ModelRef, Response, RunConfig, RunManifest, Score, SuiteRef, TrialResult
     from harness.results import ResultsWriter, load_run, write_manifest
-    from harness.scorers import Score
 
     rng = random.Random(seed)
     words = ["good", "bad", "pasta", "service", "cold", "warm", "wait", "price", "table", "dessert"]
@@ -280,12 +279,9 @@ def synthetic_run(directory: Any, cases: int, variants: Sequence[tuple[str, str]
             writer.write(result)
             results.append(result)
     writer.close()
-    write_manifest(directory, {
-        "harness_version": "synthetic", "status": "completed", "started_at": "2026-01-01T00:00:00+00:00",
-        "suite": {"name": "synthetic", "description": "", "path": None},
-        "config": {"models": [{"id": m, "model": m, "params": {}} for m in dict.fromkeys(m for _, m in variants)],
-                   "models_from": "synthetic"},
-        "environment": {"python": "", "litellm": None, "git_commit": None},
-        "variants": summarize(results), "thresholds": [], "passed": True,
-    })
+    write_manifest(directory, RunManifest(
+        harness_version="synthetic", status="completed", started_at="2026-01-01T00:00:00+00:00",
+        suite=SuiteRef(name="synthetic"), passed=True, variants=summarize(results),
+        config=RunConfig(models=[ModelRef(id=m, model=m) for m in dict.fromkeys(m for _, m in variants)],
+                         models_from="synthetic")))
     return load_run(directory)

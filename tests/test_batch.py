@@ -46,7 +46,7 @@ def test_failed_batch_lines_are_errors_on_their_trials(project, tmp_path):
     errors = {r.case_id: r.response.error for r in run.results if r.response.error}
     assert set(errors) == {"cold-pasta"}
     assert errors["cold-pasta"] == "batch request failed (500): overloaded"
-    assert run.manifest["counts"]["errors"] == 2
+    assert run.manifest.counts.errors == 2
 
 
 def test_a_batch_run_stopped_while_waiting_resumes_the_same_batch(project, tmp_path):

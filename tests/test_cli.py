@@ -322,7 +322,7 @@ def test_the_python_api_works_inside_a_running_event_loop_as_in_a_notebook(proje
     import asyncio
 
     run = asyncio.run(notebook_cell())
-    assert run.manifest["status"] == "completed" and len(run.results) == 6
+    assert run.manifest.status == "completed" and len(run.results) == 6
 
 
 def test_resume_after_kill_9_completes_the_run_without_asking_twice(project, tmp_path):

@@ -99,7 +99,7 @@ def _compare(tmp_path: Path) -> list[dict]:
 
     base, _ = load_outcomes(tmp_path / "base")
     new, _ = load_outcomes(tmp_path / "new")
-    return compare_to_baseline(base, new, Gates()).gates
+    return [gate.model_dump() for gate in compare_to_baseline(base, new, Gates()).gates]
 
 
 def test_a_baseline_file_round_trips_and_compares_like_its_run(project, server, tmp_path, capsys):
@@ -214,27 +214,27 @@ def test_a_variant_that_only_errored_is_never_best_and_nothing_crashes():
     items = [outcome(f"c{i}", prompt="a") for i in range(8)] + [outcome(f"c{i}", prompt="b", errored=True)
                                                                  for i in range(8)]
     ab = compare_variants(items)
-    assert ab["metrics"][0]["winner"] is None
+    assert ab.metrics[0].winner is None
 
 
 def test_a_rank_test_against_the_mean_names_no_winner():
     a = [outcome(f"c{i}", prompt="a", score=0.5) for i in range(21)]
     b = [outcome(f"c{i}", prompt="b", score=0.54) for i in range(20)] + [outcome("c20", prompt="b", score=0.0)]
-    judge = next(m for m in compare_variants(a + b)["metrics"] if m["metric"] == "judge.mean")
-    assert judge["pairs"][0]["p_adjusted"] < 0.05 and judge["winner"] is None  # ranks say b, the mean says a
+    judge = next(m for m in compare_variants(a + b).metrics if m.metric == "judge.mean")
+    assert judge.pairs[0].p_adjusted < 0.05 and judge.winner is None  # ranks say b, the mean says a
 
 
 def test_nothing_matched_fails_the_gates():
     result = compare_to_baseline([outcome("c1")], [outcome("other")], Gates())
-    assert not result.passed and result.gates[0] == {"gate": "matched", "limit": 1, "value": 0, "passed": False,
-                                                     "detail": "0 trials matched the baseline"}
+    assert not result.passed and result.gates[0].model_dump(exclude_none=True) == {
+        "gate": "matched", "limit": 1, "value": 0, "passed": False, "detail": "0 trials matched the baseline"}
 
 
 def test_a_candidate_that_errors_everywhere_fails_the_drop_gate():
     base = [outcome(f"c{i}") for i in range(10)]
     result = compare_to_baseline(base, [outcome(f"c{i}", errored=True) for i in range(10)], Gates())
     assert len(result.regressions) == 10 and not result.passed
-    assert "pass_rate of p × m fell -1.000" in next(g for g in result.gates if g["gate"] == "max_drop")["detail"]
+    assert "pass_rate of p × m fell -1.000" in next(g for g in result.gates if g.gate == "max_drop").detail
 
 
 def test_model_maps_that_match_nothing_or_mix_models_are_refused():
@@ -248,8 +248,8 @@ def test_model_maps_that_match_nothing_or_mix_models_are_refused():
 def test_too_few_cases_to_ever_be_significant_is_said(tmp_path):
     result = compare_to_baseline([outcome(f"c{i}") for i in range(4)], [outcome(f"c{i}", False) for i in range(4)],
                                  Gates())
-    drop = next(g for g in result.gates if g["gate"] == "max_drop")
-    assert drop["passed"] and "with 4 cases no drop can be significant" in drop["detail"]
+    drop = next(g for g in result.gates if g.gate == "max_drop")
+    assert drop.passed and "with 4 cases no drop can be significant" in drop.detail
 
 
 def test_a_partial_run_does_not_count_the_trials_it_left_out_as_removed(project, server, tmp_path):
@@ -274,21 +274,21 @@ def test_a_score_without_a_verdict_is_no_zero_in_an_ab_test():
 
     items = outcomes([trial(f"c{i}", "a") for i in range(12)] + [trial(f"c{i}", "b") for i in range(11)]
                      + [trial("c11", "b", error="the judge gave no verdict")])
-    judge = next(m for m in compare_variants(items)["metrics"] if m["metric"] == "judge.mean")["pairs"][0]
-    assert judge["n"] == 11 and judge["mean_b"] == pytest.approx(judge["mean_a"]) and judge["delta"] == 0
-    passing = next(m for m in compare_variants(items)["metrics"] if m["metric"] == "pass_rate")["pairs"][0]
-    assert passing["n"] == 12 and passing["b_only"] == [] and passing["a_only"] == ["c11|0"]  # it failed, though
+    judge = next(m for m in compare_variants(items).metrics if m.metric == "judge.mean").pairs[0]
+    assert judge.n == 11 and judge.mean_b == pytest.approx(judge.mean_a) and judge.delta == 0
+    passing = next(m for m in compare_variants(items).metrics if m.metric == "pass_rate").pairs[0]
+    assert passing.n == 12 and passing.b_only == [] and passing.a_only == ["c11|0"]  # it failed, though
 
 
 def test_a_metric_on_a_single_shared_case_is_not_tested():
     """It could never be significant, and testing it would make Holm's correction of the others stricter."""
     items = [outcome(f"c{i}", prompt="a", score=0.8 if i == 0 else None) for i in range(12)] + \
             [outcome(f"c{i}", prompt="b", score=0.4 if i == 0 else None) for i in range(12)]
-    assert [m["metric"] for m in compare_variants(items)["metrics"]] == ["pass_rate"]
+    assert [m.metric for m in compare_variants(items).metrics] == ["pass_rate"]
 
 
 def test_the_too_few_cases_note_counts_the_pass_rates_cases_not_a_sparse_scorers():
     base = [outcome(f"c{i}", score=0.9 if i < 2 else None) for i in range(12)]
     candidate = [outcome(f"c{i}", score=0.8 if i < 2 else None) for i in range(12)]
-    drop = next(g for g in compare_to_baseline(base, candidate, Gates()).gates if g["gate"] == "max_drop")
-    assert drop["detail"] == "no significant drop"
+    drop = next(g for g in compare_to_baseline(base, candidate, Gates()).gates if g.gate == "max_drop")
+    assert drop.detail == "no significant drop"

@@ -152,7 +152,7 @@ def test_429s_lower_the_concurrency_so_every_trial_gets_through(project, tmp_pat
     with FakeLLMServer(provider) as server:
         suite = project(reviews=REVIEWS, base_url=server.base_url)
         run = run_suite(suite, concurrency=16, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
-    assert run.manifest["counts"]["errors"] == 0 and run.manifest["counts"]["completed"] == 40
+    assert run.manifest.counts.errors == 0 and run.manifest.counts.completed == 40
     # 16 at once against room for 3: the first wave is mostly refused; after that the run keeps to what fits.
     assert 13 <= rejected[0] < 40
 
@@ -173,7 +173,7 @@ def test_requests_and_tokens_per_minute_pace_the_calls(project, tmp_path, limits
         suite = with_limits(project(reviews=REVIEWS, base_url=server.base_url), limits)
         suite.write_text(suite.read_text().replace("  temperature: 0\n", "  temperature: 0\n  max_tokens: 4\n"))
         run = run_suite(suite, concurrency=40, use_cache=False, prompts=["terse"], out_dir=tmp_path / "run")
-    assert run.manifest["counts"]["completed"] == 40 and run.manifest["counts"]["errors"] == 0
+    assert run.manifest.counts.completed == 40 and run.manifest.counts.errors == 0
     assert arrivals[-1] - arrivals[0] >= at_least_s
     # In no one second did more arrive than the limit allows (a second's worth, plus a second's burst).
     assert max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals) <= per_second
@@ -197,9 +197,9 @@ def test_workers_share_the_limits_without_shrinking_or_exceeding_them(project, t
     with slow_server() as server:
         suite = project(reviews=MANY, base_url=server.base_url)
         run = run_suite(suite, concurrency=8, workers=2, use_cache=False, prompts=["terse"], out_dir=tmp_path / "a")
-    assert run.manifest["workers"] == 2 and 6 <= server.peak_in_flight <= 8  # -j 8 in all, 4 in each worker
+    assert run.manifest.workers == 2 and 6 <= server.peak_in_flight <= 8  # -j 8 in all, 4 in each worker
 
     with slow_server() as server:
         suite = with_limits(project(reviews=MANY, base_url=server.base_url), "    concurrency: 1\n")
         run = run_suite(suite, concurrency=8, workers=2, use_cache=False, prompts=["terse"], out_dir=tmp_path / "b")
-    assert run.manifest["workers"] == 1 and server.peak_in_flight == 1  # one slot cannot be split over two workers
+    assert run.manifest.workers == 1 and server.peak_in_flight == 1  # one slot cannot be split over two workers

@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds
-from harness.records import Response, TrialResult
+from harness.records import Response, ScorerMetrics, TrialResult, VariantMetrics
 from harness.results import ResultsWriter, load_run, read_results
 from harness.scorers import Score
 from harness.spec import Bound
@@ -56,11 +56,13 @@ def test_load_run_needs_a_run_folder(tmp_path):
 
 
 def test_thresholds_min_max_and_missing_metrics():
-    variant = {"prompt_id": "p", "model_id": "m", "pass_rate": 0.8, "latency_p95_ms": 900.0,
-               "scorers": {"label": {"macro_f1": 0.6}}}
+    variant = VariantMetrics(prompt_id="p", model_id="m", trials=10, scored=10, passed=8, pass_rate=0.8,
+                             pass_rate_ci=(0.5, 0.9), errors=0, error_rate=0.0, latency_p95_ms=900.0,
+                             scorers={"label": ScorerMetrics(n=10, pass_rate=0.6, pass_rate_ci=(0.3, 0.8),
+                                                             macro_f1=0.6)})
     checks = check_thresholds([variant], {"pass_rate": 0.75, "latency_p95_ms": Bound(max=500),
                                           "label.macro_f1": Bound(min=0.5, max=0.9), "rouge.mean": 0.1})
-    assert [c["passed"] for c in checks] == [True, False, True, False]
+    assert [c.passed for c in checks] == [True, False, True, False]
 
 
 def test_with_repeats_the_pass_rate_interval_resamples_cases_not_trials():

@@ -28,9 +28,9 @@ def _rows(run_dir):
 def test_two_workers_give_the_same_results_as_one_process(project, server, tmp_path):
     suite = project(reviews=MANY)
     sharded = run_suite(suite, workers=2, use_cache=False, out_dir=tmp_path / "two")
-    assert server.count == 240 and sharded.manifest["workers"] == 2
+    assert server.count == 240 and sharded.manifest.workers == 2
     single = run_suite(suite, workers=1, use_cache=False, out_dir=tmp_path / "one")
-    assert single.manifest["workers"] == 1
+    assert single.manifest.workers == 1
 
     def comparable(rows):
         return [(r["trial_id"], r["response"]["text"], [(s["name"], s["value"]) for s in r["scores"]], r["passed"])
@@ -38,7 +38,7 @@ def test_two_workers_give_the_same_results_as_one_process(project, server, tmp_p
 
     # Same trials, same answers and scores, stored in the same (planned) order.
     assert comparable(_rows(tmp_path / "two")) == comparable(_rows(tmp_path / "one"))
-    assert sharded.metrics[0]["pass_rate"] == single.metrics[0]["pass_rate"]
+    assert sharded.metrics[0].pass_rate == single.metrics[0].pass_rate
 
 
 def test_workers_write_to_the_shared_cache_and_a_rerun_is_answered_from_it(project, server, tmp_path):
@@ -46,8 +46,8 @@ def test_workers_write_to_the_shared_cache_and_a_rerun_is_answered_from_it(proje
     run_suite(suite, workers=2, out_dir=tmp_path / "fill")
     assert server.count == 240
     again = run_suite(suite, workers=2, out_dir=tmp_path / "again")
-    assert server.count == 240 and again.manifest["counts"]["cached"] == 240
-    assert again.manifest["workers"] == 1  # nothing to call: no worker is started
+    assert server.count == 240 and again.manifest.counts.cached == 240
+    assert again.manifest.workers == 1  # nothing to call: no worker is started
 
 
 def test_a_workers_error_reaches_the_user_as_a_clear_message(project, server, tmp_path, capsys):

@@ -19,8 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.formatting import num, pct, usd
+from harness.history import PastRun
 from harness.outputs import output
-from harness.records import TrialResult
+from harness.records import Counts, ScorerMetrics, TrialResult, VariantMetrics
 from harness.results import Run
 from harness.spec import ModelSpec, Suite
 
@@ -67,7 +68,7 @@ def _console() -> Console:
     return console
 
 
-def print_history(runs: list[dict[str, Any]]) -> None:
+def print_history(runs: list[PastRun]) -> None:
     out = _console()
     if not runs:
         out.print("no runs of this suite yet")
@@ -77,76 +78,78 @@ def print_history(runs: list[dict[str, Any]]) -> None:
         table.add_column(header, justify="right" if header in ("pass rate", "n") else "left",
                          no_wrap=header == "run")
     for run in runs:
-        verdict = "✓ passed" if run.get("passed") else "✗ failed"
-        result = verdict if run["status"] == "completed" else run["status"]
-        for i, v in enumerate(run["variants"]):
+        manifest = run.manifest
+        verdict = "✓ passed" if manifest.passed else "✗ failed"
+        result = verdict if manifest.status == "completed" else manifest.status
+        for i, v in enumerate(manifest.variants or []):
             first = i == 0
-            table.add_row(Path(run["directory"]).name if first else "", result if first else "",
-                          escape(f"{v['prompt_id']} × {v['model_id']}"), pct(v["pass_rate"]),
-                          str(v["scored"]), (run["environment"].get("git_commit") or "")[:8] if first else "")
+            table.add_row(run.directory.name if first else "", result if first else "",
+                          escape(f"{v.prompt_id} × {v.model_id}"), pct(v.pass_rate),
+                          str(v.scored), (manifest.environment.git_commit or "")[:8] if first else "")
     out.print(table)
 
 
-def _scorer_columns(variants: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+def _scorer_columns(variants: list[VariantMetrics]) -> list[tuple[str, Any]]:
     """A column per scorer (mean), or accuracy and macro-F1 for a classification scorer, and the judge's
     agreement with human labels. Weight-0 scorers (reported, not voting) stay in run.json and the report."""
     columns: list[tuple[str, Any]] = []
-    names = dict.fromkeys(name for v in variants for name, s in v["scorers"].items() if s.get("weight", 1) > 0)
+    names = dict.fromkeys(name for v in variants for name, s in v.scorers.items() if s.weight > 0)
     for name in names:
-        if any("accuracy" in v["scorers"].get(name, {}) for v in variants):
-            columns.append((f"{name} acc · F1", lambda v, n=name: _accuracy(v["scorers"].get(n, {}))))
+        if any(_scorer(v, name).accuracy is not None for v in variants):
+            columns.append((f"{name} acc · F1", lambda v, n=name: _accuracy(_scorer(v, n))))
         else:
-            columns.append((name, lambda v, n=name: num(v["scorers"].get(n, {}).get("mean"), 3)))
-        if any("agreement" in v["scorers"].get(name, {}) for v in variants):
-            columns.append((f"{name} vs humans", lambda v, n=name: _agreement(v["scorers"].get(n, {}))))
+            columns.append((name, lambda v, n=name: num(_scorer(v, n).mean, 3)))
+        if any(_scorer(v, name).agreement is not None for v in variants):
+            columns.append((f"{name} vs humans", lambda v, n=name: _agreement(_scorer(v, n))))
     return columns
 
 
-def _accuracy(scorer: dict[str, Any]) -> str:
-    return "–" if "accuracy" not in scorer else f"{pct(scorer['accuracy'])} · {num(scorer['macro_f1'], 3)}"
+_NO_SCORES = ScorerMetrics(n=0, pass_rate=0.0, pass_rate_ci=(0.0, 1.0))
 
 
-def _agreement(scorer: dict[str, Any]) -> str:
-    if "agreement" not in scorer:
-        return "–"
-    return f"{pct(scorer['agreement'])} κ {num(scorer['kappa'], 2)}"
+def _scorer(variant: VariantMetrics, name: str) -> ScorerMetrics:
+    return variant.scorers.get(name, _NO_SCORES)
+
+
+def _accuracy(scorer: ScorerMetrics) -> str:
+    return "–" if scorer.accuracy is None else f"{pct(scorer.accuracy)} · {num(scorer.macro_f1, 3)}"
+
+
+def _agreement(scorer: ScorerMetrics) -> str:
+    return "–" if scorer.agreement is None else f"{pct(scorer.agreement)} κ {num(scorer.kappa, 2)}"
 
 
 @output("console", description="the summary table in the terminal")
 def print_summary(run: Run, path: Path | None = None) -> None:
     """The run's table, counts, errors, missed thresholds and gates (``path`` is unused: it prints)."""
     out = _console()
-    table = Table(title=f"{escape(run.manifest['suite']['name'])} · {run.manifest['status']}", title_justify="left")
+    manifest = run.manifest
+    table = Table(title=f"{escape(manifest.suite.name)} · {manifest.status}", title_justify="left")
     scorer_columns = _scorer_columns(run.metrics)
     for header in ["prompt", "model", "pass [95% CI]", *(h for h, _ in scorer_columns), "err",
                    "p50 ms", "cost"]:
         table.add_column(header, justify="left" if header in ("prompt", "model") else "right")
     for v in run.metrics:
-        low, high = v["pass_rate_ci"]
-        rate = "–" if v["pass_rate"] is None else f"{v['pass_rate']:.1%} [{low * 100:.0f}–{high:.0%}]"
-        table.add_row(escape(v["prompt_id"]), escape(v["model_id"]), rate, *(cell(v) for _, cell in scorer_columns),
-                      str(v["errors"]), num(v["latency_p50_ms"]),
-                      usd(v["cost_usd"]))
+        low, high = v.pass_rate_ci
+        rate = "–" if v.pass_rate is None else f"{v.pass_rate:.1%} [{low * 100:.0f}–{high:.0%}]"
+        table.add_row(escape(v.prompt_id), escape(v.model_id), rate, *(cell(v) for _, cell in scorer_columns),
+                      str(v.errors), num(v.latency_p50_ms), usd(v.cost_usd))
     out.print(table)
-    counts = run.manifest.get("counts", {})
-    out.print(f"{counts.get('cached', 0)}/{counts.get('completed', 0)} trials from cache"
-                   f" · {counts.get('errors', 0)} errors")
+    counts = manifest.counts or Counts()
+    out.print(f"{counts.cached}/{counts.completed} trials from cache · {counts.errors} errors")
     for error, count in Counter(r.response.error for r in run.results if r.response.error).most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")
-    for check in run.manifest.get("thresholds", []):
-        if not check["passed"]:
-            value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
-            out.print(f"[red]threshold missed[/]: {escape(check['metric'])} = {value} "
-                           f"(needs {check['bound']}) for "
-                           f"{escape(check['prompt_id'])} × {escape(check['model_id'])}")
-    baseline = run.manifest.get("baseline")
+    for check in manifest.thresholds:
+        if not check.passed:
+            value = "n/a" if check.value is None else f"{check.value:.3g}"
+            out.print(f"[red]threshold missed[/]: {escape(check.metric)} = {value} (needs {check.bound}) for "
+                      f"{escape(check.prompt_id)} × {escape(check.model_id)}")
+    baseline = manifest.baseline
     if baseline:
-        verdict = "[green]gates passed[/]" if baseline["passed"] else "[red]gate failed[/]"
-        out.print(f"vs baseline: {baseline['matched']} matched · {len(baseline['regressions'])} regressions · "
-                       f"{len(baseline['improvements'])} improvements · {verdict}")
-        for gate in baseline["gates"]:
-            if not gate["passed"]:
-                out.print(f"[red]gate {gate['gate']} failed[/]: {escape(gate['detail'])}")
+        verdict = "[green]gates passed[/]" if baseline.passed else "[red]gate failed[/]"
+        out.print(f"vs baseline: {baseline.matched} matched · {len(baseline.regressions)} regressions · "
+                  f"{len(baseline.improvements)} improvements · {verdict}")
+        for gate in baseline.gates:
+            if not gate.passed:
+                out.print(f"[red]gate {gate.gate} failed[/]: {escape(gate.detail)}")
     out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
-
-

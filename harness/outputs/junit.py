@@ -21,22 +21,20 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 
 @output("junit", description="JUnit XML: a testcase per trial, threshold and gate")
 def write_junit(run: Run, path: Path) -> Path:
-    suite_name = run.manifest["suite"]["name"]
-    suite = ET.Element("testsuite", name=suite_name, timestamp=run.manifest.get("started_at", ""))
+    suite_name = run.manifest.suite.name
+    suite = ET.Element("testsuite", name=suite_name, timestamp=run.manifest.started_at)
     for result in run.results:
         suite.append(_trial_case(suite_name, result))
-    for check in run.manifest.get("thresholds", []):
+    for check in run.manifest.thresholds:
         case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.thresholds",
-                             name=f"{check['prompt_id']} x {check['model_id']}: {check['metric']} {check['bound']}",
-                             time="0")
-        if not check["passed"]:
+                             name=f"{check.prompt_id} x {check.model_id}: {check.metric} {check.bound}", time="0")
+        if not check.passed:
             ET.SubElement(case, "failure", type="ThresholdMissed",
-                          message=_clean(f"{check['metric']} = {check['value']} (needs {check['bound']})"))
-    baseline = run.manifest.get("baseline") or {}
-    for gate in baseline.get("gates", []):
-        case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.gates", name=gate["gate"], time="0")
-        if not gate["passed"]:
-            ET.SubElement(case, "failure", type="GateFailed", message=_clean(gate["detail"]))
+                          message=_clean(f"{check.metric} = {check.value} (needs {check.bound})"))
+    for gate in run.manifest.baseline.gates if run.manifest.baseline else []:
+        case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.gates", name=gate.gate, time="0")
+        if not gate.passed:
+            ET.SubElement(case, "failure", type="GateFailed", message=_clean(gate.detail))
     for element in suite.iter():  # ids and names come from the suite: no control characters in attributes
         element.attrib.update({k: _clean(v) for k, v in element.attrib.items()})
     cases = suite.findall("testcase")

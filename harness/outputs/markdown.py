@@ -8,6 +8,7 @@ from typing import Any
 from harness.files import write_atomically
 from harness.formatting import num, p_value, pct, usd
 from harness.outputs import output
+from harness.records import BaselineComparison, Change, RunManifest
 
 LISTED = 15  # changes listed by name before "… and N more"
 
@@ -17,69 +18,70 @@ def write_summary(run: Any, path: Path) -> Path:
     return write_atomically(path, run_summary(run.manifest))
 
 
-def run_summary(manifest: dict[str, Any]) -> str:
+def run_summary(manifest: RunManifest) -> str:
     """The headline table, the threshold verdict, the A/B verdicts and any baseline comparison."""
-    if manifest["status"] != "completed":
-        verdict = f"⚠️ the run {manifest['status']} before it completed"
-    elif manifest.get("passed"):
+    if manifest.status != "completed":
+        verdict = f"⚠️ the run {manifest.status} before it completed"
+    elif manifest.passed:
         verdict = "✅ all thresholds and gates met"
     else:
         verdict = "❌ a threshold or gate failed"
-    lines = [f"## {manifest['suite']['name']}: {verdict}", ""]
-    if manifest.get("baseline"):
-        lines += comparison_summary(manifest["baseline"], "baseline", "this run", heading="###") + [""]
+    lines = [f"## {manifest.suite.name}: {verdict}", ""]
+    if manifest.baseline:
+        lines += comparison_summary(manifest.baseline, "baseline", "this run", heading="###") + [""]
     lines += ["| prompt | model | pass rate [95% CI] | errors | p50 ms | cost |", "|---|---|---|---|---|---|"]
-    for v in manifest.get("variants", []):
-        low, high = v["pass_rate_ci"]
-        lines.append(f"| `{v['prompt_id']}` | `{v['model_id']}` | {pct(v['pass_rate'])} [{pct(low)}–{pct(high)}] "
-                     f"| {v['errors']} | {num(v['latency_p50_ms'])} | {usd(v['cost_usd'])} |")
-        if v.get("repeats"):
-            r = v["repeats"]
-            flaky = ", ".join(f"`{c}`" for c in r["flaky"][:LISTED]) or "none"
-            lines.append(f"| | ↳ {r['k']} repeats | pass@{r['k']} {pct(r['pass_at_k'])} · pass^{r['k']} "
-                         f"{pct(r['pass_hat_k'])} | flaky: {flaky} | | |")
-    missed = [c for c in manifest.get("thresholds", []) if not c["passed"]]
+    for v in manifest.variants or []:
+        low, high = v.pass_rate_ci
+        lines.append(f"| `{v.prompt_id}` | `{v.model_id}` | {pct(v.pass_rate)} [{pct(low)}–{pct(high)}] "
+                     f"| {v.errors} | {num(v.latency_p50_ms)} | {usd(v.cost_usd)} |")
+        if v.repeats:
+            r = v.repeats
+            flaky = ", ".join(f"`{c}`" for c in r.flaky[:LISTED]) or "none"
+            lines.append(f"| | ↳ {r.k} repeats | pass@{r.k} {pct(r.pass_at_k)} · pass^{r.k} "
+                         f"{pct(r.pass_hat_k)} | flaky: {flaky} | | |")
+    missed = [c for c in manifest.thresholds if not c.passed]
     for c in missed:
-        lines.append(f"\n- ❌ `{c['metric']}` = {num(c['value'], 3)} for `{c['prompt_id']}` × `{c['model_id']}` "
-                     f"(needs {c['bound']})")
-    if manifest.get("ab"):
+        lines.append(f"\n- ❌ `{c.metric}` = {num(c.value, 3)} for `{c.prompt_id}` × `{c.model_id}` "
+                     f"(needs {c.bound})")
+    if manifest.ab:
         lines += ["", "### A/B", ""]
-        lines += [f"- {m['verdict']}" for m in manifest["ab"]["metrics"]]
+        lines += [f"- {m.verdict}" for m in manifest.ab.metrics]
     return "\n".join(lines) + "\n"
 
 
-def comparison_summary(comparison: dict[str, Any], base: str, candidate: str, *, heading: str = "##") -> list[str]:
+def comparison_summary(comparison: BaselineComparison, base: str, candidate: str, *, heading: str = "##") -> list[str]:
     """Regressions first, then gates, metric deltas with intervals, improvements, and what was added or removed."""
-    status = "✅ gates passed" if comparison["passed"] else "❌ gate failed"
+    status = "✅ gates passed" if comparison.passed else "❌ gate failed"
     lines = [f"{heading} {candidate} vs {base}: {status}", "",
-             f"{comparison['matched']} trials matched · {len(comparison['regressions'])} regressions · "
-             f"{len(comparison['improvements'])} improvements · {len(comparison['new'])} new · "
-             f"{len(comparison['removed'])} removed · {len(comparison['errored'])} errored", ""]
-    if comparison["regressions"]:
-        lines += ["**Regressions**", ""] + _changes(comparison["regressions"]) + [""]
-    for gate in comparison["gates"]:
-        mark = "✅" if gate["passed"] else "❌"
-        lines.append(f"- {mark} `{gate['gate']}`: {gate['detail']}")
-    if comparison["deltas"]:
+             f"{comparison.matched} trials matched · {len(comparison.regressions)} regressions · "
+             f"{len(comparison.improvements)} improvements · {len(comparison.new)} new · "
+             f"{len(comparison.removed)} removed · {len(comparison.errored)} errored", ""]
+    if comparison.regressions:
+        lines += ["**Regressions**", ""] + _changes(comparison.regressions) + [""]
+    for gate in comparison.gates:
+        mark = "✅" if gate.passed else "❌"
+        lines.append(f"- {mark} `{gate.gate}`: {gate.detail}")
+    if comparison.deltas:
         lines += ["", "| variant | metric | base | candidate | Δ [95% CI] | p (Holm) | n |",
                   "|---|---|---|---|---|---|---|"]
-        for d in comparison["deltas"]:
-            lines.append(f"| `{d['variant']['prompt_id']}` × `{d['variant']['model_id']}` | {d['metric']} "
-                         f"| {num(d['mean_a'], 3)} | {num(d['mean_b'], 3)} | {d['delta']:+.3f} "
-                         f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] | {p_value(d['p_adjusted'])} | {d['n']} |")
-    if comparison["improvements"]:
-        lines += ["", "**Improvements**", ""] + _changes(comparison["improvements"])
+        for d in comparison.deltas:
+            lines.append(f"| `{d.variant.prompt_id}` × `{d.variant.model_id}` | {d.metric} "
+                         f"| {num(d.mean_a, 3)} | {num(d.mean_b, 3)} | {d.delta:+.3f} "
+                         f"[{d.ci[0]:+.3f}, {d.ci[1]:+.3f}] | {p_value(d.p_adjusted)} | {d.n} |")
+    if comparison.improvements:
+        lines += ["", "**Improvements**", ""] + _changes(comparison.improvements)
     for kind in ("new", "removed", "errored"):
-        if comparison[kind]:
-            shown = ", ".join(f"`{t}`" for t in comparison[kind][:LISTED])
-            more = f" … and {len(comparison[kind]) - LISTED} more" if len(comparison[kind]) > LISTED else ""
+        trials = getattr(comparison, kind)
+        if trials:
+            shown = ", ".join(f"`{t}`" for t in trials[:LISTED])
+            more = f" … and {len(trials) - LISTED} more" if len(trials) > LISTED else ""
             lines += ["", f"**{kind.capitalize()}**: {shown}{more}"]
     return lines
 
 
-def _changes(changes: list[dict[str, Any]]) -> list[str]:
-    rows = [f"- `{c['case_id']}` (`{c['prompt_id']}` × `{c['model_id']}`"
-            + (f", repeat {c['repeat']}" if c["repeat"] else "") + f"): {'; '.join(c['reasons'])}"
+def _changes(changes: list[Change]) -> list[str]:
+    rows = [f"- `{c.case_id}` (`{c.prompt_id}` × `{c.model_id}`"
+            + (f", repeat {c.repeat}" if c.repeat else "") + f"): {'; '.join(c.reasons)}"
             for c in changes[:LISTED]]
     if len(changes) > LISTED:
         rows.append(f"- … and {len(changes) - LISTED} more")

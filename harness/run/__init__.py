@@ -59,12 +59,12 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     writer = ResultsWriter(directory)
     try:
         execute_run(suite, pending, options, writer, observer, manifest)
-        manifest["status"] = "completed"
+        manifest.status = "completed"
     except KeyboardInterrupt:
-        manifest["status"] = "interrupted"
+        manifest.status = "interrupted"
         raise
     except BaseException:
-        manifest["status"] = "failed"
+        manifest.status = "failed"
         raise
     finally:
         # Whatever happened, what completed is aggregated and reported.
@@ -79,15 +79,14 @@ def resume_run(directory: str | Path, options: RunOptions | None = None, *, obse
     """Complete a run that was interrupted or killed: only the trials not yet in its results.jsonl are run."""
     directory = Path(directory)
     manifest = load_run(directory).manifest
-    config, suite_path = manifest.get("config", {}), manifest.get("suite", {}).get("path")
-    if suite_path is None or "plan" not in config:
+    config, suite_path = manifest.config, manifest.suite.path
+    if suite_path is None or config.plan is None:
         raise HarnessError("this run cannot be resumed (it records no suite file or plan)", file=directory)
-    plan_ = config["plan"]
-    options = RunOptions(**{**(options or RunOptions()).__dict__, "models": plan_["models"],
-                            "prompts": plan_["prompts"], "repeats": plan_["repeats"], "limit": plan_["limit"],
-                            "judge": plan_.get("judge"), "batch": plan_.get("batch", False),
-                            "out_dir": directory, "resume": True,
-                            "baseline": Path(config["baseline"]) if config.get("baseline") else None})
+    plan_ = config.plan
+    options = RunOptions(**{**(options or RunOptions()).__dict__, "models": plan_.models,
+                            "prompts": plan_.prompts, "repeats": plan_.repeats, "limit": plan_.limit,
+                            "judge": plan_.judge, "batch": plan_.batch, "out_dir": directory, "resume": True,
+                            "baseline": Path(config.baseline) if config.baseline else None})
     return run_suite(suite_path, options, observer=observer)
 
 

@@ -18,7 +18,7 @@ from harness.providers import EndpointPool, model_identity, remote, request_para
 from harness.providers._litellm import litellm_module, tuned_for_calls
 from harness.providers.call import complete
 from harness.providers.limits import Throttle, split
-from harness.records import Response, TrialResult
+from harness.records import Response, RunManifest, TrialResult
 from harness.results import ResultsWriter
 from harness.run import batch, workers
 from harness.run.plan import RunOptions, Trial, judge_models, judge_spec, resolve_judge
@@ -96,7 +96,7 @@ def run_coroutine(coroutine: Any) -> Any:
 
 
 def execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
-                 observer: Observer | None, manifest: dict[str, Any]) -> None:
+                 observer: Observer | None, manifest: RunManifest) -> None:
     """Run the trials: in this process, through the batch API, or sharded over worker processes.
 
     The cache is read once, here: what it (or a batch) answers is passed down as ``known``.
@@ -118,7 +118,7 @@ def execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer: 
     # No worker may be left without a slot of the run's, or of a model's, concurrency.
     slots = min([options.concurrency] + [t.model.concurrency for t in uncached if t.model.concurrency])
     count = min(slots, workers.worker_count(options.workers, len(uncached), _shardable(suite, uncached, options)))
-    manifest["workers"] = count
+    manifest.workers = count
     if count == 1:
         run_coroutine(_execute(suite, trials, options, writer, observer, known, keys))
         return

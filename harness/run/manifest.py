@@ -15,14 +15,15 @@ from typing import Any
 from harness.compare import Outcome, compare_to_baseline, compare_variants, outcomes
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds, summarize
+from harness.records import Counts, RunManifest
 from harness.redaction import public_params
 from harness.results import read_results, rewrite_results, write_manifest
 from harness.run.plan import RunOptions, Trial, judge_models, resolve_judge
 from harness.spec import Bound, ModelSpec, Suite
 
 
-def finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: list[Trial],
-            baseline: list[Outcome] | None) -> None:
+def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Trial],
+           baseline: list[Outcome] | None) -> None:
     """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json."""
     order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
     results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
@@ -33,25 +34,25 @@ def finish(directory: Path, manifest: dict[str, Any], suite: Suite, trials: list
     checks = check_thresholds(variants, {"error_rate": Bound(max=suite.max_error_rate), **suite.thresholds})
     comparison = compare_to_baseline(baseline, outcomes(results), suite.gates) if baseline is not None else None
     ended = datetime.now(timezone.utc)
-    manifest.update({
-        "ended_at": ended.isoformat(timespec="seconds"),
-        "duration_s": round((ended - datetime.fromisoformat(manifest["started_at"])).total_seconds(), 1),
-        "counts": {"planned": len(trials), "completed": len(results),
-                   "cached": sum(1 for r in results if r.response.cached),
-                   "errors": sum(1 for r in results if r.response.error)},
-        "variants": variants,
-        "thresholds": checks,
-        "ab": compare_variants(outcomes(results), alpha=suite.gates.alpha),
-        "baseline": {"source": str(manifest["config"]["baseline"]), **comparison.to_dict()} if comparison else None,
-        "passed": manifest["status"] == "completed" and all(c["passed"] for c in checks) and (
-            comparison is None or comparison.passed),
-    })
+    manifest.ended_at = ended.isoformat(timespec="seconds")
+    manifest.duration_s = round((ended - datetime.fromisoformat(manifest.started_at)).total_seconds(), 1)
+    manifest.counts = Counts(planned=len(trials), completed=len(results),
+                             cached=sum(1 for r in results if r.response.cached),
+                             errors=sum(1 for r in results if r.response.error))
+    manifest.variants = variants
+    manifest.thresholds = checks
+    manifest.ab = compare_variants(outcomes(results), alpha=suite.gates.alpha)
+    if comparison is not None:
+        comparison.source = manifest.config.baseline
+    manifest.baseline = comparison
+    manifest.passed = manifest.status == "completed" and all(c.passed for c in checks) and (
+        comparison is None or comparison.passed)
     write_manifest(directory, manifest)
 
 
 def start(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options: RunOptions,
-              planned: int) -> dict[str, Any]:
-    return {
+          planned: int) -> RunManifest:
+    return RunManifest.model_validate({
         "harness_version": _version("harness"),
         "status": "running",
         "started_at": _now(),
@@ -79,7 +80,7 @@ def start(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options
         },
         "environment": {"python": platform.python_version(), "litellm": _version("litellm"),
                         "git_commit": _git_commit(suite.directory)},
-    }
+    })
 
 
 def _judge_config(suite: Suite, options: RunOptions) -> dict[str, Any] | None:

@@ -217,13 +217,13 @@ def test_confusion_per_class_and_judge_vs_human_tables_say_what_run_json_says(pa
 
     (tmp_path / "judge").mkdir()
     run = calibration_run(tmp_path / "judge")
-    agreement = run.metrics[0]["scorers"]["faithfulness"]["human_agreement"]
+    agreement = run.metrics[0].scorers["faithfulness"].human_agreement
     page.goto((run.directory / "report.html").as_uri())
     figure = _section(page, "Judge vs human labels").locator("figure")
     expect(figure.locator("figcaption")).to_contain_text("agreement 83.3%")
     expect(figure.locator("figcaption")).to_contain_text("κ 0.67, n 6")
     assert _cells(figure.locator("table.confusion")) == [["human ↓ / judge →", "fail", "pass"],
                                                          ["fail", "2", "1"], ["pass", "0", "3"]]
-    assert agreement["confusion"] == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
+    assert agreement.confusion == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
     expect(page.locator("table.summary")).to_contain_text("judge agrees with humans 83.3% of 6 · κ 0.67")
     assert page.errors == []

@@ -88,11 +88,11 @@ def test_factuality_verdict_is_scored_and_judge_usage_is_kept_apart(tmp_path):
     assert judged_output(judge_calls[0]) == "Paris is the capital of France."
     variant = run.metrics[0]
     assert score.judge["calls"] == 1 and score.judge["prompt_tokens"] > 0
-    assert variant["judge"]["judge_calls"] == 1
-    assert variant["judge"]["judge_prompt_tokens"] == score.judge["prompt_tokens"]
+    assert variant.judge.judge_calls == 1
+    assert variant.judge.judge_prompt_tokens == score.judge["prompt_tokens"]
     # The model under test's token counts hold its own call only.
-    assert variant["prompt_tokens"] == run.results[0].response.prompt_tokens
-    assert run.manifest["config"]["judge"]["model"] == "openai/judge"
+    assert variant.prompt_tokens == run.results[0].response.prompt_tokens
+    assert run.manifest.config.judge.model == "openai/judge"
     assert "sk-judge" not in (run.directory / "run.json").read_text() + (run.directory / "results.jsonl").read_text()
 
 
@@ -121,7 +121,7 @@ def test_judge_that_never_answers_readably_is_an_error_never_a_pass(tmp_path, ba
     assert score.error and "unreadable" in score.error and not score.passed and score.value == 0.0
     assert score.judge["calls"] == 2
     assert not run.results[0].passed
-    assert run.metrics[0]["scorers"]["factuality"]["errors"] == 1
+    assert run.metrics[0].scorers["factuality"].errors == 1
 
 
 def test_injected_score_in_the_model_output_is_not_the_judges_verdict(tmp_path):
@@ -333,12 +333,12 @@ def calibration_run(tmp_path):
 
 def test_judge_agreement_with_human_labels_is_reported(tmp_path):
     run = calibration_run(tmp_path)
-    metrics = run.metrics[0]["scorers"]["faithfulness"]
+    metrics = run.metrics[0].scorers["faithfulness"]
     # 5 of 6 agree; judge says pass 4/6, humans 3/6: chance agreement 0.5, kappa (5/6 - 0.5) / 0.5 = 2/3.
-    assert metrics["agreement"] == pytest.approx(5 / 6)
-    assert metrics["kappa"] == pytest.approx(2 / 3)
-    assert metrics["human_agreement"]["confusion"] == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
-    assert run.manifest["thresholds"][-1]["passed"]
+    assert metrics.agreement == pytest.approx(5 / 6)
+    assert metrics.kappa == pytest.approx(2 / 3)
+    assert metrics.human_agreement.confusion == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
+    assert run.manifest.thresholds[-1].passed
     assert run.results[0].response.text == "answer a"
 
 

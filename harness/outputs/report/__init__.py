@@ -25,7 +25,7 @@ from harness.history import runs_of, trend
 from harness.metrics import summarize
 from harness.outputs import output
 from harness.outputs.report.charts import histogram, interval_chart
-from harness.records import TrialResult
+from harness.records import ABComparison, BaselineComparison, TrialResult, Variant, VariantMetrics
 from harness.results import Run
 
 HERE = Path(__file__).parent
@@ -47,20 +47,20 @@ def render_report(run: Run) -> str:
     manifest = run.manifest
     # A run killed before its end has no metrics in run.json yet: derive them from what was stored.
     variants = run.metrics or summarize(run.results)
-    columns = [(v["prompt_id"], v["model_id"]) for v in variants]
-    history = trend(runs_of(manifest["suite"]["name"], run.directory.parent))
+    columns = [(v.prompt_id, v.model_id) for v in variants]
+    history = trend(runs_of(manifest.suite.name, run.directory.parent))
     script = _asset("report.js")
     return _environment().get_template("report.html.j2").render(
         run=manifest, variants=variants, css=_asset("report.css"),
         tables={key: _tables(variants, key) for key in ("classification", "human_agreement")},
-        ab=manifest.get("ab"), baseline=manifest.get("baseline"), best=_best(variants, manifest.get("ab")),
-        runs_model={m["id"]: m["model"] for m in manifest["config"]["models"]},
+        ab=manifest.ab, baseline=manifest.baseline, best=_best(variants, manifest.ab),
+        runs_model={m.id: m.model for m in manifest.config.models},
         trend=[{"variant": name, **_sparkline([v for _, v in points])} for name, points in history.items()
                if len(points) > 1],
-        pass_chart=interval_chart([(f"{p} × {m}", v["pass_rate"], *v["pass_rate_ci"])
+        pass_chart=interval_chart([(f"{p} × {m}", v.pass_rate, *v.pass_rate_ci)
                                    for (p, m), v in zip(columns, variants, strict=True)]),
         histograms=_histograms(run.results, columns),
-        data=embed_json(_matrix(run.results, columns, manifest.get("baseline"))),
+        data=embed_json(_matrix(run.results, columns, manifest.baseline)),
         script=script, script_hash=_sha256(script), preview=OUTPUT_PREVIEW_CHARS,
     )
 
@@ -78,7 +78,7 @@ def embed_json(data: Any) -> str:
 
 
 def _matrix(results: list[TrialResult], columns: list[tuple[str, str]],
-            baseline: dict[str, Any] | None) -> dict[str, Any]:
+            baseline: BaselineComparison | None) -> dict[str, Any]:
     """Rows of cells for the browser, compact: prompt texts are interned, since variants share them."""
     strings: dict[str, int] = {}
 
@@ -102,8 +102,8 @@ def _matrix(results: list[TrialResult], columns: list[tuple[str, str]],
         }
     changes = {}
     for kind in ("regressions", "improvements"):
-        for c in (baseline or {}).get(kind, []):
-            changes[f"{c['case_id']}|{c['repeat']}|{c['prompt_id']}|{c['model_id']}"] = kind[:-1]
+        for c in getattr(baseline, kind) if baseline else []:
+            changes[f"{c.case_id}|{c.repeat}|{c.prompt_id}|{c.model_id}"] = kind[:-1]
     return {"columns": [{"prompt": p, "model": m} for p, m in columns], "rows": list(rows.values()),
             "strings": list(strings), "changes": changes}
 
@@ -123,19 +123,19 @@ def _histograms(results: list[TrialResult], columns: list[tuple[str, str]]) -> l
     return [c for c in charts if c is not None]
 
 
-def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _best(variants: list[VariantMetrics], ab: ABComparison | None) -> dict[str, dict[str, Any]]:
     """Per metric (pass_rate, <scorer>.mean): the variant with the highest value, and whether its lead is real.
 
     "Real" is the A/B verdict: the paired test over the same cases, Holm-corrected.
     """
-    values: dict[str, list[tuple[float, dict[str, Any]]]] = {"pass_rate": []}
+    values: dict[str, list[tuple[float, VariantMetrics]]] = {"pass_rate": []}
     for v in variants:
-        if v["pass_rate"] is not None:
-            values["pass_rate"].append((v["pass_rate"], v))
-        for name, scorer in v["scorers"].items():
-            if scorer["mean"] is not None:
-                values.setdefault(f"{name}.mean", []).append((scorer["mean"], v))
-    verdicts = {m["metric"]: m for m in (ab or {}).get("metrics", [])}
+        if v.pass_rate is not None:
+            values["pass_rate"].append((v.pass_rate, v))
+        for name, scorer in v.scorers.items():
+            if scorer.mean is not None:
+                values.setdefault(f"{name}.mean", []).append((scorer.mean, v))
+    verdicts = {m.metric: m for m in ab.metrics} if ab else {}
     best = {}
     for metric, pairs in values.items():
         ranked = sorted(pairs, key=lambda pair: pair[0], reverse=True)
@@ -143,9 +143,9 @@ def _best(variants: list[dict[str, Any]], ab: dict[str, Any] | None) -> dict[str
             continue
         top = ranked[0][1]
         verdict = verdicts.get(metric) or verdicts.get("pass_rate" if metric.endswith(".mean") else metric)
-        name = {"prompt_id": top["prompt_id"], "model_id": top["model_id"]}
-        best[metric] = {**name, "significant": bool(verdict and verdict["winner"] == name),
-                        "verdict": verdict["verdict"] if verdict else ""}
+        name = Variant(prompt_id=top.prompt_id, model_id=top.model_id)
+        best[metric] = {**name.model_dump(), "significant": bool(verdict and verdict.winner == name),
+                        "verdict": verdict.verdict if verdict else ""}
     return best
 
 
@@ -157,11 +157,11 @@ def _sparkline(values: list[float], width: int = 160, height: int = 28) -> dict[
             "runs": len(values)}
 
 
-def _tables(variants: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+def _tables(variants: list[VariantMetrics], key: str) -> list[dict[str, Any]]:
     """One confusion table per variant and scorer that has ``key``: its classification (expected vs
     predicted), or its agreement with human labels (human vs judge)."""
-    return [{"variant": variant, "scorer": name, **scorer[key]}
-            for variant in variants for name, scorer in variant["scorers"].items() if key in scorer]
+    return [{"variant": variant, "scorer": name, **getattr(scorer, key).model_dump()}
+            for variant in variants for name, scorer in variant.scorers.items() if getattr(scorer, key) is not None]
 
 
 def _sha256(text: str) -> str:

@@ -1,4 +1,4 @@
-"""What a run saves, as typed records: a model's Response, a scorer's Score, a TrialResult.
+"""A trial's records: a model's Response, a scorer's Verdict and Score, the TrialResult of results.jsonl.
 
 Records are plain frozen dataclasses (cheap to make on the hot path of a run); they are written
 and read through this module only, so a results line always has the same shape and carries

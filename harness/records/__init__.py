@@ -1,0 +1,41 @@
+"""What a run saves, as typed, versioned records; every saved file is written and read through these.
+
+``results.jsonl``: a TrialResult per line (harness.records.trial). ``run.json``: a RunManifest
+(harness.records.manifest).
+"""
+
+from harness.records.manifest import (
+    MANIFEST_SCHEMA,
+    ABComparison,
+    Agreement,
+    BaselineComparison,
+    Change,
+    Classification,
+    Counts,
+    Delta,
+    Environment,
+    GateCheck,
+    JudgeRef,
+    JudgeUsage,
+    MetricVerdict,
+    ModelRef,
+    PairDelta,
+    Plan,
+    RepeatMetrics,
+    RunConfig,
+    RunManifest,
+    ScorerMetrics,
+    SuiteRef,
+    ThresholdCheck,
+    Variant,
+    VariantDelta,
+    VariantMetrics,
+)
+from harness.records.trial import RESULTS_SCHEMA, Response, Score, TrialResult, Verdict, judge_usage, trial_id
+
+__all__ = [
+    "MANIFEST_SCHEMA", "RESULTS_SCHEMA", "ABComparison", "Agreement", "BaselineComparison", "Change", "Classification",
+    "Counts", "Delta", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict", "ModelRef", "PairDelta",
+    "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScorerMetrics", "SuiteRef",
+    "ThresholdCheck", "TrialResult", "Variant", "VariantDelta", "VariantMetrics", "Verdict", "judge_usage", "trial_id",
+]

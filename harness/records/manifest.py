@@ -1,0 +1,299 @@
+"""run.json as typed records: the RunManifest and its parts.
+
+The manifest of a run says what ran (suite, config, versions) and what came of it (metrics per
+variant, threshold checks, A/B and baseline comparisons, the verdict). It is written and read
+only as a RunManifest. Version 1 is the untyped run.json of harness 0.1 (the same fields, without
+``schema_version``): it loads as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+MANIFEST_SCHEMA = 2
+
+
+class Record(BaseModel):
+    """A part of run.json. Fields a newer harness added are ignored when an older one reads the file."""
+
+    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="constants")
+
+
+Interval = tuple[float, float]
+
+
+class SuiteRef(Record):
+    name: str
+    description: str = ""
+    path: str | None = None
+
+
+class ModelRef(Record):
+    id: str
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class JudgeRef(Record):
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(Record):
+    """What --resume needs to plan the same trials again."""
+
+    models: list[str] = Field(default_factory=list)
+    prompts: list[str] = Field(default_factory=list)
+    repeats: int | None = None
+    limit: int | None = None
+    judge: str | None = None
+    batch: bool = False
+
+
+class RunConfig(Record):
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+    models: list[ModelRef] = Field(default_factory=list)
+    max_error_rate: float = 0.1
+    models_from: str = ""
+    repeats: int = 1
+    concurrency: int = 8
+    cache: bool = True
+    scorers: list[dict[str, Any]] = Field(default_factory=list)
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+    gates: dict[str, Any] = Field(default_factory=dict)
+    baseline: str | None = None
+    judge: JudgeRef | None = None
+    planned_trials: int = 0
+    plan: Plan | None = None
+
+
+class Environment(Record):
+    python: str = ""
+    litellm: str | None = None
+    git_commit: str | None = None
+
+
+class Counts(Record):
+    planned: int = 0
+    completed: int = 0
+    cached: int = 0
+    errors: int = 0
+
+
+class Classification(Record):
+    """Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix of a classification scorer."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    unparseable: int
+    unparseable_rate: float
+    per_class: dict[str, dict[str, float | int]]
+    labels: list[str]
+    confusion: dict[str, dict[str, int]]
+    accuracy_ci: Interval | None = None
+    macro_f1_ci: Interval | None = None
+    unparseable_rate_ci: Interval | None = None
+
+
+class Agreement(Record):
+    """A judge's agreement with the human labels of the cases: confusion[human][judge]."""
+
+    n: int
+    accuracy: float
+    accuracy_ci: Interval
+    kappa: float | None
+    labels: list[str]
+    confusion: dict[str, dict[str, int]]
+
+
+class JudgeUsage(Record):
+    """The judge calls behind some scores, counted apart from the model under test."""
+
+    judge_calls: int = 0
+    judge_cached: int = 0
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_cost_usd: float | None = None
+
+
+class ScorerMetrics(JudgeUsage):
+    n: int
+    weight: float = 1.0
+    mean: float | None = None
+    mean_ci: Interval | None = None
+    pass_rate: float
+    pass_rate_ci: Interval
+    errors: int = 0
+    classification: Classification | None = None
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    human_agreement: Agreement | None = None
+    agreement: float | None = None
+    kappa: float | None = None
+
+
+class RepeatMetrics(Record):
+    k: int
+    cases: int
+    pass_probability: float
+    pass_at_k: float
+    pass_hat_k: float
+    flaky: list[str]
+    flaky_rate: float
+
+
+class VariantMetrics(Record):
+    """The metrics of one variant (prompt x model)."""
+
+    prompt_id: str
+    model_id: str
+    trials: int
+    scored: int
+    passed: int
+    pass_rate: float | None
+    pass_rate_ci: Interval
+    errors: int
+    error_rate: float
+    cached: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    scorers: dict[str, ScorerMetrics] = Field(default_factory=dict)
+    judge: JudgeUsage | None = None
+    repeats: RepeatMetrics | None = None
+
+    def metric(self, name: str) -> float | None:
+        """A value a threshold may name: 'pass_rate' or '<scorer>.<metric>'."""
+        if "." in name:
+            scorer, _, metric = name.rpartition(".")
+            found = self.scorers.get(scorer)
+            return getattr(found, metric, None) if found is not None else None
+        return getattr(self, name, None)
+
+
+class ThresholdCheck(Record):
+    prompt_id: str
+    model_id: str
+    metric: str
+    value: float | None
+    min: float | None = None
+    max: float | None = None
+    bound: str
+    passed: bool
+
+
+class Variant(Record):
+    prompt_id: str
+    model_id: str
+
+    def __str__(self) -> str:
+        return f"{self.prompt_id} × {self.model_id}"
+
+
+class Delta(Record):
+    """The paired difference b - a of one metric over the cases both sides have it for."""
+
+    metric: str
+    n: int
+    mean_a: float
+    mean_b: float
+    delta: float
+    ci: Interval
+    p_value: float
+    test: str
+    p_adjusted: float | None = None
+
+
+class PairDelta(Delta):
+    a: Variant
+    b: Variant
+    a_only: list[str] = Field(default_factory=list)
+    b_only: list[str] = Field(default_factory=list)
+
+
+class MetricVerdict(Record):
+    metric: str
+    pairs: list[PairDelta]
+    winner: Variant | None = None
+    verdict: str
+
+
+class ABComparison(Record):
+    alpha: float
+    metrics: list[MetricVerdict]
+
+
+class VariantDelta(Delta):
+    variant: Variant
+
+
+class Change(Record):
+    case_id: str
+    prompt_id: str
+    model_id: str
+    repeat: int
+    reasons: list[str]
+    base_output: str = ""
+    candidate_output: str = ""
+
+
+class GateCheck(Record):
+    gate: str
+    limit: float
+    value: float
+    passed: bool
+    detail: str
+    alpha: float | None = None
+
+
+class BaselineComparison(Record):
+    source: str | None = None
+    matched: int
+    regressions: list[Change] = Field(default_factory=list)
+    improvements: list[Change] = Field(default_factory=list)
+    new: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    errored: list[str] = Field(default_factory=list)
+    deltas: list[VariantDelta] = Field(default_factory=list)
+    gates: list[GateCheck] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+
+class RunManifest(Record):
+    """run.json."""
+
+    schema_version: int = MANIFEST_SCHEMA
+    harness_version: str | None = None
+    status: str = "running"
+    started_at: str = ""
+    ended_at: str | None = None
+    duration_s: float | None = None
+    suite: SuiteRef
+    config: RunConfig = Field(default_factory=RunConfig)
+    environment: Environment = Field(default_factory=Environment)
+    workers: int | None = None
+    counts: Counts | None = None
+    variants: list[VariantMetrics] | None = None
+    thresholds: list[ThresholdCheck] = Field(default_factory=list)
+    ab: ABComparison | None = None
+    baseline: BaselineComparison | None = None
+    passed: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "schema_version" not in data:
+            data = {**data, "schema_version": 1}
+        return data
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
