@@ -309,6 +309,15 @@ def history(suite: Path, reports_dir: Path, last: int) -> None:
     print_history(runs_of(load_suite(suite).name, reports_dir)[:last])
 
 
+@cli.command("plugins")
+def list_plugins() -> None:
+    """List the scorers, providers and outputs installed, and the package each comes from."""
+    from harness.outputs.console import print_plugins
+    from harness.plugins import installed
+
+    print_plugins(installed())
+
+
 def main(argv: list[str] | None = None) -> None:
     _load_dotenv()
     try:

@@ -61,15 +61,18 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, Registered[T]] = {}
+        self._origins: dict[str, Origin] = {}  # an entry point's module -> its origin
         self._state = "new"  # new -> loading -> loaded
 
     @property
     def group(self) -> str:
         return GROUP_PREFIX + self.kind
 
-    def register(self, name: str, item: T) -> T:
+    def register(self, name: str, item: T, *, module: str | None = None) -> T:
+        """Register ``item`` (made by code in ``module``, which tells where it came from)."""
         self.load()
-        self._items[name] = Registered(name, item, _loading.get() or CALLER)
+        origin = _loading.get() or self._origins.get(module or "") or CALLER
+        self._items[name] = Registered(name, item, origin)
         return item
 
     def get(self, name: str) -> T | None:
@@ -89,9 +92,11 @@ class Registry(Generic[T]):
         if self._state != "new":
             return
         self._state = "loading"
+        entry_points = sorted(importlib.metadata.entry_points(group=self.group), key=_builtins_first)
+        self._origins = {entry_point.module: _origin(entry_point) for entry_point in entry_points}
         try:
-            for entry_point in sorted(importlib.metadata.entry_points(group=self.group), key=_builtins_first):
-                origin = _origin(entry_point)
+            for entry_point in entry_points:
+                origin = self._origins[entry_point.module]
                 token = _loading.set(origin)
                 try:
                     entry_point.load()
@@ -185,3 +190,8 @@ SCORERS: Registry[Any] = Registry("scorers")
 PROVIDERS: Registry[Any] = Registry("providers")
 OUTPUTS: Registry[Any] = Registry("outputs")
 REGISTRIES = (SCORERS, PROVIDERS, OUTPUTS)
+
+
+def installed() -> list[tuple[str, Registered[Any]]]:
+    """Every registered plugin as (kind, entry), for ``harness plugins``: built-ins and installed packages'."""
+    return [(registry.kind, entry) for registry in REGISTRIES for entry in registry.entries()]

@@ -22,7 +22,8 @@ def output(name: str, *, filename: str | None = None, description: str = "") -> 
     """Register ``write(run, path)`` as the output ``name``; with a ``filename`` it is written into every run folder."""
 
     def register(write: Writer) -> Writer:
-        plugins.OUTPUTS.register(name, plugins.Output(name, write, filename, description or (write.__doc__ or "")))
+        plugins.OUTPUTS.register(name, plugins.Output(name, write, filename, description or (write.__doc__ or "")),
+                                 module=write.__module__)
         return write
 
     return register

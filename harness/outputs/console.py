@@ -89,6 +89,18 @@ def print_history(runs: list[PastRun]) -> None:
     out.print(table)
 
 
+def print_plugins(entries: list[tuple[str, Any]]) -> None:
+    """What ``harness plugins`` shows: each scorer, provider and output, and the package it comes from."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("kind", "name", "from"):
+        table.add_column(header)
+    for kind, entry in entries:
+        table.add_row(kind.rstrip("s"), escape(entry.name), escape(str(entry.origin)))
+    out = _console()
+    out.print(table)
+    out.print("Any other model string goes to litellm (provider/model, e.g. openai/gpt-4o-mini).")
+
+
 def _scorer_columns(variants: list[VariantMetrics]) -> list[tuple[str, Any]]:
     """A column per scorer (mean), or accuracy and macro-F1 for a classification scorer, and the judge's
     agreement with human labels. Weight-0 scorers (reported, not voting) stay in run.json and the report."""

@@ -13,32 +13,16 @@ import concurrent.futures
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness import plugins
+from harness.providers import _litellm
+from harness.providers.endpoint import LOCAL, TRANSPORT_PARAMS, Endpoint
 from harness.spec import ModelSpec
 
-LOCAL = "local"
-# Keys of a model's params that configure the transport, not the request: they never enter
-# the cache key or the results (an api_key would be a leak; a base URL may change per run).
-TRANSPORT_PARAMS = ("api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
-
-    ``answer`` short-circuits the call for providers that compute their reply themselves (echo).
-    ``inline_sync_half``: litellm's synchronous half of a call to this model only builds the request
-    (see INLINE_PROVIDERS), so it can run on the event loop's thread.
-    """
-
-    model: str
-    kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
-    answer: Callable[[list[dict[str, str]]], str] | None = None
-    inline_sync_half: bool = False
-
+__all__ = ["LOCAL", "TRANSPORT_PARAMS", "Endpoint", "EndpointPool", "ProviderInfo", "default_model", "model_identity",
+           "off_loop", "open_endpoint", "provider", "registered", "remote", "request_params"]
 
 Opener = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
 
@@ -58,7 +42,7 @@ def provider(name: str, *, identity: Callable[[ModelSpec], str] | None = None):
     """Register a provider for model strings equal to ``name`` or starting with ``name/``."""
 
     def register(factory: Opener) -> Opener:
-        plugins.PROVIDERS.register(name, ProviderInfo(name, factory, identity))
+        plugins.PROVIDERS.register(name, ProviderInfo(name, factory, identity), module=factory.__module__)
         return factory
 
     return register
@@ -73,8 +57,6 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
     info = registered(spec)
     if info is not None:
         return info.open(spec)
-    from harness.providers import _litellm
-
     return _litellm.open_endpoint(spec)
 
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.providers import TRANSPORT_PARAMS, Endpoint
+from harness.providers.endpoint import TRANSPORT_PARAMS, Endpoint
 from harness.spec import ModelSpec
 
 

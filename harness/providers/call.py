@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.providers import Endpoint
 from harness.providers._litellm import acompletion, litellm_module
+from harness.providers.endpoint import Endpoint
 from harness.providers.limits import Throttle, estimate_tokens
 from harness.records import Response
 from harness.redaction import redact

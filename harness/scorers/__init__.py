@@ -74,7 +74,7 @@ def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name if isinstance(name, str) else fn.__name__
         plugins.SCORERS.register(key, ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check,
-                                                 uses_judge=uses_judge))
+                                                 uses_judge=uses_judge), module=fn.__module__)
         return fn
 
     if callable(name):

@@ -11,7 +11,7 @@ import pytest
 from harness.providers import local as local_model
 from tests.conftest import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ORIGINAL_CACHE_DIR = os.environ.get("HARNESS_CACHE_DIR")
 
 pytestmark = [pytest.mark.local_model, pytest.mark.usefixtures("users_model_cache")]
