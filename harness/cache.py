@@ -30,10 +30,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from harness.errors import HarnessError
 from harness.records import Response
+from harness.redaction import mask_url, url_secrets
 
 KEY_VERSION = 1
 CACHE_URL_ENV = "HARNESS_CACHE_URL"
@@ -101,30 +101,6 @@ def is_redis_url(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower().startswith(REDIS_SCHEMES)
 
 
-def mask_url(url: str) -> str:
-    """url with its password (in the user info or a ``password=`` query parameter) replaced by ***."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        # redis://secret@host is read as a user name, but people write passwords there: mask it too
-        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() == "password" for k, _ in pairs):
-            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _secrets_of(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [parts.password, parts.username if parts.password is None else None]
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
-    return [s for raw in found if raw for s in {raw, unquote(raw)}]
-
-
 class RedisCache:
     """The response cache in Redis, shared by every machine that points at the same server."""
 
@@ -153,7 +129,7 @@ class RedisCache:
 
     def _error(self, what: str, exc: BaseException, hint: str) -> HarnessError:
         detail = str(exc) or type(exc).__name__
-        for secret in _secrets_of(self.url):
+        for secret in url_secrets(self.url):
             detail = detail.replace(secret, "***")
         return HarnessError(f"{what} the Redis response cache at {self.path} ({self._source}): {detail}", hint=hint)
 

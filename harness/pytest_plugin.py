@@ -177,7 +177,7 @@ class ThresholdItem(_HarnessItem):
         if check is None:
             pytest.skip(f"no trials of {prompt_id} x {model_id} were selected")
         if not check.passed:
-            raise HarnessFailure(f"{metric} = {check.value} for {prompt_id} x {model_id}, needs {check.bound}")
+            raise HarnessFailure(f"threshold missed: {check.describe()}")
 
 
 class GateItem(_HarnessItem):
@@ -185,7 +185,7 @@ class GateItem(_HarnessItem):
         baseline = self.parent.run().manifest.baseline
         gate = next(g for g in baseline.gates if g.gate == self.key)
         if not gate.passed:
-            raise HarnessFailure(f"gate {self.key} failed: {gate.detail}" + "\nregressions:\n" + "\n".join(
+            raise HarnessFailure(f"gate failed: {gate.describe()}" + "\nregressions:\n" + "\n".join(
                 f"  {c.case_id} ({c.prompt_id} x {c.model_id}): " + "; ".join(c.reasons)
                 for c in baseline.regressions[:20]))
 
@@ -204,10 +204,9 @@ def assert_suite(suite: str | Path, *, min_pass_rate: float | None = None, **opt
     from harness.run import run_suite
 
     run = run_suite(suite, **options)
-    problems = [f"{c.prompt_id} x {c.model_id}: {c.metric} = {c.value} misses its threshold"
-                for c in run.manifest.thresholds if not c.passed]
+    problems = [f"threshold missed: {c.describe()}" for c in run.manifest.thresholds if not c.passed]
     baseline = run.manifest.baseline
-    problems += [f"gate {g.gate} failed" for g in (baseline.gates if baseline else []) if not g.passed]
+    problems += [f"gate failed: {g.describe()}" for g in (baseline.gates if baseline else []) if not g.passed]
     if min_pass_rate is not None:
         problems += [f"{v.prompt_id} x {v.model_id}: pass rate {v.pass_rate} < {min_pass_rate}"
                      for v in run.metrics if v.pass_rate is None or v.pass_rate < min_pass_rate]

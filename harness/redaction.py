@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 SECRET_PARAM = re.compile(r"key|token|secret|auth|header|credential|password", re.IGNORECASE)
 SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
@@ -27,3 +28,28 @@ def redact(text: str, *extra_secrets: str | None) -> str:
         if secret and len(secret) >= 8:
             text = text.replace(secret, "***")
     return text
+
+
+def mask_url(url: str) -> str:
+    """url with its password (in the user info or a ``password=`` query parameter) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        # redis://secret@host is read as a user name, but people write passwords there: mask it too
+        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password (or a user name standing for one) in a URL, as written and decoded."""
+    parts = urlsplit(url)
+    found = [parts.password, parts.username if parts.password is None else None]
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+    return [s for raw in found if raw for s in {raw, unquote(raw)}]

@@ -8,7 +8,6 @@ aggregate metrics.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +41,7 @@ class ResultsWriter:
 
 def rewrite_results(directory: Path, results: list[TrialResult]) -> None:
     """Atomically replace results.jsonl with ``results`` (used to store them in planned order)."""
-    temporary = directory / f".{RESULTS_FILE}.tmp"
-    temporary.write_text("".join(r.to_json() + "\n" for r in results), encoding="utf-8")
-    os.replace(temporary, directory / RESULTS_FILE)
+    write_atomically(directory / RESULTS_FILE, "".join(r.to_json() + "\n" for r in results))
 
 
 def write_manifest(directory: Path, manifest: RunManifest) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import RedisCache, ResponseCache, mask_url, open_cache
+from harness.cache import RedisCache, ResponseCache, open_cache
 from harness.errors import HarnessError
 from harness.records import Response
+from harness.redaction import mask_url
 from tests.conftest import run_cli
 
 PASSWORD = "s3cret-redis-pw-0123"

@@ -110,7 +110,7 @@ def test_missed_threshold_exits_1_and_names_it(project, server, tmp_path, capsys
     assert manifest["passed"] is False
     missed = [c for c in manifest["thresholds"] if not c["passed"]]
     assert {(c["prompt_id"], c["metric"]) for c in missed} == {("terse", "pass_rate"), ("critic", "pass_rate")}
-    assert "threshold missed: pass_rate = 0.833 (needs ≥ 0.9)" in capsys.readouterr().out
+    assert "threshold missed: pass_rate = 0.833 for terse × fake (needs ≥ 0.9)" in capsys.readouterr().out
 
 
 def test_provider_errors_are_recorded_per_trial_and_the_run_goes_on(project, tmp_path):

@@ -50,11 +50,11 @@ def test_compare_finds_exactly_the_changed_cases_and_gates_decide_the_exit(proje
     assert "- `mochi` (`critic` × `fake`): pass → fail" in out
     assert out.index("**Regressions**") < out.index("**Improvements**")
     assert "`sarcasm` (`terse` × `fake`): fail → pass" in out
-    assert "✅ `max_drop`: no significant drop" in out
+    assert "✅ gate max_drop: no significant drop" in out
     assert (tmp_path / "cmp.md").read_text().strip() == out.strip()
 
     assert run_cli("compare", tmp_path / "base", tmp_path / "new", "--max-regressions", "1") == 1
-    assert "❌ `max_regressions`: 2 regressions (limit 1)" in capsys.readouterr().out
+    assert "❌ gate max_regressions: 2 regressions (limit 1)" in capsys.readouterr().out
 
 
 def test_run_with_baseline_checks_a_model_upgrade_with_the_suites_gates(project, tmp_path):

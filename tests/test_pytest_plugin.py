@@ -66,7 +66,7 @@ def test_pytest_collects_a_suite_as_trials_and_thresholds(pytester, suite_file, 
     assert "output: Positive" in text
     assert "FAIL label = 0.00 (threshold 1.0): predicted positive, expected negative" in text
     assert "provider error for cold-pasta|terse|fake|0: BadRequestError (400)" in text
-    assert "pass_rate = 0.8 for terse x fake, needs ≥ 0.9" in text
+    assert "threshold missed: pass_rate = 0.8 for terse × fake (needs ≥ 0.9)" in text
     assert "harness: sentiment report:" in text
     assert fake.count == 6  # every trial ran once, in one batch
     assert "sk-plugin-test-1234" not in text

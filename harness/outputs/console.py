@@ -153,9 +153,7 @@ def print_summary(run: Run, path: Path | None = None) -> None:
         out.print(f"[yellow]{count} × {escape(error)}[/]")
     for check in manifest.thresholds:
         if not check.passed:
-            value = "n/a" if check.value is None else f"{check.value:.3g}"
-            out.print(f"[red]threshold missed[/]: {escape(check.metric)} = {value} (needs {check.bound}) for "
-                      f"{escape(check.prompt_id)} × {escape(check.model_id)}")
+            out.print(f"[red]threshold missed[/]: {escape(check.describe())}")
     baseline = manifest.baseline
     if baseline:
         verdict = "[green]gates passed[/]" if baseline.passed else "[red]gate failed[/]"
@@ -163,5 +161,5 @@ def print_summary(run: Run, path: Path | None = None) -> None:
                   f"{len(baseline.improvements)} improvements · {verdict}")
         for gate in baseline.gates:
             if not gate.passed:
-                out.print(f"[red]gate {gate.gate} failed[/]: {escape(gate.detail)}")
+                out.print(f"[red]gate failed[/]: {escape(gate.describe())}")
     out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")

@@ -30,11 +30,11 @@ def write_junit(run: Run, path: Path) -> Path:
                              name=f"{check.prompt_id} x {check.model_id}: {check.metric} {check.bound}", time="0")
         if not check.passed:
             ET.SubElement(case, "failure", type="ThresholdMissed",
-                          message=_clean(f"{check.metric} = {check.value} (needs {check.bound})"))
+                          message=_clean(check.describe()))
     for gate in run.manifest.baseline.gates if run.manifest.baseline else []:
         case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.gates", name=gate.gate, time="0")
         if not gate.passed:
-            ET.SubElement(case, "failure", type="GateFailed", message=_clean(gate.detail))
+            ET.SubElement(case, "failure", type="GateFailed", message=_clean(gate.describe()))
     for element in suite.iter():  # ids and names come from the suite: no control characters in attributes
         element.attrib.update({k: _clean(v) for k, v in element.attrib.items()})
     cases = suite.findall("testcase")

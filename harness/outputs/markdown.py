@@ -41,8 +41,7 @@ def run_summary(manifest: RunManifest) -> str:
                          f"{pct(r.pass_hat_k)} | flaky: {flaky} | | |")
     missed = [c for c in manifest.thresholds if not c.passed]
     for c in missed:
-        lines.append(f"\n- ❌ `{c.metric}` = {num(c.value, 3)} for `{c.prompt_id}` × `{c.model_id}` "
-                     f"(needs {c.bound})")
+        lines.append(f"\n- ❌ threshold missed: {c.describe()}")
     if manifest.ab:
         lines += ["", "### A/B", ""]
         lines += [f"- {m.verdict}" for m in manifest.ab.metrics]
@@ -59,8 +58,7 @@ def comparison_summary(comparison: BaselineComparison, base: str, candidate: str
     if comparison.regressions:
         lines += ["**Regressions**", ""] + _changes(comparison.regressions) + [""]
     for gate in comparison.gates:
-        mark = "✅" if gate.passed else "❌"
-        lines.append(f"- {mark} `{gate.gate}`: {gate.detail}")
+        lines.append(f"- {'✅' if gate.passed else '❌'} {gate.describe()}")
     if comparison.deltas:
         lines += ["", "| variant | metric | base | candidate | Δ [95% CI] | p (Holm) | n |",
                   "|---|---|---|---|---|---|---|"]

@@ -186,6 +186,11 @@ class ThresholdCheck(Record):
     bound: str
     passed: bool
 
+    def describe(self) -> str:
+        """One line, the same wherever a check is told: 'pass_rate = 0.583 for terse × fake (needs ≥ 0.7)'."""
+        value = "n/a" if self.value is None else f"{self.value:.3g}"
+        return f"{self.metric} = {value} for {self.prompt_id} × {self.model_id} (needs {self.bound})"
+
 
 class Variant(Record):
     prompt_id: str
@@ -249,6 +254,10 @@ class GateCheck(Record):
     passed: bool
     detail: str
     alpha: float | None = None
+
+    def describe(self) -> str:
+        """One line, the same wherever a gate is told: 'gate max_regressions: 3 regressions (limit 0)'."""
+        return f"gate {self.gate}: {self.detail}"
 
 
 class BaselineComparison(Record):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.files import write_atomically
 from harness.providers import EndpointPool, remote
 from harness.providers._litellm import litellm_module
 from harness.records import Response, trial_id
@@ -160,6 +161,4 @@ def _load(directory: Path) -> dict[str, Any]:
 
 
 def _save(directory: Path, state: dict[str, Any]) -> None:
-    temporary = directory / f".{BATCH_FILE}.tmp"
-    temporary.write_text(json.dumps(state, indent=2), encoding="utf-8")
-    temporary.replace(directory / BATCH_FILE)
+    write_atomically(directory / BATCH_FILE, json.dumps(state, indent=2))

@@ -21,7 +21,8 @@ from harness.providers.limits import Throttle, split
 from harness.records import Response, RunManifest, TrialResult
 from harness.results import ResultsWriter
 from harness.run import batch, workers
-from harness.run.plan import RunOptions, Trial, judge_models, judge_spec, resolve_judge
+from harness.run.plan import RunOptions, Trial
+from harness.scorers.judge import judge_models, judge_spec, resolve_judge
 from harness.spec import ModelSpec, Suite
 
 
@@ -138,7 +139,7 @@ def execute_run(suite: Suite, trials: list[Trial], options: RunOptions, writer: 
 def _shardable(suite: Suite, trials: list[Trial], options: RunOptions) -> bool:
     """Worker processes help only for models reached over the network (a local server would start per worker)."""
     specs = {t.model.id: t.model for t in trials}.values()
-    return all(remote(spec) for spec in [*specs, *judge_models(suite, options)])
+    return all(remote(spec) for spec in [*specs, *judge_models(suite, options.judge)])
 
 
 def _cache_keys(trials: list[Trial]) -> dict[int, str]:

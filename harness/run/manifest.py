@@ -18,7 +18,8 @@ from harness.metrics import check_thresholds, summarize
 from harness.records import Counts, RunManifest
 from harness.redaction import public_params
 from harness.results import read_results, rewrite_results, write_manifest
-from harness.run.plan import RunOptions, Trial, judge_models, resolve_judge
+from harness.run.plan import RunOptions, Trial
+from harness.scorers.judge import judge_models, resolve_judge
 from harness.spec import Bound, ModelSpec, Suite
 
 
@@ -85,7 +86,7 @@ def start(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options
 
 def _judge_config(suite: Suite, options: RunOptions) -> dict[str, Any] | None:
     """The judge as run.json records it, when any scorer of the suite may ask one."""
-    if not judge_models(suite, options):
+    if not judge_models(suite, options.judge):
         return None
     judge = resolve_judge(suite, options.judge)
     return {"model": judge.model, "params": public_params(judge.params)}

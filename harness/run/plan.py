@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import prompts, scorers
+from harness import prompts
 from harness.errors import HarnessError, did_you_mean
-from harness.providers import LOCAL, default_model, request_params
+from harness.providers import default_model, request_params
 from harness.providers.call import RetryPolicy
 from harness.spec import Case, ModelSpec, Suite
 
@@ -87,41 +87,6 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
         if model_id in ids[:i]:
             raise HarnessError(f"model '{model_id}' is given twice", hint="give each model a distinct id")
     return [s.model_copy(update={"params": {**suite.params, **s.params}}) for s in specs], reason
-
-
-# A judge should be deterministic and have room for its reasoning; the suite's judge params override these.
-JUDGE_PARAMS = {"temperature": 0, "max_tokens": 400}
-
-
-def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
-    """The judge model: --judge, else the suite's ``judge:``, else the default model (the bundled one without keys)."""
-    if name:
-        return judge_spec(ModelSpec(model=name))
-    return judge_spec(suite.judge or ModelSpec(model=default_model()[0]))
-
-
-def judge_spec(spec: ModelSpec) -> ModelSpec:
-    """A model as a judge: deterministic, room for its reasoning; the spec's own params win."""
-    defaults = dict(JUDGE_PARAMS)
-    if spec.model == LOCAL:
-        # llama.cpp constrains the small model to valid JSON (far fewer unreadable verdicts), and a
-        # shorter leash stops it rambling: the verdict comes first, so a cut-off reply is still read.
-        defaults.update(response_format={"type": "json_object"}, max_tokens=200)
-    return spec.model_copy(update={"params": {**defaults, **spec.params}})
-
-
-def judge_models(suite: Suite, options: RunOptions) -> list[ModelSpec]:
-    """Every judge the suite's scorers may ask: the run's judge, and any a scorer names with ``model:``."""
-    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
-    judged = [s for s in specs if scorers.resolve(s, base=suite.directory).uses_judge]
-    if not judged:
-        return []
-    run_judge = resolve_judge(suite, options.judge)
-    models = {run_judge.model: run_judge}
-    for spec in judged:
-        if spec.args.get("model"):
-            models.setdefault(spec.args["model"], judge_spec(ModelSpec(model=spec.args["model"])))
-    return list(models.values())
 
 
 def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:

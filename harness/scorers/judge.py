@@ -13,6 +13,9 @@ same name wins). The judge answers with a JSON object; reading it is deliberatel
 
 An answer that cannot be read is asked for once more (quoting the problem); if that fails
 too the score is an error, never a pass.
+
+Which model judges is decided here too: --judge, else the suite's ``judge:``, else the default
+model, with a scorer's own ``model:`` for that scorer.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import prompts
+from harness.providers import LOCAL, default_model
 from harness.records import Response
-from harness.scorers import ScoringContext, Verdict
+from harness.scorers import ScoringContext, Verdict, resolve
+from harness.spec import ModelSpec, Suite
 
 # Tags the judge templates put around untrusted text; occurrences inside that text are defused.
 UNTRUSTED_TAGS = ("output", "reference", "context", "source", "input", "question")
@@ -209,3 +214,40 @@ async def judge(context: ScoringContext, template: str, variables: dict[str, Any
                    {"judge": usage.to_dict(), "judge_answer": response.text[:500]},
                    error=f"judge answer unreadable: {problem}")
 
+
+# --- which model judges ---------------------------------------------------------------------------
+
+# A judge should be deterministic and have room for its reasoning; the suite's judge params override these.
+JUDGE_PARAMS = {"temperature": 0, "max_tokens": 400}
+
+
+def resolve_judge(suite: Suite, name: str | None = None) -> ModelSpec:
+    """The judge model: --judge, else the suite's ``judge:``, else the default model (the bundled one without keys)."""
+    if name:
+        return judge_spec(ModelSpec(model=name))
+    return judge_spec(suite.judge or ModelSpec(model=default_model()[0]))
+
+
+def judge_spec(spec: ModelSpec) -> ModelSpec:
+    """A model as a judge: deterministic, room for its reasoning; the spec's own params win."""
+    defaults = dict(JUDGE_PARAMS)
+    if spec.model == LOCAL:
+        # llama.cpp constrains the small model to valid JSON (far fewer unreadable verdicts), and a
+        # shorter leash stops it rambling: the verdict comes first, so a cut-off reply is still read.
+        defaults.update(response_format={"type": "json_object"}, max_tokens=200)
+    return spec.model_copy(update={"params": {**defaults, **spec.params}})
+
+
+def judge_models(suite: Suite, name: str | None = None) -> list[ModelSpec]:
+    """Every judge the suite's scorers may ask: the run's judge (``name``, or see resolve_judge), and any a scorer
+    names with ``model:``."""
+    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
+    judged = [s for s in specs if resolve(s, base=suite.directory).uses_judge]
+    if not judged:
+        return []
+    run_judge = resolve_judge(suite, name)
+    models = {run_judge.model: run_judge}
+    for spec in judged:
+        if spec.args.get("model"):
+            models.setdefault(spec.args["model"], judge_spec(ModelSpec(model=spec.args["model"])))
+    return list(models.values())
