@@ -1,12 +1,15 @@
 """harness: evaluate prompts and models with YAML suites, Jinja prompts and any model through litellm.
 
-The Python API mirrors the CLI::
+The public API; the CLI is a thin layer over it::
 
     import harness
-    run = harness.run_suite("suites/sentiment.yaml", models=["local"])
-    df = harness.load_run(run.directory).to_dataframe()
+    suite = harness.load_suite("suites/sentiment.yaml")
+    run = harness.run_suite(suite, models=["openai/gpt-4o-mini"])
+    run.metrics[0].pass_rate, run.to_dataframe()
+    harness.compare("suites/baselines/sentiment.jsonl", run).regressions
 
-Names are imported on first use so that ``import harness`` (and ``harness --help``) stays instant.
+Everything else may move between releases. Names are imported on first use, so ``import harness``
+(and ``harness --help``) stays instant.
 """
 
 from __future__ import annotations
@@ -15,21 +18,23 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "run_suite": "harness.run",
-    "resume_run": "harness.run",
-    "RunOptions": "harness.run",
     "load_suite": "harness.suite",
     "Suite": "harness.spec",
     "Case": "harness.spec",
+    "run_suite": "harness.run",
+    "resume_run": "harness.run",
+    "RunOptions": "harness.run",
     "load_run": "harness.results",
     "Run": "harness.results",
+    "compare": "harness.baseline",
     "TrialResult": "harness.records",
-    "scorer": "harness.scorers",
+    "RunManifest": "harness.records",
+    "Response": "harness.records",
     "Score": "harness.records",
     "Verdict": "harness.records",
+    "scorer": "harness.scorers",
     "provider": "harness.providers",
     "output": "harness.outputs",
-    "Response": "harness.records",
     "HarnessError": "harness.errors",
     "assert_suite": "harness.pytest_plugin",
 }
@@ -37,16 +42,11 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-_SUBMODULES = {"testing", "stats", "compare"}
-
-
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"harness.{name}")
     raise AttributeError(f"module 'harness' has no attribute '{name}'")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *_SUBMODULES])
+    return __all__

@@ -1,4 +1,4 @@
-"""Baselines: a run's outcomes as a compact, committed file, and reading outcomes from a run or such a file.
+"""Baselines: a run's outcomes as a compact, committed file, and comparing a run with a run or such a file.
 
 A baseline file is sorted and timestamp-free JSON Lines (a header line, then one line per trial:
 pass, scores, output), so a diff in review shows exactly which trials changed and CI compares a
@@ -11,9 +11,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.compare import Outcome, outcomes
+from harness.comparison import Outcome, compare_to_baseline, outcomes
 from harness.errors import HarnessError
-from harness.results import load_run
+from harness.records import BaselineComparison
+from harness.results import MANIFEST_FILE, Run, load_run, read_manifest
+from harness.spec import Gates
 
 BASELINE_HEADER = "harness_baseline"
 
@@ -29,6 +31,29 @@ def save_baseline(items: Sequence[Outcome], path: Path, *, suite: str) -> Path:
         lines.append(json.dumps(record, ensure_ascii=False, sort_keys=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def compare(base: Run | str | Path, candidate: Run | str | Path, *, gates: Gates | None = None,
+            model_map: dict[str, str] | None = None) -> BaselineComparison:
+    """``candidate`` compared with ``base`` (runs, run folders or baseline files), paired trial by trial:
+    regressions, improvements, each metric's change with its interval, and the gates (by default the
+    candidate run's own, else harness's)."""
+    base_outcomes = outcomes(base.results) if isinstance(base, Run) else load_outcomes(base)[0]
+    candidate_outcomes = outcomes(candidate.results) if isinstance(candidate, Run) else load_outcomes(candidate)[0]
+    if gates is None:
+        gates = Gates(**(candidate.manifest.config.gates if isinstance(candidate, Run) else run_gates(candidate)))
+    result = compare_to_baseline(base_outcomes, candidate_outcomes, gates, model_map=model_map)
+    result.source = str(base.directory if isinstance(base, Run) else base)
+    return result
+
+
+def run_gates(path: str | Path) -> dict:
+    """The gates a run folder's suite was configured with (none for a baseline file)."""
+    path = Path(path)
+    manifest = path / MANIFEST_FILE if path.is_dir() else path
+    if manifest.name != MANIFEST_FILE or not manifest.is_file():
+        return {}
+    return read_manifest(manifest).config.gates
 
 
 def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:

@@ -172,7 +172,7 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     Given two runs, the report shows the second compared with the first (regressions first).
     """
     from harness import outputs
-    from harness.compare import compare_to_baseline, outcomes
+    from harness.comparison import compare_to_baseline, outcomes
     from harness.results import REPORT_FILE, load_run
     from harness.spec import Gates
 
@@ -212,36 +212,24 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
 
     Gates come from the candidate run's suite, overridden by the flags. Exit 1 when a gate fails.
     """
-    from harness.baseline import load_outcomes
-    from harness.compare import compare_to_baseline
+    from harness.baseline import compare as compare_runs
+    from harness.baseline import run_gates
     from harness.outputs.markdown import comparison_summary
     from harness.spec import Gates
 
-    base_outcomes, _ = load_outcomes(base)
-    candidate_outcomes, _ = load_outcomes(candidate)
-    configured = _run_gates(candidate)
+    configured = run_gates(candidate)
     overrides = {k: v for k, v in (("max_regressions", max_regressions), ("max_regression_rate", max_regression_rate),
                                    ("max_drop", max_drop)) if v is not None}
     gates = Gates(**{**configured, **overrides})
     if any("=" not in pair for pair in model_map):
         raise HarnessError("--model takes OLD=NEW model ids, e.g. --model gpt-4o-mini=gpt-4.1-mini")
     mapping = dict(pair.split("=", 1) for pair in model_map)
-    result = compare_to_baseline(base_outcomes, candidate_outcomes, gates, model_map=mapping)
+    result = compare_runs(base, candidate, gates=gates, model_map=mapping)
     text = "\n".join(comparison_summary(result, str(base), str(candidate))) + "\n"
     click.echo(text)
     if summary_file:
         summary_file.write_text(text, encoding="utf-8")
     sys.exit(EXIT_OK if result.passed else EXIT_THRESHOLD)
-
-
-def _run_gates(path: Path) -> dict:
-    """The gates a run was configured with (empty for a baseline file)."""
-    from harness.results import MANIFEST_FILE, read_manifest
-
-    manifest = path / MANIFEST_FILE if path.is_dir() else path
-    if manifest.name != MANIFEST_FILE or not manifest.is_file():
-        return {}
-    return read_manifest(manifest).config.gates
 
 
 @cli.group()

@@ -21,7 +21,7 @@ LAYERS = [
     {"errors", "spec", "records", "stats", "formatting", "redaction", "files"},
     {"prompts", "plugins"},
     {"providers", "scorers", "cache", "results", "metrics"},
-    {"suite", "compare", "baseline", "history"},
+    {"suite", "comparison", "baseline", "history"},
     {"run"},
     {"outputs", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
 ]

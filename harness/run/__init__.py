@@ -11,7 +11,7 @@ from typing import Any
 
 from harness import plugins
 from harness.baseline import load_outcomes
-from harness.compare import Outcome
+from harness.comparison import Outcome
 from harness.errors import HarnessError
 from harness.results import ResultsWriter, Run, load_run, read_results, rewrite_results, write_manifest
 from harness.run import manifest as run_manifest
@@ -31,8 +31,6 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     """
     options = options or RunOptions()
     if overrides:
-        if isinstance(overrides.get("models"), str):
-            overrides["models"] = [overrides["models"]]
         options = RunOptions(**{**options.__dict__, **overrides})
     if not isinstance(suite, Suite):
         suite = load_suite(suite)

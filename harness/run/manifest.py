@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.compare import Outcome, compare_to_baseline, compare_variants, outcomes
+from harness.comparison import Outcome, compare_to_baseline, compare_variants, outcomes
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds, summarize
 from harness.records import Counts, RunManifest

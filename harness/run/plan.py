@@ -56,6 +56,15 @@ class RunOptions:
     batch_poll_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
+    def __post_init__(self) -> None:
+        """Folders may be given as text (as from Python callers); one model or prompt as a bare string."""
+        for name in ("out_dir", "reports_dir", "baseline"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        for name in ("models", "prompts"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
+
 
 def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[ModelSpec], str]:
     """The models to run, each with the suite's params under its own, and why these.

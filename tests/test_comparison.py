@@ -94,7 +94,7 @@ def test_a_significant_drop_fails_the_default_gate(project, tmp_path):
 
 def _compare(tmp_path: Path) -> list[dict]:
     from harness.baseline import load_outcomes
-    from harness.compare import compare_to_baseline
+    from harness.comparison import compare_to_baseline
     from harness.spec import Gates
 
     base, _ = load_outcomes(tmp_path / "base")
@@ -200,7 +200,7 @@ def test_a_baseline_of_another_suite_is_refused(project, server, tmp_path, capsy
 
 # --- the comparison logic on hand-built outcomes -------------------------------------------
 
-from harness.compare import Outcome, compare_to_baseline, compare_variants  # noqa: E402
+from harness.comparison import Outcome, compare_to_baseline, compare_variants  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.spec import Gates  # noqa: E402
 
@@ -264,7 +264,7 @@ def test_a_partial_run_does_not_count_the_trials_it_left_out_as_removed(project,
 def test_a_score_without_a_verdict_is_no_zero_in_an_ab_test():
     """A judge that never answered on one case leaves that case out of its metric; it does not drag the
     variant's mean down (as the run's own means leave it out), nor drop the metric from the comparison."""
-    from harness.compare import outcomes
+    from harness.comparison import outcomes
     from harness.records import Response, TrialResult
     from harness.scorers import Score
 
