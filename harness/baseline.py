@@ -7,29 +7,32 @@ change with it without keeping old run folders.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 from harness.comparison import Outcome, compare_to_baseline, outcomes
 from harness.errors import HarnessError
+from harness.files import json_text, read_json_lines, write_atomically
 from harness.records import BaselineComparison
 from harness.results import MANIFEST_FILE, Run, load_run, read_manifest
 from harness.spec import Gates
 
 BASELINE_HEADER = "harness_baseline"
+_OUTCOME = TypeAdapter(Outcome)
 
 
 def save_baseline(items: Sequence[Outcome], path: Path, *, suite: str) -> Path:
     """A compact, sorted, timestamp-free JSONL file: diffs show exactly which trials changed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({BASELINE_HEADER: 1, "suite": suite})]
+    lines = [json_text({BASELINE_HEADER: 1, "suite": suite})]
     for o in sorted(items, key=lambda o: (o.prompt_id, o.model_id, o.case_id, o.repeat)):
         record = {"case_id": o.case_id, "prompt_id": o.prompt_id, "model_id": o.model_id, "repeat": o.repeat,
                   "passed": o.passed, "errored": o.errored, "scores": dict(sorted(o.scores.items())),
                   "output": o.output}
-        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=False))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        lines.append(json_text(record))
+    write_atomically(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -60,11 +63,18 @@ def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
     """Outcomes from a run folder (or its run.json) or a baseline file, and the suite's name."""
     path = Path(path)
     if path.is_file() and path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        header = json.loads(lines[0]) if lines else {}
-        if BASELINE_HEADER not in header:
+        lines = read_json_lines(path)
+        _, header = next(lines, (1, {}))
+        if not isinstance(header, dict) or BASELINE_HEADER not in header:
             raise HarnessError("not a baseline file (no header line)", file=path, line=1,
                                hint="write one with: harness baseline save RUN_DIR --to FILE")
-        return [Outcome(**json.loads(line)) for line in lines[1:] if line.strip()], header.get("suite", "")
+        items = []
+        for number, record in lines:
+            try:
+                items.append(_OUTCOME.validate_python(record))
+            except ValidationError as exc:
+                raise HarnessError(f"not a baseline line: {exc.errors()[0]['msg']}", file=path, line=number,
+                                   hint="write baselines with: harness baseline save RUN_DIR --to FILE") from None
+        return items, str(header.get("suite", ""))
     run = load_run(path)
     return outcomes(run.results), run.manifest.suite.name

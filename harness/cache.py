@@ -52,7 +52,7 @@ def cache_dir() -> Path:
 def cache_key(identity: str, messages: list[dict[str, str]], params: dict[str, Any], repeat: int) -> str:
     payload = {"v": KEY_VERSION, "model": identity, "messages": messages, "params": params, "repeat": repeat}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()  # any text has a key
 
 
 def _encode(response: Response) -> str:

@@ -307,6 +307,9 @@ def list_plugins() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    for stream in (sys.stdout, sys.stderr):  # a model's lone surrogate is shown as "?", never an encoding crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     _load_dotenv()
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)

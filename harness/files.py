@@ -1,9 +1,24 @@
-"""Files on disk: where harness keeps its data between runs, and writes that a crash cannot tear."""
+"""Files on disk: where harness keeps its data, writes a crash cannot tear, and JSON Lines any text survives.
+
+JSON Lines are split on "\\n" only. Python's str.splitlines also breaks at U+2028, U+2029, U+0085,
+\\x0b, \\x0c and \\x1c-\\x1e, which JSON leaves unescaped inside strings: a model's output holding one of
+them would cut its line in two. Lone surrogates (a model's JSON may carry "\\ud800") are written as
+JSON escapes, so they round-trip instead of failing to encode.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def cache_dir() -> Path:
@@ -18,8 +33,69 @@ def write_atomically(path: Path, text: str) -> Path:
     """Replace ``path`` with ``text`` all at once: a reader (or a crash) never sees half a file."""
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        temporary.write_text(text, encoding="utf-8")
+        temporary.write_text(printable(text), encoding="utf-8")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def printable(text: str) -> str:
+    """Text as it can be shown or written for people (a report, a summary, a terminal): a lone surrogate,
+    which no encoding can hold, becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def json_text(value: Any, *, indent: int | None = None, default: Any = None) -> str:
+    """JSON that any text survives: Unicode kept readable, lone surrogates escaped (json.loads restores them).
+    Without ``indent``, one JSON Lines record (no newline)."""
+    separators = None if indent else (",", ":")
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, default=default)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+@dataclass
+class LinesRead:
+    """What reading a JSON Lines file found besides its records: a torn last line (a killed writer) is no error."""
+
+    torn: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def read_json_lines(path: Path, *, tolerate_torn_end: bool = False,
+                    seen: LinesRead | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed record) for each non-blank line of ``path``, streamed.
+
+    A line that is not JSON is a HarnessError naming the file and line, except, with
+    ``tolerate_torn_end``, a last line without its newline: what a writer killed mid-line leaves,
+    counted in ``seen.torn`` and dropped (the trial it held runs again on --resume).
+    """
+    with path.open("rb") as handle:  # binary lines end at b"\n" only
+        pending: tuple[int, bytes] | None = None
+        for number, raw in enumerate(handle, start=1):
+            if pending is not None:
+                yield pending[0], _parse(path, *pending)
+            pending = (number, raw) if raw.strip() else None
+        if pending is not None:
+            number, raw = pending
+            if tolerate_torn_end and not raw.endswith(b"\n"):
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    if seen is not None:
+                        seen.torn += 1
+                    return
+                yield number, record
+                return
+            yield number, _parse(path, number, raw)
+
+
+def _parse(path: Path, number: int, raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"not UTF-8 text (byte {exc.start} of the line)", file=path, line=number,
+                           hint="save the file as UTF-8") from None
+    except ValueError as exc:
+        raise HarnessError(f"not a JSON line: {getattr(exc, 'msg', exc)}", file=path, line=number,
+                           hint="each line must be one complete JSON value") from None

@@ -7,14 +7,14 @@ aggregate metrics.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from harness.errors import HarnessError
-from harness.files import write_atomically
+from harness.files import LinesRead, read_json_lines, write_atomically
 from harness.records import RunManifest, TrialResult, VariantMetrics
 
 RESULTS_FILE = "results.jsonl"
@@ -81,20 +81,32 @@ class Run:
         return pd.DataFrame(rows)
 
 
-def read_results(directory: Path) -> list[TrialResult]:
-    """The results of a run folder; a torn last line (a killed run) is skipped, not fatal."""
+def iter_results(directory: Path, seen: LinesRead | None = None) -> Iterator[TrialResult]:
+    """The results of a run folder, streamed in file order. A line that is not a result is a HarnessError naming
+    the file and line; a torn last line (a killed run) is dropped and counted in ``seen.torn``."""
     path = directory / RESULTS_FILE
     if not path.is_file():
-        return []
-    results = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
+        return
+    for number, record in read_json_lines(path, tolerate_torn_end=True, seen=seen):
         try:
-            results.append(TrialResult.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError):
+            yield TrialResult.from_dict(record)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise HarnessError(f"not a trial result: {where + ': ' if where else ''}{problem['msg']}", file=path,
+                               line=number, hint="was this line written by harness? remove it and --resume") from None
+
+
+def read_results(directory: Path, seen: LinesRead | None = None) -> list[TrialResult]:
+    """The results of a run folder, each trial once (a duplicated line, counted in ``seen.skipped``, is dropped)."""
+    results: dict[str, TrialResult] = {}
+    for result in iter_results(directory, seen):
+        if result.trial_id in results:
+            if seen is not None:
+                seen.skipped.append(result.trial_id)
             continue
-    return results
+        results[result.trial_id] = result
+    return list(results.values())
 
 
 def load_run(path: str | Path) -> Run:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import HarnessError, did_you_mean
+from harness.files import read_json_lines
 from harness.spec import Case, Suite, metric_names
 
 # --- loading ---------------------------------------------------------------------------------
@@ -122,13 +122,7 @@ def read_text(path: Path) -> str:
 
 def _jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for number, raw in enumerate(read_text(path).splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"invalid JSON: {exc.msg}", file=path, line=number) from None
+    for number, row in read_json_lines(path):
         if not isinstance(row, dict):
             raise HarnessError("each line must be a JSON object (a case)", file=path, line=number)
         rows.append((number, row))

@@ -179,7 +179,9 @@ class FakeLLMServer:
         """Answer every line of the batch's input file with the responder, as the provider would, later."""
         batch = self.batches[batch_id]
         outputs, errors = [], []
-        for line in self.files[batch["input_file_id"]].decode().splitlines():
+        for line in self.files[batch["input_file_id"]].decode().split("\n"):
+            if not line.strip():
+                continue
             item = json.loads(line)
             with self._lock:
                 self.requests.append(item["body"])

@@ -42,7 +42,7 @@ def test_a_result_line_reads_back_as_the_same_result_with_what_json_lacks_turned
                            response=Response(text="out", prompt_tokens=3), scores=[score], tags=["t"], threshold=0.4)
     line = original.to_json()
     record = json.loads(line)
-    assert list(record)[:3] == ["trial_id", "case_id", "prompt_id"] and record["score"] == 0.5 and record["passed"]
+    assert list(record)[:3] == ["v", "trial_id", "case_id"] and record["score"] == 0.5 and record["passed"]
     assert record["scores"][0]["metadata"] == {"span": {"start": 1, "end": 4}, "source": "a.txt"}
     assert "é" in line  # written as is, not escaped
     back = TrialResult.from_dict(record)

@@ -51,6 +51,9 @@ class RunConsole:
                            f"({escape(models_reason)})")
         self._task = self._progress.add_task("running", total=trials, tally="")
 
+    def notice(self, message: str) -> None:
+        self.console.print(f"[yellow]{escape(message)}[/]")
+
     def finished(self, result: TrialResult) -> None:
         outcome = "error" if result.response.error else ("pass" if result.passed else "fail")
         self._tally[outcome] += 1

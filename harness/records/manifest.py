@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from harness.files import json_text
+
 MANIFEST_SCHEMA = 2
 
 
@@ -296,6 +298,8 @@ class RunManifest(Record):
     ab: ABComparison | None = None
     baseline: BaselineComparison | None = None
     passed: bool | None = None
+    # What a person reading the run should know about how it went (e.g. what --resume found).
+    notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -305,4 +309,4 @@ class RunManifest(Record):
         return data
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2)
+        return json_text(self.model_dump(mode="json"), indent=2)

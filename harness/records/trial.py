@@ -7,9 +7,12 @@ its schema version (``v``), and a line of an older version is read as what it me
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
+
+from pydantic import TypeAdapter
+
+from harness.files import json_text
 
 # The version of a results line's shape; bumped when a field changes meaning (a new optional field does not).
 RESULTS_SCHEMA = 1
@@ -118,25 +121,25 @@ class TrialResult:
         return "\n".join(lines)
 
     def to_json(self) -> str:
+        """Its results.jsonl line (the weighted score and the verdict included, for readers without harness)."""
         # Shallow records, which json.dumps walks itself: dataclasses.asdict deep-copies every value first,
         # and was the largest part of writing a result.
-        record = {"trial_id": self.trial_id, **vars(self), "response": vars(self.response),
+        record = {"v": RESULTS_SCHEMA, "trial_id": self.trial_id, **vars(self), "response": vars(self.response),
                   "scores": [vars(s) for s in self.scores], "score": self.score, "passed": self.passed}
-        return json.dumps(record, ensure_ascii=False, default=_jsonable)
+        return json_text(record, default=_jsonable)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> TrialResult:
-        return cls(
-            case_id=record["case_id"], prompt_id=record["prompt_id"], model_id=record["model_id"],
-            repeat=record["repeat"], messages=record["messages"], vars=record.get("vars", {}),
-            expected=record.get("expected"), tags=record.get("tags", []), threshold=record.get("threshold"),
-            response=Response(**record["response"]), scores=[Score(**s) for s in record["scores"]],
-        )
+        """A results line read back, checked against its types (a line of any earlier version too)."""
+        return _RESULT.validate_python(record)
 
 
 def _jsonable(value: Any) -> Any:
     """What a scorer left in its metadata that JSON has no type for: a dataclass as its fields, else its text."""
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
+
+
+_RESULT = TypeAdapter(TrialResult)
 
 
 def trial_id(case_id: str, prompt_id: str, model_id: str, repeat: int) -> str:

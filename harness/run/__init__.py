@@ -13,6 +13,7 @@ from harness import plugins
 from harness.baseline import load_outcomes
 from harness.comparison import Outcome
 from harness.errors import HarnessError
+from harness.files import LinesRead
 from harness.results import ResultsWriter, Run, load_run, read_results, rewrite_results, write_manifest
 from harness.run import manifest as run_manifest
 from harness.run.engine import Observer, execute_run
@@ -37,21 +38,26 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     models, models_reason = resolve_models(suite, options.models)
     trials = plan(suite, models, options)
     baseline = _load_baseline(options.baseline, suite, trials) if options.baseline else None
-    pending = trials
+    pending, notes = trials, []
     if options.resume:
-        recorded = read_results(options.out_dir)
-        rewrite_results(options.out_dir, recorded)  # drops a line torn by the kill, so appending stays valid
+        seen = LinesRead()
+        recorded = read_results(options.out_dir, seen)
+        rewrite_results(options.out_dir, recorded)  # without the torn line and the duplicates: appending stays valid
         done = {(r.case_id, r.prompt_id, r.model_id, r.repeat) for r in recorded}
         pending = [t for t in trials if (t.case.id, t.prompt_id, t.model.id, t.repeat) not in done]
+        notes = _resume_notes(len(recorded), seen)
     elif options.out_dir and options.out_dir.exists() and (
             not options.out_dir.is_dir() or any(options.out_dir.iterdir())):
         raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
                            hint="choose a new --out folder, or --resume it")
     if observer is not None:
         observer.planned(suite, models, models_reason, len(pending))
+        for note in notes:
+            observer.notice(note)
     directory = options.out_dir or run_manifest.new_run_directory(options.reports_dir, suite.name)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = run_manifest.start(suite, models, models_reason, options, len(trials))
+    manifest.notes = notes
     write_manifest(directory, manifest)
 
     writer = ResultsWriter(directory)
@@ -86,6 +92,15 @@ def resume_run(directory: str | Path, options: RunOptions | None = None, *, obse
                             "judge": plan_.judge, "batch": plan_.batch, "out_dir": directory, "resume": True,
                             "baseline": Path(config.baseline) if config.baseline else None})
     return run_suite(suite_path, options, observer=observer)
+
+
+def _resume_notes(kept: int, seen: LinesRead) -> list[str]:
+    notes = [f"resumed: {kept} trials were recorded and are not run again"]
+    if seen.skipped:
+        notes.append(f"resumed: {len(seen.skipped)} duplicated result lines dropped (e.g. {seen.skipped[0]})")
+    if seen.torn:
+        notes.append("resumed: the last result line was cut off by the interruption; its trial runs again")
+    return notes
 
 
 def _load_baseline(path: Path, suite: Suite, trials: list[Trial]) -> list[Outcome]:

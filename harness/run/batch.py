@@ -119,7 +119,7 @@ async def _lines(litellm: Any, batch: Any, provider: str, transport: dict[str, A
         if not file_id:
             continue
         content = await litellm.afile_content(file_id, custom_llm_provider=provider, **transport)
-        for raw in content.content.decode().splitlines():
+        for raw in content.content.decode().split("\n"):  # JSON Lines end at \n only
             if raw.strip():
                 line = json.loads(raw)
                 lines[line["custom_id"]] = line

@@ -33,6 +33,8 @@ class Observer(Protocol):
 
     def finished(self, result: TrialResult) -> None: ...
 
+    def notice(self, message: str) -> None: ...
+
 
 class Caller:
     """Model calls for one run (or one worker's share of it): the cache, each model's throttle (concurrency

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from harness.files import cache_dir
+from harness.files import cache_dir, write_atomically
 from harness.formatting import num, p_value, pct, usd
 from harness.history import runs_of, trend
 from harness.metrics import summarize
@@ -67,7 +67,7 @@ def render_report(run: Run) -> str:
 
 @output("report", filename="report.html", description="the self-contained HTML report")
 def write_report(run: Run, path: Path) -> Path:
-    path.write_text(render_report(run), encoding="utf-8")
+    write_atomically(path, render_report(run))
     return path
 
 
