@@ -61,7 +61,7 @@ def _encode(response: Response) -> str:
 
 
 def _decode(record: str | bytes) -> Response:
-    return replace(Response(**json.loads(record)), cached=True)
+    return replace(Response(**json.loads(record)), cached=True, queue_ms=0.0)  # no queue for an answer on hand
 
 
 class ResponseCache:

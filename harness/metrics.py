@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from harness.records import Score, ThresholdCheck, TrialResult, VariantMetrics, judge_usage
+from harness.records import Counts, Score, ThresholdCheck, TrialResult, VariantMetrics, judge_usage
 from harness.spec import Bound
 from harness.stats import (
     bootstrap_mean_interval,
@@ -207,3 +207,23 @@ def check_thresholds(variants: Sequence[VariantMetrics], thresholds: dict[str, f
             checks.append(ThresholdCheck(prompt_id=variant.prompt_id, model_id=variant.model_id, metric=metric,
                                          value=value, min=bound.min, max=bound.max, bound=text, passed=ok))
     return checks
+
+
+def counts(results: Sequence[TrialResult], planned: int) -> Counts:
+    """How many trials ran, came from the cache, and met each kind of error (a score is a judge's when a
+    judge model was asked for it)."""
+    scores = [s for r in results for s in r.scores if s.error]
+    return Counts(planned=planned, completed=len(results), cached=sum(1 for r in results if r.response.cached),
+                  errors=sum(1 for r in results if r.response.error),
+                  judge_errors=sum(1 for s in scores if s.judge), scorer_errors=sum(1 for s in scores if not s.judge))
+
+
+NOTHING_PASSED = "> 0 (with no thresholds set, at least one trial must pass)"
+
+
+def something_passed(results: Sequence[TrialResult]) -> ThresholdCheck:
+    """The check a suite without thresholds still gets: a run in which every trial failed or errored fails."""
+    scored = [r for r in results if r.response.error is None]
+    rate = sum(r.passed for r in scored) / len(scored) if scored else None
+    return ThresholdCheck(prompt_id=None, model_id=None, metric="pass_rate", value=rate, bound=NOTHING_PASSED,
+                          passed=bool(rate))

@@ -57,7 +57,8 @@ def test_run_writes_results_metrics_and_report(project, server, tmp_path, capsys
 
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "completed" and manifest["passed"] is True
-    assert manifest["counts"] == {"planned": 12, "completed": 12, "cached": 0, "errors": 0}
+    assert manifest["counts"] == {"planned": 12, "completed": 12, "cached": 0, "errors": 0, "judge_errors": 0,
+                                  "scorer_errors": 0}
     terse = next(v for v in manifest["variants"] if v["prompt_id"] == "terse")
     assert terse["pass_rate"] == pytest.approx(5 / 6)
     assert terse["pass_rate_ci"] == pytest.approx([0.4365, 0.9699], abs=1e-3)  # Wilson, 5 of 6
@@ -305,7 +306,7 @@ def test_model_flag_can_pick_a_suite_model_by_id(project, server):
 
 @pytest.mark.parametrize("model, message", [
     ("openai/gpt-4o-mini", "model 'openai/gpt-4o-mini' needs OPENAI_API_KEY in the environment"),
-    ("nosuch/model", "model 'nosuch/model': litellm knows no provider for it"),
+    ("nosuch/model", "model 'nosuch/model': litellm knows no provider 'nosuch'"),
 ])
 @pytest.mark.parametrize("batch", [[], ["--batch"]])
 def test_a_model_that_cannot_be_called_fails_fast_with_what_to_set(project, server, model, message, batch, capsys):

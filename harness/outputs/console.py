@@ -20,6 +20,7 @@ from rich.table import Table
 
 from harness.formatting import num, pct, usd
 from harness.history import PastRun
+from harness.metrics import NOTHING_PASSED
 from harness.outputs import output
 from harness.records import Counts, ScorerMetrics, TrialResult, VariantMetrics
 from harness.results import Run
@@ -151,7 +152,9 @@ def print_summary(run: Run, path: Path | None = None) -> None:
                       str(v.errors), num(v.latency_p50_ms), usd(v.cost_usd))
     out.print(table)
     counts = manifest.counts or Counts()
-    out.print(f"{counts.cached}/{counts.completed} trials from cache · {counts.errors} errors")
+    out.print(f"{counts.cached}/{counts.completed} trials from cache · {counts.describe_errors()}")
+    if any(check.bound == NOTHING_PASSED for check in manifest.thresholds):
+        out.print("no thresholds set: the run passes unless every trial fails (add thresholds: to the suite)")
     for error, count in Counter(r.response.error for r in run.results if r.response.error).most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")
     for check in manifest.thresholds:

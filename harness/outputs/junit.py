@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.outputs import output
-from harness.records import TrialResult
+from harness.records import ThresholdCheck, TrialResult
 from harness.results import Run
 
 # Characters XML 1.0 cannot hold; model output may contain them.
@@ -27,7 +27,7 @@ def write_junit(run: Run, path: Path) -> Path:
         suite.append(_trial_case(suite_name, result))
     for check in run.manifest.thresholds:
         case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.thresholds",
-                             name=f"{check.prompt_id} x {check.model_id}: {check.metric} {check.bound}", time="0")
+                             name=_threshold_name(check), time="0")
         if not check.passed:
             ET.SubElement(case, "failure", type="ThresholdMissed",
                           message=_clean(check.describe()))
@@ -49,6 +49,11 @@ def write_junit(run: Run, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _threshold_name(check: ThresholdCheck) -> str:
+    where = "run" if check.prompt_id is None else f"{check.prompt_id} x {check.model_id}"
+    return f"{where}: {check.metric} {check.bound}"
 
 
 def _trial_case(suite_name: str, result: TrialResult) -> ET.Element:

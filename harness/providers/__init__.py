@@ -103,17 +103,8 @@ def model_identity(spec: ModelSpec) -> str:
     info = registered(spec)
     if info is not None and info.identity is not None:
         return info.identity(spec)
-    base = spec.params.get("api_base") or spec.params.get("base_url") or _env_base_url(spec.model)
+    base = spec.params.get("api_base") or spec.params.get("base_url") or _litellm.env_base_url(spec.model)
     return spec.model + (f"@{base}" if base else "")
-
-
-def _env_base_url(model: str) -> str | None:
-    """The base URL litellm would take from the environment for this provider (OPENAI_BASE_URL, ...)."""
-    provider_name = model.split("/", 1)[0].upper() if "/" in model else "OPENAI"
-    for suffix in ("_API_BASE", "_BASE_URL"):
-        if os.environ.get(provider_name + suffix):
-            return os.environ[provider_name + suffix]
-    return None
 
 
 def default_model() -> tuple[str, str]:

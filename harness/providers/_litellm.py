@@ -21,8 +21,9 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 from harness.providers.endpoint import TRANSPORT_PARAMS, Endpoint
+from harness.redaction import mask_url
 from harness.spec import ModelSpec
 
 
@@ -33,20 +34,44 @@ async def open_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     An unknown provider or a missing key fails here, before any call, with what to set.
     """
     transport = {k: v for k, v in spec.params.items() if k in TRANSPORT_PARAMS}
+    provider_name = check_model(spec)
+    missing = missing_credentials(spec)
+    if missing:
+        raise HarnessError(f"model '{spec.model}' needs {' and '.join(missing)} in the environment",
+                           hint="set it (or the model's params.api_key), or run the bundled model: --model local")
+    base = transport.get("api_base") or transport.get("base_url") or env_base_url(spec.model)
+    yield Endpoint(model=spec.model, kwargs=transport, inline_sync_half=provider_name in INLINE_PROVIDERS,
+                   address=mask_url(str(base)) if base else f"the {provider_name} API")
+
+
+def check_model(spec: ModelSpec) -> str:
+    """The litellm provider serving this model string; a HarnessError (with a did-you-mean) if there is none."""
     litellm = litellm_module()
     try:
-        provider_name = litellm.get_llm_provider(spec.model)[1]
+        return litellm.get_llm_provider(spec.model)[1]
     except Exception:
-        raise HarnessError(f"model '{spec.model}': litellm knows no provider for it",
+        prefix = spec.model.split("/", 1)[0] if "/" in spec.model else spec.model
+        known = [str(getattr(p, "value", p)) for p in litellm.provider_list]
+        raise HarnessError(f"model '{spec.model}': litellm knows no provider '{prefix}'{did_you_mean(prefix, known)}",
                            hint="write provider/model, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, "
                                 "or 'local' for the bundled model") from None
-    if "api_key" not in transport:
-        missing = [k for k in litellm.validate_environment(model=spec.model).get("missing_keys", [])
-                   if k.endswith(("_KEY", "_TOKEN"))]
-        if missing:
-            raise HarnessError(f"model '{spec.model}' needs {' and '.join(missing)} in the environment",
-                               hint="set it (or the model's params.api_key), or run the bundled model: --model local")
-    yield Endpoint(model=spec.model, kwargs=transport, inline_sync_half=provider_name in INLINE_PROVIDERS)
+
+
+def missing_credentials(spec: ModelSpec) -> list[str]:
+    """The environment variables the provider needs for this model that are not set (none with params.api_key)."""
+    if "api_key" in spec.params:
+        return []
+    found = litellm_module().validate_environment(model=spec.model).get("missing_keys", [])
+    return [k for k in found if k.endswith(("_KEY", "_TOKEN"))]
+
+
+def env_base_url(model: str) -> str | None:
+    """The base URL litellm would take from the environment for this provider (OPENAI_BASE_URL, ...)."""
+    provider_name = model.split("/", 1)[0].upper() if "/" in model else "OPENAI"
+    for suffix in ("_API_BASE", "_BASE_URL"):
+        if os.environ.get(provider_name + suffix):
+            return os.environ[provider_name + suffix]
+    return None
 
 
 def litellm_module():

@@ -33,17 +33,21 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
     """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised.
 
     Each attempt (retries too) passes the model's ``throttle``, which hears how it went: a 429
-    lowers the model's concurrency before the retry queues up again behind it.
+    lowers the model's concurrency before the retry queues up again behind it. The time spent waiting
+    for the throttle is the response's ``queue_ms``, apart from its ``latency_ms`` (the answering
+    attempt's own time). An endpoint that cannot be reached at all raises Unreachable (see Reachability).
     """
     if endpoint.answer is not None:
         return Response(text=endpoint.answer(messages), finish_reason="stop", latency_ms=0.0)
     litellm = litellm_module()
     tokens = estimate_tokens(messages, params) if throttle is not None else 0
-    attempt = 0
+    attempt, queued = 0, 0.0
     while True:
         attempt += 1
+        waiting = time.perf_counter()
         epoch = await throttle.acquire(tokens) if throttle is not None else None
-        started = time.perf_counter()  # latency is the answering attempt's, without retry waits
+        started = time.perf_counter()  # latency is the answering attempt's, without queue or retry waits
+        queued += started - waiting
         # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
         kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
         try:
@@ -56,15 +60,20 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
             if throttle is not None:
                 await throttle.release(tokens, epoch=epoch, answered=False,
                                        rate_limited=getattr(exc, "status_code", None) == 429)
+            reason = connection_failure(exc)
+            if reason is not None:
+                endpoint.reach.failed_to_connect(endpoint.address, redact(reason, endpoint.kwargs.get("api_key")))
             if attempt > policy.retries or not _retryable(exc):
                 error = _describe(redact(str(getattr(exc, "message", "") or exc), endpoint.kwargs.get("api_key")), exc)
-                return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt)
+                return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt,
+                                queue_ms=round(queued * 1000, 1))
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
+        endpoint.reach.answered()
         try:
-            response = _response(reply, started, attempt)
+            response = _response(reply, started, attempt, queued)
         except (AttributeError, IndexError, TypeError) as exc:
-            response = Response(text="", latency_ms=_ms(started), attempts=attempt,
+            response = Response(text="", latency_ms=_ms(started), attempts=attempt, queue_ms=round(queued * 1000, 1),
                                 error=f"malformed response: {type(exc).__name__}: {exc}")
         if throttle is not None:
             used = None if response.prompt_tokens is None else response.prompt_tokens + (
@@ -73,7 +82,7 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         return response
 
 
-def _response(reply: Any, started: float, attempt: int) -> Response:
+def _response(reply: Any, started: float, attempt: int, queued: float) -> Response:
     choice = reply.choices[0]
     usage = getattr(reply, "usage", None)
     return Response(
@@ -84,7 +93,31 @@ def _response(reply: Any, started: float, attempt: int) -> Response:
         completion_tokens=getattr(usage, "completion_tokens", None),
         cost_usd=(getattr(reply, "_hidden_params", None) or {}).get("response_cost"),
         attempts=attempt,
+        queue_ms=round(queued * 1000, 1),
     )
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """Why a call could not connect at all (refused, no such host, no route), or None: a failure after
+    connecting, or a timeout (a slow server is there), is not one. litellm reports a refused connection as
+    a 500 "Connection error."; what happened is further down the exception's chain."""
+    chain, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if any("timeout" in type(e).__name__.lower() for e in chain):
+        return None
+    failed = [e for e in chain if isinstance(e, OSError) or type(e).__name__ in CONNECT_ERRORS]
+    if not failed:
+        return None
+    cause = ([e for e in failed if isinstance(e, OSError)] or failed)[-1]  # the operating system's own words
+    return str(cause).strip() or type(cause).__name__
+
+
+# The client libraries' names for "could not connect" (openai, httpx, aiohttp).
+CONNECT_ERRORS = frozenset({"APIConnectionError", "ConnectError", "ClientConnectorError", "ClientConnectorDNSError"})
 
 
 def _retryable(exc: Exception) -> bool:

@@ -1,10 +1,14 @@
-"""An endpoint: how to reach one model, as a provider hands it to the call (harness.providers.call)."""
+"""An endpoint: how to reach one model, as a provider hands it to the call (harness.providers.call), and
+whether it can be reached at all."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.errors import HarnessError
 
 LOCAL = "local"
 # Keys of a model's params that configure the transport, not the request: they never enter
@@ -18,10 +22,46 @@ class Endpoint:
 
     ``answer`` short-circuits the call for providers that compute their reply themselves (echo).
     ``inline_sync_half``: litellm's synchronous half of a call to this model only builds the request
-    (see INLINE_PROVIDERS), so it can run on the event loop's thread.
+    (see INLINE_PROVIDERS), so it can run on the event loop's thread. ``address`` says where it is, for
+    messages (never a credential). ``capacity``: requests the server answers at once (the bundled model's
+    slots): more would wait in the server's queue, where their wait would be counted as the model's latency.
     """
 
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
     answer: Callable[[list[dict[str, str]]], str] | None = None
     inline_sync_half: bool = False
+    address: str = ""
+    capacity: int | None = None
+    reach: Reachability = field(default_factory=lambda: Reachability(), repr=False, compare=False)
+
+
+class Unreachable(HarnessError):
+    """The endpoint refused or failed every connection for a while: the run stops instead of retrying each trial."""
+
+
+class Reachability:
+    """Whether an endpoint can be reached: several connection failures in a row, over a second or more, with no
+    answer in between, mean it cannot (a dead server, a wrong port), and the run stops with exit 2 instead of
+    spending every trial's retries on it. One answer resets the count, so a short blip is retried as usual."""
+
+    FAILURES = 3
+    SPAN_S = 1.0
+
+    def __init__(self) -> None:
+        self._streak = 0
+        self._since = 0.0
+
+    def answered(self) -> None:
+        self._streak = 0
+
+    def failed_to_connect(self, address: str, reason: str) -> None:
+        """Count a connection failure; raises Unreachable when the endpoint has kept failing."""
+        now = time.monotonic()
+        if self._streak == 0:
+            self._since = now
+        self._streak += 1
+        if self._streak >= self.FAILURES and now - self._since >= self.SPAN_S:
+            raise Unreachable(f"cannot reach {address or 'the model'}: {reason}",
+                              hint="is the server running, and is its address (api_base, OPENAI_BASE_URL, ...) "
+                                   "right? What was recorded is kept: finish with harness run --resume RUN_DIR")

@@ -146,6 +146,7 @@ async def open_local(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     server = await off_loop(LocalModelServer.start)
     try:
         yield Endpoint(model=f"openai/{ALIAS}", kwargs={"api_base": server.base_url, "api_key": "local-no-key"},
-                       inline_sync_half=True)
+                       inline_sync_half=True, address=f"the bundled model at {server.base_url}",
+                       capacity=PARALLEL_SLOTS)
     finally:
         await off_loop(server.stop)

@@ -81,7 +81,16 @@ class Counts(Record):
     planned: int = 0
     completed: int = 0
     cached: int = 0
-    errors: int = 0
+    errors: int = 0  # trials whose model call failed
+    judge_errors: int = 0  # scores a judge could not give (its call failed, or its answer stayed unreadable)
+    scorer_errors: int = 0  # scores whose scorer raised
+
+    def describe_errors(self) -> str:
+        """Every kind of error, counted: '2 model-call errors · 1 judge error' (or 'no errors')."""
+        kinds = [(self.errors, "model-call error"), (self.judge_errors, "judge error"),
+                 (self.scorer_errors, "scorer error")]
+        told = [f"{n} {name}{'s' if n != 1 else ''}" for n, name in kinds if n]
+        return " · ".join(told) or "no errors"
 
 
 class Classification(Record):
@@ -179,8 +188,10 @@ class VariantMetrics(Record):
 
 
 class ThresholdCheck(Record):
-    prompt_id: str
-    model_id: str
+    """A threshold checked on one variant, or (prompt and model None) on the whole run."""
+
+    prompt_id: str | None
+    model_id: str | None
     metric: str
     value: float | None
     min: float | None = None
@@ -191,7 +202,8 @@ class ThresholdCheck(Record):
     def describe(self) -> str:
         """One line, the same wherever a check is told: 'pass_rate = 0.583 for terse × fake (needs ≥ 0.7)'."""
         value = "n/a" if self.value is None else f"{self.value:.3g}"
-        return f"{self.metric} = {value} for {self.prompt_id} × {self.model_id} (needs {self.bound})"
+        where = f"{self.prompt_id} × {self.model_id}" if self.prompt_id is not None else "the whole run"
+        return f"{self.metric} = {value} for {where} (needs {self.bound})"
 
 
 class Variant(Record):

@@ -31,6 +31,9 @@ class Response:
     cached: bool = False
     error: str | None = None
     attempts: int = 1
+    # Time waiting for a slot of the model's (or the run's) concurrency before the answering attempt, apart from
+    # latency_ms: a queue on our side is not the model's slowness.
+    queue_ms: float = 0.0
 
 
 

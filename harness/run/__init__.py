@@ -6,6 +6,7 @@ it); ``resume_run`` completes a run that was interrupted or killed.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
 
     ``run_suite("suites/sentiment.yaml", models=["openai/gpt-4o-mini"], concurrency=16)``
     """
+    started, started_at = time.monotonic(), run_manifest.now()  # the run's duration counts loading and planning
     options = options or RunOptions()
     if overrides:
         options = RunOptions(**{**options.__dict__, **overrides})
@@ -56,7 +58,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
             observer.notice(note)
     directory = options.out_dir or run_manifest.new_run_directory(options.reports_dir, suite.name)
     directory.mkdir(parents=True, exist_ok=True)
-    manifest = run_manifest.start(suite, models, models_reason, options, len(trials))
+    manifest = run_manifest.start(suite, models, models_reason, options, len(trials), started_at)
     manifest.notes = notes
     write_manifest(directory, manifest)
 
@@ -73,7 +75,7 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     finally:
         # Whatever happened, what completed is aggregated and reported.
         writer.close()
-        run_manifest.finish(directory, manifest, suite, trials, baseline)
+        run_manifest.finish(directory, manifest, suite, trials, baseline, started)
         run = load_run(directory)
         write_run_outputs(run)
     return run

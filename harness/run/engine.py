@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from harness import scorers
 from harness.cache import Cache, cache_key, open_cache
-from harness.providers import EndpointPool, model_identity, remote, request_params
+from harness.providers import Endpoint, EndpointPool, model_identity, remote, request_params
 from harness.providers._litellm import litellm_module, tuned_for_calls
 from harness.providers.call import complete
 from harness.providers.limits import Throttle, split
@@ -45,13 +45,16 @@ class Caller:
         self.limit = asyncio.Semaphore(options.concurrency)
         self.throttles: dict[str, Throttle] = {}
 
-    def throttle(self, spec: ModelSpec) -> Throttle:
+    def throttle(self, spec: ModelSpec, endpoint: Endpoint) -> Throttle:
+        """The model's limits: its own concurrency (else the run's), never above what its server answers at
+        once (a request past that waits in the server's queue, timed as the model's latency), per minute."""
         if spec.id not in self.throttles:
             index, count = self.options.worker
-            self.throttles[spec.id] = Throttle(
-                split(spec.concurrency, index, count) if spec.concurrency else self.options.concurrency,
-                rpm=spec.rpm / count if spec.rpm else None, tpm=spec.tpm / count if spec.tpm else None,
-                shared=self.limit)
+            concurrency = split(spec.concurrency, index, count) if spec.concurrency else self.options.concurrency
+            if endpoint.capacity:
+                concurrency = min(concurrency, split(endpoint.capacity, index, count) or 1)
+            self.throttles[spec.id] = Throttle(concurrency, rpm=spec.rpm / count if spec.rpm else None,
+                                               tpm=spec.tpm / count if spec.tpm else None, shared=self.limit)
         return self.throttles[spec.id]
 
     async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
@@ -62,7 +65,8 @@ class Caller:
     async def ask(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
         """Ask the model (known not to be in the cache), and cache its answer under ``key``."""
         endpoint = await self.pool.get(spec)
-        response = await complete(endpoint, messages, params, self.options.retry, throttle=self.throttle(spec))
+        response = await complete(endpoint, messages, params, self.options.retry,
+                                  throttle=self.throttle(spec, endpoint))
         if self.cache is not None:
             self.cache.put(key, response)
         return response

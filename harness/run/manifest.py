@@ -7,6 +7,7 @@ import importlib.metadata
 import platform
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Any
 
 from harness.comparison import Outcome, compare_to_baseline, compare_variants, outcomes
 from harness.errors import HarnessError
-from harness.metrics import check_thresholds, summarize
-from harness.records import Counts, RunManifest
+from harness.metrics import check_thresholds, counts, something_passed, summarize
+from harness.records import RunManifest
 from harness.redaction import public_params
 from harness.results import read_results, rewrite_results, write_manifest
 from harness.run.plan import RunOptions, Trial
@@ -24,7 +25,7 @@ from harness.spec import Bound, ModelSpec, Suite
 
 
 def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Trial],
-           baseline: list[Outcome] | None) -> None:
+           baseline: list[Outcome] | None, started: float) -> None:
     """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json."""
     order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
     results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
@@ -33,13 +34,13 @@ def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Tr
     variants = summarize(results)
     # Provider errors are kept out of the pass rate, so their rate gets its own limit.
     checks = check_thresholds(variants, {"error_rate": Bound(max=suite.max_error_rate), **suite.thresholds})
+    if not suite.thresholds:
+        checks.append(something_passed(results))
     comparison = compare_to_baseline(baseline, outcomes(results), suite.gates) if baseline is not None else None
     ended = datetime.now(timezone.utc)
     manifest.ended_at = ended.isoformat(timespec="seconds")
-    manifest.duration_s = round((ended - datetime.fromisoformat(manifest.started_at)).total_seconds(), 1)
-    manifest.counts = Counts(planned=len(trials), completed=len(results),
-                             cached=sum(1 for r in results if r.response.cached),
-                             errors=sum(1 for r in results if r.response.error))
+    manifest.duration_s = round(time.monotonic() - started, 1)
+    manifest.counts = counts(results, len(trials))
     manifest.variants = variants
     manifest.thresholds = checks
     manifest.ab = compare_variants(outcomes(results), alpha=suite.gates.alpha)
@@ -52,11 +53,11 @@ def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Tr
 
 
 def start(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options: RunOptions,
-          planned: int) -> RunManifest:
+          planned: int, started_at: str) -> RunManifest:
     return RunManifest.model_validate({
         "harness_version": _version("harness"),
         "status": "running",
-        "started_at": _now(),
+        "started_at": started_at,
         "suite": {"name": suite.name, "description": suite.description,
                   "path": str(suite.path.resolve()) if suite.path else None},
         "config": {
@@ -104,7 +105,7 @@ def new_run_directory(reports_dir: Path, suite_name: str) -> Path:
     raise HarnessError(f"cannot create a run folder in {reports_dir}")
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 

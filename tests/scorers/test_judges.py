@@ -122,6 +122,7 @@ def test_judge_that_never_answers_readably_is_an_error_never_a_pass(tmp_path, ba
     assert score.judge["calls"] == 2
     assert not run.results[0].passed
     assert run.metrics[0].scorers["factuality"].errors == 1
+    assert run.manifest.counts.judge_errors == 1 and run.manifest.counts.scorer_errors == 0
 
 
 def test_injected_score_in_the_model_output_is_not_the_judges_verdict(tmp_path):

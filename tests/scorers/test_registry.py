@@ -30,7 +30,7 @@ def test_plugin_and_path_scorers_run_end_to_end(project, server, tmp_path):
                                      "  - type: my_scorers.py:broken\n")
     suite.write_text(text.replace("thresholds:\n  pass_rate: 0.5\n", ""))
 
-    assert run_cli("run", suite, "--prompt", "terse") == 0
+    assert run_cli("run", suite, "--prompt", "terse") == 1  # no thresholds, and every trial failed
 
     rows = [json.loads(x) for x in next((tmp_path / "reports").glob("*/results.jsonl")).read_text().splitlines()]
     mochi = {s["name"]: s for s in next(r for r in rows if r["case_id"] == "mochi")["scores"]}
