@@ -152,12 +152,14 @@ def _write_step_summary(run_) -> None:
 def validate(suite: Path) -> None:
     """Check SUITE and render every prompt for every case, without calling any model."""
     from harness.run import RunOptions
-    from harness.run.plan import plan, resolve_models
-    from harness.suite import load_suite
+    from harness.run.plan import check_models, plan, resolve_models
+    from harness.suite import load_suite, param_warnings
 
     loaded = load_suite(suite)
-    specs, _ = resolve_models(loaded, ())
+    specs, reason = resolve_models(loaded, ())
     trials = plan(loaded, specs, RunOptions())
+    for warning in param_warnings(loaded) + check_models(loaded, specs, reason):
+        click.echo(f"harness: warning: {warning}", err=True)
     click.echo(f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
                f" × {loaded.repeats} repeat(s) = {len(trials)} trials")
 

@@ -1,4 +1,5 @@
-"""Files on disk: where harness keeps its data, writes a crash cannot tear, and JSON Lines any text survives.
+"""Files on disk: where harness keeps its data, writes a crash cannot tear, JSON Lines any text survives, and
+the project a suite may read files from.
 
 JSON Lines are split on "\\n" only. Python's str.splitlines also breaks at U+2028, U+2029, U+0085,
 \\x0b, \\x0c and \\x1c-\\x1e, which JSON leaves unescaped inside strings: a model's output holding one of
@@ -21,6 +22,39 @@ from harness.errors import HarnessError
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# A folder holding one of these is a project's root (the nearest, from the suite's folder up).
+PROJECT_MARKERS = ("pyproject.toml", ".git", "prompts")
+
+
+def project_root(start: Path) -> Path:
+    """The project a suite belongs to: the nearest of its folder and their parents holding a pyproject.toml, a
+    .git or a prompts/ folder; else the suite's own folder. Its templates, data and plugins stay inside it."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return start
+
+
+def confined(path: Path, roots: list[Path], *, what: str, file: Path | str | None = None,
+             line: int | None = None) -> Path:
+    """``path`` resolved (symlinks followed), if that is inside one of ``roots``; else a HarnessError.
+
+    A suite names its templates, data files and plugins; a path that leaves the project (``../..``, an
+    absolute path, a symlink pointing out) could read or run anything on the machine, so it is refused
+    unless the suite lists its folder under ``allow_outside:``.
+    """
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        raise HarnessError(f"{what} {path}: {exc}", file=file, line=line) from None
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        link = " (through a symbolic link)" if path.resolve(strict=False) != Path(os.path.abspath(path)) else ""
+        raise HarnessError(f"{what} {path} leaves the project{link}: it is outside {roots[0]}", file=file, line=line,
+                           hint="move it into the project, or list its folder under the suite's allow_outside:")
+    return resolved
+
+
 def cache_dir() -> Path:
     """Where harness keeps data between runs: $HARNESS_CACHE_DIR, else $XDG_CACHE_HOME/harness."""
     explicit = os.environ.get("HARNESS_CACHE_DIR")
@@ -38,6 +72,20 @@ def write_atomically(path: Path, text: str) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def read_text(path: Path) -> str:
+    """A file people write (a suite, a data file) as text: UTF-8, tolerating the byte-order mark spreadsheets
+    write; a byte that is not UTF-8 is an error naming its line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise HarnessError(f"cannot read it: {exc.strerror}", file=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"not UTF-8 text (byte {exc.start})", file=path, line=data.count(b"\n", 0, exc.start) + 1,
+                           hint="save the file as UTF-8") from None
 
 
 def printable(text: str) -> str:
@@ -99,3 +147,5 @@ def _parse(path: Path, number: int, raw: bytes) -> Any:
     except ValueError as exc:
         raise HarnessError(f"not a JSON line: {getattr(exc, 'msg', exc)}", file=path, line=number,
                            hint="each line must be one complete JSON value") from None
+    except RecursionError:
+        raise HarnessError("a JSON value nested too deeply to read", file=path, line=number) from None

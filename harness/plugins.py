@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 
 T = TypeVar("T")
 GROUP_PREFIX = "harness."
@@ -69,9 +69,17 @@ class Registry(Generic[T]):
         return GROUP_PREFIX + self.kind
 
     def register(self, name: str, item: T, *, module: str | None = None) -> T:
-        """Register ``item`` (made by code in ``module``, which tells where it came from)."""
+        """Register ``item`` (made by code in ``module``, which tells where it came from).
+
+        A suite's own code may not take the name of an installed plugin (harness's built-ins among
+        them): the suite would silently stop meaning what its readers think it means.
+        """
         self.load()
         origin = _loading.get() or self._origins.get(module or "") or CALLER
+        existing = self._items.get(name)
+        if existing is not None and existing.origin.entry_point and not origin.entry_point:
+            raise HarnessError(f"{origin.package} registers a {self.kind[:-1]} '{name}', which {existing.origin} "
+                               "already has", hint="give yours another name")
         self._items[name] = Registered(name, item, origin)
         return item
 
@@ -134,30 +142,45 @@ def registering_as(origin: Origin) -> Iterator[None]:
 # --- a suite's own code -------------------------------------------------------------------------
 
 def import_code(target: str, *, base: Path, file: Path | str | None = None, line: int | None = None) -> Any:
-    """Import a suite's Python file (``x.py``, relative to ``base``) or module; errors name the suite line."""
-    if target.endswith(".py"):
-        path = (base / target).resolve()
-        if not path.is_file():
-            raise HarnessError(f"plugin file not found: {path}", file=file, line=line)
-        module_name = f"harness_plugin_{path.stem}_{abs(hash(str(path)))}"
-        if module_name in sys.modules:
-            return sys.modules[module_name]
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
+    """Import a suite's Python file (``x.py``, relative to ``base``) or module; errors name the suite line, or
+    the plugin's own line where its code failed. A plugin calling sys.exit cannot end harness."""
+    if not target.endswith(".py"):
         try:
-            with registering_as(Origin(str(path))):
-                spec.loader.exec_module(module)
-        except SyntaxError as exc:
-            raise HarnessError(f"syntax error in plugin: {exc.msg}", file=path, line=exc.lineno) from None
-        except Exception as exc:
-            raise HarnessError(f"plugin failed to import: {type(exc).__name__}: {exc}", file=path) from None
-        sys.modules[module_name] = module
-        return module
+            with registering_as(Origin(target)):
+                return importlib.import_module(target)
+        except ImportError as exc:
+            raise HarnessError(f"cannot import plugin module '{target}': {exc}", file=file, line=line) from None
+    path = (base / target).resolve()
+    if not path.is_file():
+        raise HarnessError(f"plugin file not found: {path}", file=file, line=line)
+    module_name = f"harness_plugin_{path.stem}_{abs(hash(str(path)))}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
     try:
-        with registering_as(Origin(target)):
-            return importlib.import_module(target)
-    except ImportError as exc:
-        raise HarnessError(f"cannot import plugin module '{target}': {exc}", file=file, line=line) from None
+        with registering_as(Origin(str(path))):
+            spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise HarnessError(f"syntax error in plugin: {exc.msg}", file=path, line=exc.lineno) from None
+    except HarnessError:
+        raise
+    except (Exception, SystemExit) as exc:
+        what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        raise HarnessError(f"plugin failed to import: {what}", file=path, line=_line_in(exc, path),
+                           hint="a plugin is imported when the suite loads: it must only define things") from None
+    sys.modules[module_name] = module
+    return module
+
+
+def _line_in(exc: BaseException, path: Path) -> int | None:
+    """The last line of ``path`` on the exception's traceback: where the plugin's own code failed."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def import_function(target: str, *, base: Path, file: Path | str | None = None, line: int | None = None
@@ -167,7 +190,9 @@ def import_function(target: str, *, base: Path, file: Path | str | None = None, 
     module = import_code(where, base=base, file=file, line=line)
     fn = getattr(module, name, None)
     if not callable(fn):
-        raise HarnessError(f"'{where}' has no function '{name}'", file=file, line=line)
+        functions = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise HarnessError(f"'{where}' has no function '{name}'{did_you_mean(name, functions)}", file=file,
+                           line=line)
     return fn
 
 

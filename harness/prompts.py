@@ -1,39 +1,100 @@
-"""Prompts: Jinja templates rendered into chat messages.
+"""Prompts: Jinja templates rendered, in a sandbox, into chat messages.
 
 One file holds a whole chat prompt: the body is the user message and an optional
-``{% block system %}...{% endblock %}`` is the system message. StrictUndefined makes a
-missing variable an error that names the template, the case and the variable, instead of
-an empty string silently sent to a paid model.
+``{% block system %}...{% endblock %}`` is the system message. Templates are data a suite points
+at, not code: they render in Jinja's SandboxedEnvironment (no Python internals, no huge ranges),
+with a cap on what one render may produce and how long it may take, and may include only files
+inside the project. StrictUndefined makes a missing variable an error naming the template, its
+line and the case, instead of an empty string silently sent to a paid model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
+from jinja2.debug import rewrite_traceback_stack
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import HarnessError
+from harness.files import confined, project_root
 
 if TYPE_CHECKING:
     from harness.spec import Case, PromptSpec, Suite
 
 Message = dict[str, str]
 SYSTEM_BLOCK = "system"
+MAX_RENDERED_CHARS = 1_000_000  # one prompt; a model's context is far smaller
+MAX_RENDER_S = 5.0
+# The harness's own templates (the judges'), shipped inside the package; a project's prompts/ folder
+# comes first, so a file of the same name there overrides one of these.
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, and no product that would not fit in memory ('x' * 10**10, 9 ** 10**9)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple):
+            left, right = right, left
+        if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple):
+            if left * len(right) > MAX_RENDERED_CHARS:
+                raise SecurityError(f"a repetition of {left:,} would be larger than {MAX_RENDERED_CHARS:,}")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 1000:
+            raise SecurityError(f"a power of {right} is too large to compute")
+        return super().call_binop(context, operator, left, right)
+
+
+class ConfinedLoader(jinja2.FileSystemLoader):
+    """Includes and extends load only files inside the allowed folders (a symlink pointing out is refused)."""
+
+    def __init__(self, searchpath: list[Path], allowed: list[Path]):
+        super().__init__([str(p) for p in searchpath])
+        self.allowed = allowed
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        confined(Path(filename), self.allowed, what=f"template '{template}'")
+        return source, filename, uptodate
 
 
 @dataclass(frozen=True)
 class Prompt:
     id: str
-    source: str
+    source: str  # where it is, for messages: its file, or the suite and prompt id
     template: jinja2.Template
+    file: str  # what the template's frames are named, and errors name: the template file, or the suite file
+    line_offset: int = 0  # an inline template's first line in the suite file, less one
+
+
+def allowed_roots(suite: Suite) -> list[Path]:
+    """Where a suite may read files: its project, and the folders it lists under allow_outside."""
+    return [project_root(suite.directory), *((suite.directory / p).resolve() for p in suite.allow_outside)]
+
+
+def _search_roots(suite_dir: Path, allowed: list[Path]) -> list[Path]:
+    """The suite's folder, then a prompts/ folder of it or any parent up to the project's root, then ./prompts."""
+    suite_dir = suite_dir.resolve()
+    root = allowed[0]
+    parents = [d for d in (suite_dir, *suite_dir.parents) if d.is_relative_to(root)]
+    roots = [suite_dir] + [d / "prompts" for d in parents] + [Path.cwd() / "prompts"]
+    return list(dict.fromkeys(r for r in roots if r.is_dir() and any(r.resolve().is_relative_to(a) for a in allowed)))
 
 
 def locate_template(spec: PromptSpec, suite: Suite, *, line: int | None = None) -> Path | None:
-    """The template file for ``spec`` (None for inline text).
+    """The template file for ``spec`` (None for inline text), inside the project.
 
     Looked up beside the suite, then in a ``prompts/`` folder of the suite's folder or any
     parent, then in ``./prompts``: so ``suites/x.yaml`` finds ``prompts/task/v1.j2`` from
@@ -41,35 +102,33 @@ def locate_template(spec: PromptSpec, suite: Suite, *, line: int | None = None) 
     """
     if spec.template is None:
         return None
-    for root in _search_roots(suite.directory):
+    allowed = allowed_roots(suite)
+    roots = _search_roots(suite.directory, allowed)
+    for root in roots:
         candidate = root / spec.template
-        if candidate.is_file():
-            return candidate
+        try:
+            found = candidate.is_file()
+        except OSError as exc:  # a name longer than the system allows
+            raise HarnessError(f"template '{spec.template}' of prompt '{spec.id}': {exc.strerror}", file=suite.path,
+                               line=line) from None
+        if found:
+            return confined(candidate, allowed, what=f"template '{spec.template}' of prompt '{spec.id}'",
+                            file=suite.path, line=line)
     raise HarnessError(f"template '{spec.template}' of prompt '{spec.id}' not found", file=suite.path, line=line,
-                       hint="looked in: " + ", ".join(str(r) for r in _search_roots(suite.directory)))
-
-
-def _search_roots(suite_dir: Path) -> list[Path]:
-    suite_dir = suite_dir.resolve()
-    roots = [suite_dir] + [d / "prompts" for d in (suite_dir, *suite_dir.parents)] + [Path.cwd() / "prompts"]
-    return list(dict.fromkeys(r for r in roots if r.is_dir()))
-
-
-# The harness's own templates (the judges'), shipped inside the package; a project's prompts/ folder
-# comes first, so a file of the same name there overrides one of these.
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+                       hint="looked in: " + ", ".join(str(r) for r in roots))
 
 
 def judge_template_roots(directory: Path) -> tuple[Path, ...]:
     """Where judge templates are looked up, first match wins: the project's prompt folders, then ours."""
-    return tuple(dict.fromkeys([*_search_roots(directory), BUNDLED_TEMPLATES]))
+    allowed = [project_root(directory)]
+    return tuple(dict.fromkeys([*_search_roots(directory, allowed), BUNDLED_TEMPLATES]))
 
 
 def judge_template(name: str, directory: Path) -> jinja2.Template:
     """A judge template such as ``judges/factuality.j2``: the project's own copy if it has one, else ours."""
     roots = judge_template_roots(directory)
     try:
-        return _environment(roots).get_template(name)
+        return _environment(roots, (*roots[:-1], BUNDLED_TEMPLATES, project_root(directory))).get_template(name)
     except jinja2.TemplateNotFound as exc:
         raise HarnessError(f"judge template '{exc.name}' not found",
                            hint="looked in: " + ", ".join(str(r) for r in roots)) from None
@@ -78,56 +137,131 @@ def judge_template(name: str, directory: Path) -> jinja2.Template:
 
 
 @lru_cache(maxsize=16)
-def _environment(roots: tuple[Path, ...]) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(list(roots)), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=False, autoescape=False)
+def _environment(roots: tuple[Path, ...], allowed: tuple[Path, ...]) -> Sandbox:
+    return Sandbox(loader=ConfinedLoader(list(roots), list(allowed)), undefined=jinja2.StrictUndefined,
+                   keep_trailing_newline=False, autoescape=False)
 
 
 def compile_prompts(suite: Suite) -> dict[str, Prompt]:
-    """Parse every prompt of the suite once; syntax errors name the template file and line."""
-    env = _environment(tuple(_search_roots(suite.directory)))
+    """Parse every prompt of the suite once; syntax errors name the template file (or suite) and line."""
+    allowed = allowed_roots(suite)
+    env = _environment(tuple(_search_roots(suite.directory, allowed)), tuple(allowed))
     compiled = {}
     for spec in suite.prompts:
-        path = locate_template(spec, suite)
-        source = str(path) if path else f"{suite.path}: prompt '{spec.id}'"
+        where = suite.where(f"prompts.{spec.id}")
+        path = locate_template(spec, suite, line=where)
+        file = str(path) if path else str(suite.path)
+        offset = 0 if path else (suite.where(f"prompts.{spec.id}.text") or where or 1) - 1
         try:
-            template = env.from_string(path.read_text(encoding="utf-8") if path else spec.text or "")
+            source = path.read_bytes().decode("utf-8") if path else spec.text or ""
+            template = env.template_class.from_code(env, env.compile(source, name=spec.id, filename=file),
+                                                    env.make_globals(None))
+        except UnicodeDecodeError as exc:
+            raise HarnessError(f"template is not UTF-8 text (byte {exc.start})", file=file,
+                               hint="save it as UTF-8") from None
         except jinja2.TemplateSyntaxError as exc:
-            raise HarnessError(f"template syntax error: {exc.message}", file=path or suite.path,
-                               line=exc.lineno if path else None) from None
-        compiled[spec.id] = Prompt(id=spec.id, source=source, template=template)
+            raise HarnessError(f"template syntax error: {exc.message}", file=file,
+                               line=(exc.lineno or 1) + offset) from None
+        compiled[spec.id] = Prompt(id=spec.id, source=file if path else f"{suite.path}: prompt '{spec.id}'",
+                                   template=template, file=file, line_offset=offset)
     return compiled
 
 
 def render(prompt: Prompt, case: Case) -> list[Message]:
     """The chat messages for one case: [system?, user]."""
     variables = {**case.vars, "expected": case.expected, "case_id": case.id}
-    return render_messages(prompt.template, variables, source=prompt.source, what=f"case '{case.id}'")
+    return render_messages(prompt.template, variables, source=prompt.file, what=f"case '{case.id}'",
+                           line_offset=prompt.line_offset)
 
 
-def render_messages(template: jinja2.Template, variables: dict, *, source: str, what: str) -> list[Message]:
-    """A template's chat messages for these variables; ``what`` names the case in errors."""
+def render_messages(template: jinja2.Template, variables: dict, *, source: str, what: str,
+                    line_offset: int = 0) -> list[Message]:
+    """A template's chat messages for these variables; ``what`` names the case in errors, which say where."""
     try:
-        context = template.new_context(variables)
-        system = ""
-        if SYSTEM_BLOCK in template.blocks:
-            system = "".join(template.blocks[SYSTEM_BLOCK](context))
-            # Render the body with the system block blanked, so it is not repeated in the user message.
+        with _time_limit():
+            system = ""
+            if SYSTEM_BLOCK in template.blocks:
+                system = _text(template.blocks[SYSTEM_BLOCK](template.new_context(variables)))
+            # The body with the system block blanked, so it is not repeated in the user message.
             context = template.new_context(variables)
             context.blocks[SYSTEM_BLOCK] = [lambda _ctx: iter(())]
-        user = "".join(template.root_render_func(context))
-    except jinja2.UndefinedError as exc:
-        name = _undefined_name(str(exc))
-        available = ", ".join(sorted(variables)) or "none"
-        raise HarnessError(f"{what}: template variable '{name}' is undefined", file=source,
-                           hint=f"the case has: {available}") from None
-    except jinja2.TemplateError as exc:
-        raise HarnessError(f"{what}: template error: {exc}", file=source) from None
+            user = _text(template.root_render_func(context))
+    except Exception as exc:  # anything a template does wrong is the template's problem, located
+        line = _template_line(exc, template)
+        raise _template_error(exc, variables, source=source, what=what,
+                              line=line + line_offset if line is not None else None) from None
     messages = [{"role": "system", "content": system.strip()}] if system.strip() else []
     if not user.strip():
         raise HarnessError(f"{what}: the template renders an empty user message", file=source)
     messages.append({"role": "user", "content": user.strip()})
     return messages
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _text(chunks: Iterable[str]) -> str:
+    parts, size, deadline = [], 0, time.monotonic() + MAX_RENDER_S
+    for chunk in chunks:
+        size += len(chunk)
+        parts.append(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise _TooLong(f"it renders more than {MAX_RENDERED_CHARS:,} characters")
+        if time.monotonic() > deadline:
+            raise _TooLong(f"it took more than {MAX_RENDER_S:.0f} s to render")
+    return "".join(parts)
+
+
+@contextlib.contextmanager
+def _time_limit() -> Iterator[None]:
+    """A render that produces nothing for too long (a loop of loops) is stopped by an alarm, on the main thread."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGALRM) not in (
+            signal.SIG_DFL, signal.SIG_IGN, None):
+        yield
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise _TooLong(f"it took more than {MAX_RENDER_S:.0f} s to render")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, MAX_RENDER_S)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _template_error(exc: Exception, variables: dict, *, source: str, what: str, line: int | None) -> HarnessError:
+    if isinstance(exc, jinja2.UndefinedError):
+        name = _undefined_name(str(exc))
+        if name in variables or "has no attribute" in str(exc):
+            return HarnessError(f"{what}: template error: {exc}", file=source, line=line)
+        return HarnessError(f"{what}: template variable '{name}' is undefined", file=source, line=line,
+                            hint=f"the case has: {', '.join(sorted(variables)) or 'none'}")
+    if isinstance(exc, SecurityError):
+        return HarnessError(f"{what}: the template tried something the sandbox does not allow: {exc}", file=source,
+                            line=line, hint="a template may use the case's vars and Jinja's filters, "
+                                            "not Python internals")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return HarnessError(f"{what}: the template includes '{exc.name}', which is not found", file=source, line=line)
+    problem = {RecursionError: "it recursed too deeply (a macro calling itself?)",
+               MemoryError: "it needs more memory than there is"}.get(type(exc))
+    text = str(exc) if isinstance(exc, _TooLong | HarnessError) else problem or f"{type(exc).__name__}: {exc}"
+    return HarnessError(f"{what}: template error: {text}", file=source, line=line)
+
+
+def _template_line(exc: BaseException, template: jinja2.Template) -> int | None:
+    """The template line the exception being handled was raised at, from Jinja's rewritten traceback."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return exc.lineno
+    line, tb = None, rewrite_traceback_stack(source=None).__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == template.filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _undefined_name(message: str) -> str:

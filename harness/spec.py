@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class _Strict(BaseModel):
@@ -79,17 +80,27 @@ class PromptSpec(_Strict):
 KNOWN_PARAMS: dict[str, tuple[type, ...]] = {
     "temperature": (int, float), "top_p": (int, float), "max_tokens": (int,), "max_completion_tokens": (int,),
     "seed": (int,), "n": (int,), "presence_penalty": (int, float), "frequency_penalty": (int, float),
-    "timeout": (int, float), "stop": (str, list), "api_base": (str,), "api_key": (str,),
+    "timeout": (int, float), "stop": (str, list), "api_base": (str,), "base_url": (str,), "api_key": (str,),
 }
+URL_PARAMS = ("api_base", "base_url")
+# Params whose values are credentials: an error about one never shows its value.
+SECRET_PARAMS = ("api_key",)
 
 
 def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Known params have their types (a number where a number belongs), base URLs are URLs; the error names the key."""
     for name, types in KNOWN_PARAMS.items():
         value = params.get(name)
         if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
             kinds = " or ".join("number" if t is float else {int: "integer", str: "text", list: "list"}[t]
                                 for t in types if not (t is int and float in types))
-            raise ValueError(f"'{name}' must be {kinds}, not {value!r}")
+            shown = "" if name in SECRET_PARAMS else f", not {value!r}"
+            raise PydanticCustomError("param", "must be {kinds}{shown}", {"key": name, "kinds": kinds, "shown": shown})
+    for name in URL_PARAMS:
+        value = params.get(name)
+        if isinstance(value, str) and not value.startswith(("http://", "https://")):
+            raise PydanticCustomError("param", "must be an http:// or https:// URL, not {value}",
+                                      {"key": name, "value": repr(value)})
     return params
 
 
@@ -97,7 +108,7 @@ class ModelSpec(_Strict):
     """A model under test: any litellm model string, or ``local`` for the bundled model."""
 
     id: str = ""
-    model: str
+    model: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     # Limits for this model: requests at once (else the run's -j), requests and tokens per minute.
     concurrency: int | None = Field(default=None, ge=1)
@@ -123,6 +134,12 @@ class ModelSpec(_Strict):
 class Bound(_Strict):
     min: float | None = None
     max: float | None = None
+
+    @model_validator(mode="after")
+    def _can_be_met(self) -> Bound:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}: no value can meet it")
+        return self
 
 
 class Gates(_Strict):
@@ -183,9 +200,23 @@ class Suite(_Strict):
     repeats: int = Field(default=1, ge=1)
     tags: list[str] = Field(default_factory=list)
     plugins: list[str] = Field(default_factory=list)
+    # Folders outside the project this suite may read templates, data or plugins from (see harness.files).
+    allow_outside: list[str] = Field(default_factory=list)
     path: Path | None = None
+    # Where in the files each part was written ("prompts.<id>", "cases.<id>", "scorers.<i>", "models.<id>"):
+    # set by harness.suite, so that problems found later still name the file and line.
+    _where: dict[str, tuple[str, int | None]] = PrivateAttr(default_factory=dict)
 
     _params_types = field_validator("params")(classmethod(lambda cls, v: check_params(v)))
+
+    def where(self, part: str) -> int | None:
+        """The line in the suite file where ``part`` was written (see _where)."""
+        found = self._where.get(part)
+        return found[1] if found and found[0] == str(self.path) else None
+
+    def located(self, part: str) -> tuple[str | None, int | None]:
+        """The file and line where ``part`` was written: the suite file, or a data file's row."""
+        return self._where.get(part, (str(self.path) if self.path else None, None))
 
     @property
     def directory(self) -> Path:

@@ -1,142 +1,127 @@
 """Loading a suite: YAML, data files and plugins into the typed spec (harness.spec).
 
 Validation happens once, at load, so a run never starts on a suite that would fail halfway.
-Every error is mapped back to the YAML line (or the CSV/JSONL row) it came from.
+Every error is mapped back to the YAML line (or the CSV/JSONL row) it came from, and the
+suite remembers where each part was written, so problems found later can say so too. Files a
+suite names (templates, data, plugins) must be inside its project (see harness.files.confined).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
+from harness import prompts, scorers, yamlfile
+from harness.cases import read_cases
 from harness.errors import HarnessError, did_you_mean
-from harness.files import read_json_lines
-from harness.spec import Case, Suite, metric_names
+from harness.files import confined, read_text
+from harness.located import line_of, validate
+from harness.plugins import import_code
+from harness.spec import KNOWN_PARAMS, Bound, Case, Suite, metric_names
 
-# --- loading ---------------------------------------------------------------------------------
-
-RESERVED_CSV_COLUMNS = ("id", "expected", "tags")
+# Metrics that are shares (of trials, of cases): a threshold on one outside [0, 1] can never be met.
+RATE_METRICS = ("pass_rate", "error_rate", "accuracy", "macro_f1", "agreement", "mean")
+# Request parameters a provider may take besides the ones harness types (a misspelt one is a warning, not an error).
+OTHER_PARAMS = ("response_format", "tools", "tool_choice", "logit_bias", "logprobs", "top_logprobs", "user",
+                "reasoning_effort", "top_k", "repetition_penalty", "parallel_tool_calls", "extra_headers",
+                "extra_body", "thinking", "min_p")
 
 
 def load_suite(path: str | Path) -> Suite:
     """Read, validate and resolve a suite file: cases from data files, scorers, templates, thresholds."""
-    from harness import prompts, scorers  # scorers import Case; prompts need the suite
-
     path = Path(path)
+    if path.is_dir():
+        raise HarnessError("is a directory, not a suite file", file=path, hint="pass the path of a .yaml suite")
     if not path.is_file():
         raise HarnessError("suite file not found", file=path, hint="pass the path of a .yaml suite")
-    text = read_text(path)
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise HarnessError(f"malformed YAML: {problem}", file=path,
-                           line=mark.line + 1 if mark else None) from None
+    data, root = yamlfile.load(read_text(path), path)
+    if data is None:
+        raise HarnessError("the suite file is empty", file=path, line=1,
+                           hint="a suite needs at least name:, prompts: and cases: (see suites/sentiment.yaml)")
     if not isinstance(data, dict):
         raise HarnessError("a suite must be a YAML mapping (name:, prompts:, cases:, ...)", file=path, line=1)
-
-    suite = _validate(Suite, {**data, "path": path}, file=path, node=root)
-    scorers.import_plugins(suite)
-    if isinstance(suite.cases, str):
-        cases = load_cases_file(suite.directory / suite.cases, suite_file=path, line=_line_of(root, ("cases",)))
-    else:
-        cases = suite.cases
-    if not cases:
-        raise HarnessError("the suite has no cases", file=path, line=_line_of(root, ("cases",)))
-    _check_unique_ids(cases, path, root)
+    suite = validate(Suite, {**data, "path": path}, file=path, node=root)
+    suite._where.update(_places(suite, root))
+    _import_plugins(suite, root)
+    located = _cases(suite, root)
+    _check_unique_ids(located, suite)
     _check_unique_names(suite, path, root)
-    suite = suite.model_copy(update={"cases": cases})
-
-    for i, spec in enumerate(suite.scorers):
-        scorers.check_spec(spec, file=path, line=_line_of(root, ("scorers", i)))
-    for i, case in enumerate(cases):
-        for j, spec in enumerate(case.scorers or []):
-            scorers.check_spec(spec, file=path, line=_line_of(root, ("cases", i, "scorers", j)))
-        for spec in suite.scorers_for(case):
-            problem = scorers.check_case(spec, case, base=suite.directory)
-            if problem:
-                raise HarnessError(f"case '{case.id}': {problem}", file=path,
-                                   line=_line_of(root, ("cases", i)) if isinstance(suite.cases, list) else None)
+    suite = suite.model_copy(update={"cases": [case for case, _ in located]})
+    _check_scorers(suite, root)
     _check_thresholds(suite, path, root)
-    for i, prompt in enumerate(suite.prompts):
-        prompts.locate_template(prompt, suite, line=_line_of(root, ("prompts", i)))
+    for prompt in suite.prompts:
+        prompts.locate_template(prompt, suite, line=suite.where(f"prompts.{prompt.id}"))
     return suite
 
 
-def load_cases_file(path: Path, *, suite_file: Path, line: int | None) -> list[Case]:
-    """Cases from a CSV (columns id/expected/tags, the rest are vars) or a JSONL file (one case per line)."""
-    if not path.is_file():
-        raise HarnessError(f"cases file not found: {path}", file=suite_file, line=line,
-                           hint="the path is relative to the suite file")
-    if path.suffix == ".csv":
-        rows = _csv_rows(path)
-    elif path.suffix in (".jsonl", ".ndjson"):
-        rows = _jsonl_rows(path)
+def _places(suite: Suite, root: yaml.Node) -> dict[str, tuple[str, int | None]]:
+    """Where each prompt, model and inline case was written in the suite file."""
+    file = str(suite.path)
+    places = {f"prompts.{p.id}": (file, line_of(root, ("prompts", i))) for i, p in enumerate(suite.prompts)}
+    for i, prompt in enumerate(suite.prompts):
+        text = _node(root, ("prompts", i, "text"))
+        if text is not None:  # a block scalar (text: |) starts on the line after its key
+            places[f"prompts.{prompt.id}.text"] = (file, text.start_mark.line + 1 + (text.style in ("|", ">")))
+    places.update({f"models.{m.id}": (file, line_of(root, ("models", i))) for i, m in enumerate(suite.models)})
+    if isinstance(suite.cases, list):
+        places.update({f"cases.{c.id}": (file, line_of(root, ("cases", i))) for i, c in enumerate(suite.cases)})
+    return places
+
+
+def _node(root: yaml.Node, loc: tuple) -> yaml.Node | None:
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value if key.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def _import_plugins(suite: Suite, root: yaml.Node) -> None:
+    """The suite's ``plugins:`` (files inside the project, or installed modules), so their scorers register."""
+    roots = prompts.allowed_roots(suite)
+    for i, plugin in enumerate(suite.plugins):
+        line = line_of(root, ("plugins", i))
+        if plugin.endswith(".py"):
+            confined(suite.directory / plugin, roots, what=f"plugin '{plugin}'", file=suite.path, line=line)
+        import_code(plugin, base=suite.directory, file=suite.path, line=line)
+
+
+def _cases(suite: Suite, root: yaml.Node) -> list[tuple[Case, tuple[str, int | None]]]:
+    """The cases, each with the file and line it was written on (the suite's, or a data file's)."""
+    line = line_of(root, ("cases",))
+    if isinstance(suite.cases, list):
+        found = [(case, (str(suite.path), line_of(root, ("cases", i)))) for i, case in enumerate(suite.cases)]
     else:
-        raise HarnessError(f"cases file must be .csv or .jsonl, not '{path.suffix}'", file=suite_file, line=line)
-    return [_validate(Case, row, file=path, line=row_line) for row_line, row in rows]
+        data = suite.directory / suite.cases
+        if not data.is_file():
+            raise HarnessError(f"cases file not found: {data}", file=suite.path, line=line,
+                               hint="the path is relative to the suite file")
+        data = confined(data, prompts.allowed_roots(suite), what=f"cases file '{suite.cases}'", file=suite.path,
+                        line=line)
+        found = [(case, (str(data), row)) for case, row in read_cases(data, suite_file=suite.path, line=line)]
+        suite._where.update({f"cases.{case.id}": where for case, where in found})
+    if not found:
+        raise HarnessError("the suite has no cases", file=suite.path, line=line)
+    return found
 
 
-def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        return _csv_records(path)
-    except csv.Error as exc:
-        raise HarnessError(f"malformed CSV: {exc}", file=path, hint="check the quotes around values") from None
-
-
-def _csv_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    with io.StringIO(read_text(path), newline="") as handle:
-        reader = csv.DictReader(handle, strict=True)
-        for record in reader:
-            if None in record:
-                raise HarnessError("row has more fields than the header", file=path, line=reader.line_num)
-            if None in record.values():
-                raise HarnessError("row has fewer fields than the header", file=path, line=reader.line_num,
-                                   hint="quote values that contain commas")
-            row: dict[str, Any] = {"vars": {k: v for k, v in record.items() if k not in RESERVED_CSV_COLUMNS}}
-            if record.get("id"):
-                row["id"] = record["id"]
-            if record.get("expected"):  # a blank cell means no expected value, not ""
-                row["expected"] = record["expected"]
-            if record.get("tags"):
-                row["tags"] = [t.strip() for t in record["tags"].replace(";", ",").split(",") if t.strip()]
-            rows.append((reader.line_num, row))
-    return rows
-
-
-def read_text(path: Path) -> str:
-    """A suite or data file as text: UTF-8, tolerating the byte-order mark spreadsheets write."""
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise HarnessError(f"not UTF-8 text (byte {exc.start})", file=path, hint="save the file as UTF-8") from None
-
-
-def _jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    for number, row in read_json_lines(path):
-        if not isinstance(row, dict):
-            raise HarnessError("each line must be a JSON object (a case)", file=path, line=number)
-        rows.append((number, row))
-    return rows
-
-
-def _check_unique_ids(cases: list[Case], path: Path, root: yaml.Node) -> None:
-    seen: dict[str, int] = {}
-    for i, case in enumerate(cases):
+def _check_unique_ids(cases: list[tuple[Case, tuple[str, int | None]]], suite: Suite) -> None:
+    seen: dict[str, tuple[int, int | None]] = {}
+    for number, (case, (file, line)) in enumerate(cases, start=1):
         if case.id in seen:
-            raise HarnessError(f"duplicate case id '{case.id}' (cases {seen[case.id] + 1} and {i + 1})",
-                               file=path, line=_line_of(root, ("cases", i)),
+            first, first_line = seen[case.id]
+            raise HarnessError(f"duplicate case id '{case.id}' (cases {first} and {number}, at lines {first_line} "
+                               f"and {line})", file=file, line=line,
                                hint="identical cases get the same derived id: give them distinct 'id's")
-        seen[case.id] = i
+        seen[case.id] = (number, line)
+    suite._where.update({f"cases.{case.id}": where for case, where in cases})
 
 
 def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
@@ -146,91 +131,52 @@ def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
     for key, names, field in groups:
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise HarnessError(f"two {key} are called '{name}'", file=path, line=_line_of(root, (key, i)),
+                raise HarnessError(f"two {key} are called '{name}'", file=path, line=line_of(root, (key, i)),
                                    hint=f"give each a distinct '{field}'")
 
+
+def _check_scorers(suite: Suite, root: yaml.Node) -> None:
+    """Every scorer's arguments at its own line; every case each scorer sees, at the case's line."""
+    inline = isinstance(_node(root, ("cases",)), yaml.SequenceNode)
+    uses = [(spec, ("scorers", i)) for i, spec in enumerate(suite.scorers)]
+    for i, case in enumerate(suite.cases):
+        uses += [(spec, ("cases", i, "scorers", j)) for j, spec in enumerate(case.scorers or [])]
+    for spec, loc in uses:
+        node = _node(root, loc) if loc[0] == "scorers" or inline else None
+        file, line = (suite.path, line_of(root, loc)) if node is not None else \
+            suite.located(f"cases.{suite.cases[loc[1]].id}")
+        scorers.check_spec(spec, file=Path(file), line=line,
+                           lines=lambda arg, n=node: line_of(n, (arg,)) if n is not None else None)
+    for case in suite.cases:
+        for spec in suite.scorers_for(case):
+            problem = scorers.check_case(spec, case, base=suite.directory)
+            if problem:
+                file, line = suite.located(f"cases.{case.id}")
+                raise HarnessError(f"case '{case.id}': {problem}", file=file, line=line)
 
 
 def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:
     known = metric_names(suite)
-    for metric in suite.thresholds:
+    for metric, bound in suite.thresholds.items():
+        line = line_of(root, ("thresholds", metric))
         if metric not in known:
             raise HarnessError(f"unknown metric '{metric}' in thresholds{did_you_mean(metric, known)}",
-                               file=path, line=_line_of(root, ("thresholds", metric)),
-                               hint="metrics: " + ", ".join(known))
+                               file=path, line=line, hint="metrics: " + ", ".join(known))
+        bound = bound if isinstance(bound, Bound) else Bound(min=bound)
+        if metric.rpartition(".")[2] in RATE_METRICS and any(
+                v is not None and not 0 <= v <= 1 for v in (bound.min, bound.max)):
+            raise HarnessError(f"threshold {metric} is a share from 0 to 1: {bound.min or bound.max} can never be met",
+                               file=path, line=line, hint="write 0.8 for 80%")
 
 
-# --- errors mapped to lines --------------------------------------------------------------------
-
-def _validate(model: type[BaseModel], data: dict[str, Any], *, file: Path, node: yaml.Node | None = None,
-              line: int | None = None) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        # With unions (cases: list | path) pydantic reports every branch; the deepest is the real one.
-        # A misspelt key shows up both as unknown and as missing: the unknown key is the one to fix.
-        error = max(exc.errors(), key=lambda e: (len(_data_loc(tuple(e["loc"]))), e["type"] == "extra_forbidden"))
-        loc = _data_loc(error["loc"])
-        where = _line_of(node, loc) if node is not None else line
-        raise HarnessError(_error_message(error, loc, model), file=file, line=where) from None
-
-
-def _data_loc(loc: tuple) -> tuple:
-    """Drop pydantic's union-branch tags ('list[Case]', 'str', 'function-after[...]') from a location."""
-    branch_names = {"str", "float", "int", "bool", "Bound"}
-    return tuple(p for p in loc if isinstance(p, int) or (p not in branch_names and "[" not in str(p)))
-
-
-def _error_message(error: dict[str, Any], loc: tuple, model: type[BaseModel]) -> str:
-    dotted = ".".join(str(p) for p in loc) or model.__name__.lower()
-    if error["type"] == "extra_forbidden":
-        key = str(loc[-1])
-        owner = _owner_model(model, loc[:-1])
-        return f"unknown key '{key}'{did_you_mean(key, owner.model_fields if owner else [])}"
-    if error["type"] == "missing":
-        return f"missing required key '{dotted}'"
-    msg = error["msg"].removeprefix("Value error, ")
-    return f"{dotted}: {msg}"
-
-
-def _owner_model(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
-    """The model class that holds the field at ``loc`` (to list its keys for did-you-mean)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int) or not isinstance(current, type) or not issubclass(current, BaseModel):
-            continue
-        field = current.model_fields.get(str(part))
-        if field is None:
-            continue
-        current = _inner_model(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        inner = _inner_model(arg)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return inner
-    return annotation
-
-
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
-    """1-based line of the YAML node at ``loc`` (mapping keys and list indexes), or its nearest parent."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    node = value
-                    line = key.start_mark.line + 1
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
+def param_warnings(suite: Suite) -> list[str]:
+    """Request parameters harness does not know and that look like a misspelling of one it does."""
+    known = [*KNOWN_PARAMS, *OTHER_PARAMS]
+    found = []
+    for where, params in [("params", suite.params), *((f"model '{m.id}'", m.params) for m in suite.models)]:
+        for name in params:
+            hint = did_you_mean(name, known)
+            if name not in known and hint:
+                found.append(f"{suite.path}: {where}: '{name}' is not a parameter harness knows{hint}; "
+                             "it is passed to the model as it is")
+    return found

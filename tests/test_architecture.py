@@ -18,8 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 
 # From the bottom up: each name is a module or subpackage directly under harness/.
 LAYERS = [
-    {"errors", "spec", "records", "stats", "formatting", "redaction", "files"},
-    {"prompts", "plugins"},
+    {"errors", "spec", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located"},
+    {"prompts", "plugins", "cases"},
     {"providers", "scorers", "cache", "results", "metrics"},
     {"suite", "comparison", "baseline", "history"},
     {"run"},

@@ -51,7 +51,7 @@ def test_a_good_inline_suite_loads(write):
      "unknown key 'expectd' (did you mean 'expected'?)"),
     (GOOD.replace("terse.j2", "nope.j2"), 3, "template 'sentiment/nope.j2' of prompt 'terse' not found"),
     (GOOD.replace("type: label", "type: lable"), 10, "unknown scorer 'lable' (did you mean 'label'?)"),
-    (GOOD.replace("    labels:", "    lables:"), 10,
+    (GOOD.replace("    labels:", "    lables:"), 11,  # the argument's own line
      "scorer 'label' has no argument 'lables' (did you mean 'labels'?)"),
     (GOOD + "repeats: many\n", 12, "repeats: Input should be a valid integer"),
     (GOOD + "thresholds:\n  pass_rte: 0.9\n", 13,
@@ -144,7 +144,7 @@ def test_duplicate_case_ids_are_refused(write):
     (GOOD + "models: [openai/a, openai/a]\n", "two models are called 'openai/a'"),
     (GOOD.replace("scorers:\n", "scorers:\n  - contains\n  - contains\n"), "two scorers are called 'contains'"),
     (GOOD.split("cases:")[0] + "cases: []\n", "the suite has no cases"),
-    (GOOD + "params: {temperature: hot}\n", "params: 'temperature' must be number, not 'hot'"),
+    (GOOD + "params: {temperature: hot}\n", "params.temperature: must be number, not 'hot'"),
     (GOOD.replace("    expected: positive", "    expected: neutral"),
      "case 'one': expected label 'neutral' is not one of ['positive', 'negative']"),
     (GOOD.replace("  - id: terse\n", "  - idd: terse\n"), "unknown key 'idd' (did you mean 'id'?)"),

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import plugins
+from harness.errors import HarnessError, did_you_mean
 from harness.providers import _litellm
 from harness.providers.endpoint import LOCAL, TRANSPORT_PARAMS, Endpoint
 from harness.spec import ModelSpec
 
-__all__ = ["LOCAL", "TRANSPORT_PARAMS", "Endpoint", "EndpointPool", "ProviderInfo", "default_model", "model_identity",
-           "off_loop", "open_endpoint", "provider", "registered", "remote", "request_params"]
+__all__ = ["LOCAL", "TRANSPORT_PARAMS", "Endpoint", "EndpointPool", "ProviderInfo", "check", "default_model",
+           "model_identity", "off_loop", "open_endpoint", "provider", "registered", "remote", "request_params"]
 
 Opener = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
 
@@ -58,6 +59,21 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
     if info is not None:
         return info.open(spec)
     return _litellm.open_endpoint(spec)
+
+
+def check(spec: ModelSpec) -> list[str]:
+    """What can be known of a model without calling it: a HarnessError if nothing serves its model string (with a
+    did-you-mean over registered providers and litellm's), else the credentials it lacks (as warnings)."""
+    if registered(spec) is not None:
+        return []
+    prefix = spec.model.split("/", 1)[0]
+    close = did_you_mean(prefix, plugins.PROVIDERS.names()) if "/" not in spec.model else ""
+    if close:
+        raise HarnessError(f"model '{spec.model}': no provider '{prefix}'{close}",
+                           hint="registered providers: " + ", ".join(plugins.PROVIDERS.names()))
+    _litellm.check_model(spec)
+    return [f"model '{spec.model}' needs {name} in the environment; harness run stops before the first call "
+            "without it" for name in _litellm.missing_credentials(spec)]
 
 
 def remote(spec: ModelSpec) -> bool:

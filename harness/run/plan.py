@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import prompts
+from harness import prompts, providers
 from harness.errors import HarnessError, did_you_mean
 from harness.providers import default_model, request_params
 from harness.providers.call import RetryPolicy
+from harness.scorers.judge import judge_models
 from harness.spec import Case, ModelSpec, Suite
 
 
@@ -96,6 +97,23 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
         if model_id in ids[:i]:
             raise HarnessError(f"model '{model_id}' is given twice", hint="give each model a distinct id")
     return [s.model_copy(update={"params": {**suite.params, **s.params}}) for s in specs], reason
+
+
+def check_models(suite: Suite, models: Sequence[ModelSpec], reason: str) -> list[str]:
+    """Every model and judge of the run checked without calling it (see harness.providers.check): an unknown
+    one is a HarnessError saying where it was named; missing credentials are returned as warnings."""
+    warnings = []
+    for spec in [*models, *judge_models(suite)]:
+        try:
+            warnings += providers.check(spec)
+        except HarnessError as exc:
+            line = suite.where(f"models.{spec.id}")
+            if line is not None:
+                exc.file, exc.line = str(suite.path), line
+            elif reason.startswith("from HARNESS_MODEL"):
+                exc.message += " (the model named by HARNESS_MODEL)"
+            raise HarnessError(exc.message, file=exc.file, line=exc.line, hint=exc.hint) from None
+    return warnings
 
 
 def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:

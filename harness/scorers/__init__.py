@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness import plugins
 from harness.errors import HarnessError, did_you_mean
 from harness.records import Score, Verdict
+from harness.scorers.arguments import SCORING_PARAMETER, PatternTimeout, check_arguments
 
 if TYPE_CHECKING:
     from harness.records import Response
     from harness.spec import Case, ScorerSpec, Suite
 
-SCORING_PARAMETER = "scoring"
 
 
 class JudgeClient(Protocol):
@@ -59,22 +59,28 @@ class ScorerInfo:
     kind: str = "score"
     # Checked at load for every case the scorer applies to: returns a problem, or None.
     check: Callable[[Case, dict[str, Any]], str | None] | None = None
+    # Checked at load once per use of the scorer, beyond its arguments' types (a G-Eval criterion's template
+    # exists in the suite's folder): returns a problem, or None.
+    check_args: Callable[[dict[str, Any], Path], str | None] | None = None
     # Asks a judge model (so the run records which one).
     uses_judge: bool = False
 
 
 def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
-           check: Callable[[Case, dict[str, Any]], str | None] | None = None, uses_judge: bool = False):
+           check: Callable[[Case, dict[str, Any]], str | None] | None = None,
+           check_args: Callable[[dict[str, Any], Path], str | None] | None = None, uses_judge: bool = False):
     """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
 
-    ``check(case, args)`` may return a problem with a case (such as a missing ``expected``),
-    reported when the suite loads rather than as an error on every trial.
+    Its arguments are checked against its signature's types when a suite loads (see
+    harness.scorers.arguments). ``check(case, args)`` may return a problem with a case (such as a
+    missing ``expected``), also reported at load rather than as an error on every trial.
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name if isinstance(name, str) else fn.__name__
         plugins.SCORERS.register(key, ScorerInfo(name=key, fn=fn, threshold=threshold, kind=kind, check=check,
-                                                 uses_judge=uses_judge), module=fn.__module__)
+                                                 check_args=check_args, uses_judge=uses_judge),
+                                 module=fn.__module__)
         return fn
 
     if callable(name):
@@ -103,21 +109,14 @@ def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = N
                        hint="scorers: " + ", ".join(names) + "; or 'path/to/file.py:function' for your own")
 
 
-def check_spec(spec: ScorerSpec, *, file: Path, line: int | None) -> ScorerInfo:
-    """Fail at load when a scorer is unknown or given arguments its function does not take."""
+def check_spec(spec: ScorerSpec, *, file: Path, line: int | None,
+               lines: Callable[[str], int | None] = lambda _arg: None) -> ScorerInfo:
+    """Fail at load when a scorer is unknown, or its arguments do not fit its signature or its own checks."""
     info = resolve(spec, base=file.parent, file=file, line=line)
-    parameters = inspect.signature(info.fn).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    own = [(n, p) for n, p in list(parameters.items())[2:] if n != SCORING_PARAMETER]
-    accepted = [n for n, p in own if p.kind is not inspect.Parameter.VAR_POSITIONAL]
-    for arg in spec.args:
-        if arg not in accepted and not takes_any:
-            raise HarnessError(f"scorer '{spec.type}' has no argument '{arg}'{did_you_mean(arg, accepted)}",
-                               file=file, line=line, hint="it takes: " + (", ".join(accepted) or "no arguments"))
-    missing = [n for n, p in own if p.default is inspect.Parameter.empty
-               and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in spec.args]
-    if missing:
-        raise HarnessError(f"scorer '{spec.type}' needs argument '{missing[0]}'", file=file, line=line)
+    check_arguments(info.fn, spec.args, scorer=spec.type, file=file, line=line, lines=lines)
+    problem = info.check_args(spec.args, file.parent) if info.check_args else None
+    if problem:
+        raise HarnessError(f"scorer '{spec.type}': {problem}", file=file, line=line)
     return info
 
 
@@ -162,10 +161,10 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
                      metadata=metadata, weight=spec.weight, judge=judge)
     except HarnessError:
         raise  # a setting to fix (a judge without its key): stop the run, rather than fail every trial
-    except Exception as exc:  # a user scorer's bug must not lose the run
+    except (Exception, SystemExit) as exc:  # a user scorer's bug (even a sys.exit) must not lose the run
         from harness.redaction import redact
 
-        error = redact(f"{type(exc).__name__}: {exc}")
+        error = redact(str(exc) if isinstance(exc, PatternTimeout) else f"{type(exc).__name__}: {exc}")
         return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
                      explanation=f"scorer raised {error}", error=error)
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from harness.scorers import ScoringContext, Verdict, scorer
+from harness.scorers.arguments import JsonSchema, Pattern, search
+
+# What a scorer compares the output with: text, or a number or truth value written as text.
+Value = str | int | float | bool
+Labels = Annotated[list[str], Field(min_length=1)]
+NonNegative = Annotated[float, Field(ge=0)]
 
 if TYPE_CHECKING:
     from harness.spec import Case
@@ -39,7 +47,8 @@ def _fold(text: str, ignore_case: bool) -> str:
 
 
 @scorer(check=needs_expected)
-def equals(output: str, case: Case, *, value: Any = None, ignore_case: bool = False, strip: bool = True) -> Verdict:
+def equals(output: str, case: Case, *, value: Value | None = None, ignore_case: bool = False,
+           strip: bool = True) -> Verdict:
     target = _target(case, value)
     got = output.strip() if strip else output
     ok = _fold(got, ignore_case) == _fold(target.strip() if strip else target, ignore_case)
@@ -47,20 +56,21 @@ def equals(output: str, case: Case, *, value: Any = None, ignore_case: bool = Fa
 
 
 @scorer(check=needs_expected)
-def contains(output: str, case: Case, *, value: Any = None, ignore_case: bool = True) -> Verdict:
+def contains(output: str, case: Case, *, value: Value | None = None, ignore_case: bool = True) -> Verdict:
     target = _target(case, value)
     ok = _fold(target, ignore_case) in _fold(output, ignore_case)
     return Verdict(float(ok), f"{'found' if ok else 'did not find'} {target!r}")
 
 
 @scorer
-def regex(output: str, case: Case, *, pattern: str, ignore_case: bool = False) -> Verdict:
-    match = re.search(pattern, output, re.IGNORECASE if ignore_case else 0)
+def regex(output: str, case: Case, *, pattern: Pattern, ignore_case: bool = False) -> Verdict:
+    """The pattern matches the output (the ``regex`` package's syntax, a superset of Python's ``re``)."""
+    match = search(pattern, output, ignore_case=ignore_case)
     return Verdict(float(bool(match)), f"matched {match.group(0)!r}" if match else f"no match for /{pattern}/")
 
 
 @scorer(kind="classification", check=expected_label)
-def label(output: str, case: Case, *, labels: list[str], aliases: dict[str, list[str]] | None = None) -> Verdict:
+def label(output: str, case: Case, *, labels: Labels, aliases: dict[str, list[str]] | None = None) -> Verdict:
     """Extract one of ``labels`` from free text ("Positive", "The sentiment is negative.") and compare it.
 
     An answer that is exactly a label (or alias) wins; otherwise the label mentioned first
@@ -96,7 +106,7 @@ def extract_label(output: str, labels: list[str], aliases: dict[str, list[str]])
 
 
 @scorer("json")
-def valid_json(output: str, case: Case, *, schema: dict[str, Any] | None = None) -> Verdict:
+def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None) -> Verdict:
     """The output parses as JSON (a ```json fence around it is tolerated) and, if given, fits the JSON Schema."""
     text = output.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
@@ -124,14 +134,14 @@ def _clip(text: str, limit: int = 80) -> str:
 # A cached response keeps the latency, tokens and cost measured when it was first answered.
 
 @scorer
-def latency(output: str, case: Case, *, max_ms: float, scoring: ScoringContext) -> Verdict:
+def latency(output: str, case: Case, *, max_ms: NonNegative, scoring: ScoringContext) -> Verdict:
     """The model answered within ``max_ms`` milliseconds."""
     ms = scoring.response.latency_ms
     return Verdict(float(ms <= max_ms), f"{ms:,.0f} ms" + ("" if ms <= max_ms else f" > {max_ms:,.0f} ms"))
 
 
 @scorer
-def cost(output: str, case: Case, *, max_usd: float, scoring: ScoringContext) -> Verdict | None:
+def cost(output: str, case: Case, *, max_usd: NonNegative, scoring: ScoringContext) -> Verdict | None:
     """The call cost at most ``max_usd`` (not scored when the provider reports no cost, e.g. a local model)."""
     usd = scoring.response.cost_usd
     if usd is None:
@@ -140,15 +150,14 @@ def cost(output: str, case: Case, *, max_usd: float, scoring: ScoringContext) ->
 
 
 @scorer
-def tokens(output: str, case: Case, *, max_tokens: int, count: str = "completion",
+def tokens(output: str, case: Case, *, max_tokens: Annotated[int, Field(ge=0)],
+           count: Literal["completion", "prompt", "total"] = "completion",
            scoring: ScoringContext) -> Verdict | None:
     """At most ``max_tokens`` tokens: ``count`` is completion (the answer), prompt, or total."""
     response = scoring.response
     counts = {"completion": response.completion_tokens, "prompt": response.prompt_tokens,
               "total": None if response.completion_tokens is None or response.prompt_tokens is None
               else response.completion_tokens + response.prompt_tokens}
-    if count not in counts:
-        raise ValueError(f"count must be one of {', '.join(counts)}, not {count!r}")
     used = counts[count]
     if used is None:
         return None

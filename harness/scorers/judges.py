@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import prompts
+from harness.errors import did_you_mean
 from harness.scorers import ScoringContext, Verdict, scorer
+from harness.scorers.arguments import Scale
 from harness.scorers.judge import (
     Judgement,
     UnreadableVerdict,
@@ -80,18 +82,8 @@ def _needs_vars(*arguments: str):
 _DEFAULT_VARS = {"context": "context"}
 
 
-def _valid_scale(case: Case, args: dict[str, Any]) -> str | None:
-    scale = args.get("scale")
-    if scale is None:
-        return None
-    if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, int) for v in scale)
-            or scale[0] >= scale[1]):
-        return f"scale must be two whole numbers, low then high (such as [1, 5]), not {scale!r}"
-    return None
-
-
-@scorer(threshold=0.5, check=_valid_scale, uses_judge=True)
-async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | None = None,
+@scorer(threshold=0.5, uses_judge=True)
+async def rubric(output: str, case: Case, *, rubric: str, scale: Scale | None = None,
                  template: str = "judges/rubric.j2", model: str | None = None,
                  scoring: ScoringContext) -> Verdict:
     """Your criterion, in words. Pass/fail unless ``scale: [low, high]``; the value is the score mapped to [0, 1]."""
@@ -100,17 +92,17 @@ async def rubric(output: str, case: Case, *, rubric: str, scale: list[int] | Non
     return await judge(scoring, template, variables, read, untrusted=output, model=model)
 
 
-def _criterion_exists(case: Case, args: dict[str, Any]) -> str | None:
+def _criterion_exists(args: dict[str, Any], directory: Path) -> str | None:
     criterion = args.get("criterion", "")
-    roots = prompts.judge_template_roots(Path.cwd())
+    roots = prompts.judge_template_roots(directory)
     if not any((root / "judges" / "g_eval" / f"{criterion}.j2").is_file() for root in roots):
         known = sorted({p.stem for root in roots for p in (root / "judges" / "g_eval").glob("*.j2")})
-        return (f"no G-Eval criterion '{criterion}' (known: {', '.join(known)}; "
+        return (f"no G-Eval criterion '{criterion}'{did_you_mean(criterion, known)} (known: {', '.join(known)}; "
                 f"add your own as prompts/judges/g_eval/{criterion}.j2)")
-    return _needs_vars("source")(case, args)
+    return None
 
 
-@scorer("g_eval", threshold=0.5, check=_criterion_exists, uses_judge=True)
+@scorer("g_eval", threshold=0.5, check=_needs_vars("source"), check_args=_criterion_exists, uses_judge=True)
 async def g_eval(output: str, case: Case, *, criterion: str, source: str | None = None,
                  template: str = "judges/g_eval.j2", model: str | None = None,
                  scoring: ScoringContext) -> Verdict:
