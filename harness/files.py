@@ -81,9 +81,15 @@ def read_json_lines(path: Path, *, tolerate_torn_end: bool = False,
 
     A line that is not JSON is a HarnessError naming the file and line, except, with
     ``tolerate_torn_end``, a last line without its newline: what a writer killed mid-line leaves,
-    counted in ``seen.torn`` and dropped (the trial it held runs again on --resume).
+    counted in ``seen.torn`` and dropped (the trial it held runs again on --resume). A file that cannot be
+    read at all (a folder, no permission) is a HarnessError too.
     """
-    with path.open("rb") as handle:  # binary lines end at b"\n" only
+    try:
+        opened = path.open("rb")  # binary lines end at b"\n" only
+    except OSError as exc:
+        raise HarnessError(f"cannot read it: {exc.strerror or exc}", file=path,
+                           hint="it must be a readable file (restore it, or remove it to start over)") from None
+    with opened as handle:
         pending: tuple[int, bytes] | None = None
         for number, raw in enumerate(handle, start=1):
             if pending is not None:

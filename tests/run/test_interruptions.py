@@ -150,3 +150,18 @@ def test_two_runs_given_one_out_folder_at_once_one_runs_and_the_other_names_it(p
     rows = _rows(run_dir)
     assert len(rows) == 12 and len({r["trial_id"] for r in rows}) == 12
     assert sorted(p.name for p in run_dir.iterdir()) == ["report.html", "results.jsonl", "run.json", "summary.md"]
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda path: path.write_text(path.read_text().replace("\n", "\nnot json\n", 1)), "results.jsonl:2: not a JSON"),
+    (lambda path: path.write_bytes(path.read_bytes() + b'{"case_id": "\xff"}\n'), "results.jsonl:7: not UTF-8"),
+    (lambda path: (path.unlink(), path.mkdir()), "results.jsonl: cannot read it"),
+], ids=["not-json", "not-utf8", "a-folder"])
+def test_resume_of_a_folder_whose_results_cannot_be_read_says_where_and_what_to_do(project, server, tmp_path, capsys,
+                                                                                   damage, where):
+    assert run_cli("run", project(), "--prompt", "terse", "--out", tmp_path / "run") == 0
+    damage(tmp_path / "run" / "results.jsonl")
+    capsys.readouterr()
+    assert run_cli("run", "--resume", tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert where in err and "hint:" in err and "Traceback" not in err
