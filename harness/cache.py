@@ -21,17 +21,22 @@ Two stores behind one interface (get/put/stats/clear/close); ``open_cache`` pick
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.files import cache_dir, locked
 from harness.records import Response
 from harness.redaction import mask_url, url_secrets
 
@@ -39,14 +44,9 @@ KEY_VERSION = 1
 CACHE_URL_ENV = "HARNESS_CACHE_URL"
 REDIS_SCHEMES = ("redis://", "rediss://")
 REDIS_NAMESPACE = "harness:response:"
-
-
-def cache_dir() -> Path:
-    """Where harness keeps data between runs: $HARNESS_CACHE_DIR, else $XDG_CACHE_HOME/harness."""
-    explicit = os.environ.get("HARNESS_CACHE_DIR")
-    base = Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "harness"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+BUSY_TIMEOUT_S = 30  # how long a statement waits for another process's write to end
+# What SQLite says of a file that is not (or no longer) a cache database: it is moved aside and started anew.
+UNUSABLE = ("file is not a database", "database disk image is malformed", "no such table: responses")
 
 
 def cache_key(identity: str, messages: list[dict[str, str]], params: dict[str, Any], repeat: int) -> str:
@@ -65,36 +65,111 @@ def _decode(record: str | bytes) -> Response:
 
 
 class ResponseCache:
+    """The response cache in SQLite, safe for any number of processes at once (workers, parallel runs): a new
+    database is created whole, then shared in WAL mode with a busy timeout. A file that is not (or is no
+    longer) a cache database is moved aside with a warning, and a new one takes its place."""
+
     def __init__(self, path: Path | None = None):
         self.path = path or cache_dir() / "responses.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL,"
-                         " created REAL NOT NULL)")
+        self._db: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # the database file the connection opened (device, inode)
+        self._execute("SELECT 1 FROM responses LIMIT 1")  # a corrupt cache is found now, before any model call
+
+    def _execute(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        """Run one statement; on a database found unusable, once more on a new one."""
+        for may_retry in (True, False):
+            try:
+                if self._db is None:
+                    self._file = _identity(self.path)
+                    self._db = _connect(self.path)
+                return self._db.execute(sql, parameters)
+            except sqlite3.DatabaseError as exc:
+                if not (may_retry and any(sign in str(exc) for sign in UNUSABLE)):
+                    raise HarnessError(f"cannot use the response cache: {exc}", file=self.path,
+                                       hint="check the folder's permissions and free space, or run with --no-cache"
+                                       ) from None
+                self.close()
+                _move_aside(self.path, self._file, str(exc))
 
     def get(self, key: str) -> Response | None:
-        row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        row = self._execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
         return _decode(row[0]) if row else None
 
     def put(self, key: str, response: Response) -> None:
         if response.error is None:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, _encode(response), time.time()))
+            self._execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, _encode(response), time.time()))
 
     def stats(self) -> dict[str, Any]:
         query = "SELECT COUNT(*), MIN(created), MAX(created) FROM responses"
-        entries, oldest, newest = self._db.execute(query).fetchone()
-        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))  # with the WAL files
+        entries, oldest, newest = self._execute(query).fetchone()
+        size = sum(path.stat().st_size for path in _database_files(self.path) if path.exists())
         return {"path": str(self.path), "entries": entries, "bytes": size, "oldest": oldest, "newest": newest}
 
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""
-        removed = self._db.execute("DELETE FROM responses").rowcount
-        self._db.execute("VACUUM")
+        removed = self._execute("DELETE FROM responses").rowcount
+        self._execute("VACUUM")
         return removed
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        _create(path)
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
+def _create(path: Path) -> None:
+    """A new cache database, built under a temporary name and linked into place whole: two processes setting one
+    up in place at once failed with "database is locked". If another process links its own first, it is used."""
+    temporary = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+    try:
+        db = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: every connection to it uses WAL
+            db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, created REAL NOT NULL)")
+        finally:
+            db.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)  # never replaces: a rename could put this one over a database already in use
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _move_aside(path: Path, found: tuple[int, int] | None, reason: str) -> None:
+    """Move the unusable database ``found`` at ``path`` aside (with its WAL files), unless another process did."""
+    with locked(path.with_name(f"{path.name}.recovering")):
+        if found is None or _identity(path) != found:
+            return
+        aside = path.with_name(f"{path.name}.corrupt-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}")
+        for source, target in reversed(list(zip(_database_files(path), _database_files(aside), strict=True))):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(source, target)
+    print(f"harness: warning: the response cache {path} could not be read ({reason}); moved it to {aside} "
+          "and started a new one", file=sys.stderr)
+
+
+def _database_files(path: Path) -> list[Path]:
+    """The database and its WAL files (the main file first)."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def is_redis_url(value: object) -> bool:

@@ -1,7 +1,8 @@
 """The ``harness`` command: a thin layer over the Python API.
 
 Exit codes: 0 every threshold met; 1 a threshold missed; 2 bad input (suite, template,
-flags); 3 internal error; 130 interrupted. Heavy modules (litellm, pandas, rich) are
+flags); 3 internal error; 128 + the signal when stopped by one (130 Ctrl-C, 143 SIGTERM, 129
+SIGHUP: what finished is kept, and --resume completes the run). Heavy modules (litellm, pandas, rich) are
 imported inside commands so ``harness --help`` starts instantly.
 """
 
@@ -16,8 +17,9 @@ from pathlib import Path
 import click
 
 from harness.errors import HarnessError
+from harness.interrupts import Interrupted, signals_as_ctrl_c
 
-EXIT_OK, EXIT_THRESHOLD, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_THRESHOLD, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +29,7 @@ def cli() -> None:
 
     \b
     Exit codes: 0 all thresholds met · 1 a threshold or gate missed (or too many provider errors)
-    · 2 bad input · 3 internal error · 130 interrupted
+    · 2 bad input · 3 internal error · 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (interrupted; --resume completes it)
     """
 
 
@@ -314,16 +316,21 @@ def main(argv: list[str] | None = None) -> None:
             stream.reconfigure(errors="replace")
     _load_dotenv()
     try:
-        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        with signals_as_ctrl_c():  # SIGTERM and SIGHUP stop a command as Ctrl-C does
+            try:
+                cli.main(args=argv, prog_name="harness", standalone_mode=False)
+            except click.exceptions.Abort as exc:  # click wraps Ctrl-C in Abort; unwrapped, it says which signal came
+                raise exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else KeyboardInterrupt() from None
     except HarnessError as exc:
         click.echo(f"harness: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT)
-    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
-        click.echo("harness: interrupted; results so far are kept in the run folder", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except Interrupted as exc:
+        kept = f"; what finished is kept: harness run --resume {exc.directory} completes it" if exc.directory else ""
+        click.echo(f"harness: interrupted ({exc.signal_name}){kept}", err=True)
+        sys.exit(exc.exit_code)
     except SystemExit:
         raise
     except Exception as exc:

@@ -1,25 +1,38 @@
-"""Files on disk: where harness keeps its data, writes a crash cannot tear, JSON Lines any text survives, and
-the project a suite may read files from.
+"""Files on disk: where harness keeps its data, writes a crash cannot tear, JSON Lines any text survives, locks,
+and the project a suite may read files from.
 
 JSON Lines are split on "\\n" only. Python's str.splitlines also breaks at U+2028, U+2029, U+0085,
 \\x0b, \\x0c and \\x1c-\\x1e, which JSON leaves unescaped inside strings: a model's output holding one of
 them would cut its line in two. Lone surrogates (a model's JSON may carry "\\ud800") are written as
 JSON escapes, so they round-trip instead of failing to encode.
+
+Locks are OS locks (flock) on a lock file: the system releases them however the holder ends (exit,
+crash, kill -9), so a lock is never left stale. A process forked while one is held does not keep it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
+import shlex
+import socket
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LOCK_FILE = ".harness.lock"
+# The lock files this process holds, by descriptor: a forked child closes its copies (see _close_inherited_locks).
+_held: set[int] = set()
 
 
 # A folder holding one of these is a project's root (the nearest, from the suite's folder up).
@@ -116,9 +129,15 @@ def read_json_lines(path: Path, *, tolerate_torn_end: bool = False,
 
     A line that is not JSON is a HarnessError naming the file and line, except, with
     ``tolerate_torn_end``, a last line without its newline: what a writer killed mid-line leaves,
-    counted in ``seen.torn`` and dropped (the trial it held runs again on --resume).
+    counted in ``seen.torn`` and dropped (the trial it held runs again on --resume). A file that cannot be
+    read at all (a folder, no permission) is a HarnessError too.
     """
-    with path.open("rb") as handle:  # binary lines end at b"\n" only
+    try:
+        opened = path.open("rb")  # binary lines end at b"\n" only
+    except OSError as exc:
+        raise HarnessError(f"cannot read it: {exc.strerror or exc}", file=path,
+                           hint="it must be a readable file (restore it, or remove it to start over)") from None
+    with opened as handle:
         pending: tuple[int, bytes] | None = None
         for number, raw in enumerate(handle, start=1):
             if pending is not None:
@@ -149,3 +168,91 @@ def _parse(path: Path, number: int, raw: bytes) -> Any:
                            hint="each line must be one complete JSON value") from None
     except RecursionError:
         raise HarnessError("a JSON value nested too deeply to read", file=path, line=number) from None
+
+
+@contextlib.contextmanager
+def folder_lock(directory: Path) -> Iterator[None]:
+    """Hold ``directory`` for this process alone while the block runs; its lock file names the holder (pid, command,
+    start time, host). Another process holding it is a HarnessError naming that holder."""
+    path = directory / LOCK_FILE
+    descriptor = _acquire(path, wait=False)
+    if descriptor is None:
+        raise HarnessError(f"{directory} is being written by {_holder_of(path)}",
+                           hint="wait for that run to end (or stop it); give this one its own --out")
+    try:
+        os.ftruncate(descriptor, 0)  # a killed holder's file may be left: its words are not this holder's
+        os.write(descriptor, json_text(_this_process()).encode())
+        yield
+    finally:
+        _release(path, descriptor)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Wait for, then hold, the lock file ``path`` while the block runs (one process at a time)."""
+    descriptor = _acquire(path, wait=True)
+    try:
+        yield
+    finally:
+        _release(path, descriptor)
+
+
+def _acquire(path: Path, *, wait: bool) -> int | None:
+    """A descriptor of ``path`` holding its exclusive lock; None, without ``wait``, when another process holds it."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        if _is_file_at(descriptor, path):
+            _held.add(descriptor)
+            return descriptor
+        os.close(descriptor)  # its holder removed it on release as we opened it: lock the file there now
+
+
+def _release(path: Path, descriptor: int) -> None:
+    """Remove the lock file while still holding it (whoever opened it meanwhile finds it gone), then let go."""
+    path.unlink(missing_ok=True)
+    _held.discard(descriptor)
+    os.close(descriptor)
+
+
+def _is_file_at(descriptor: int, path: Path) -> bool:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (found.st_dev, found.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _this_process() -> dict[str, Any]:
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    name = program.parent.name if program.name == "__main__.py" else program.name  # python -m harness: "harness"
+    return {"pid": os.getpid(), "command": shlex.join([name, *sys.argv[1:]])[:300], "host": socket.gethostname(),
+            "since": datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")}
+
+
+def _holder_of(path: Path) -> str:
+    """Who holds the lock file ``path``, as its holder wrote it (given a moment to write it, when it just took it)."""
+    for _ in range(20):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            holder = json.loads(path.read_text(encoding="utf-8"))
+            where = "" if holder["host"] == socket.gethostname() else f" on {holder['host']}"
+            return f"pid {holder['pid']}{where} ({holder['command']}) since {holder['since']}"
+        time.sleep(0.05)
+    return "another process"
+
+
+def _close_inherited_locks() -> None:
+    """In a forked child (a worker): its copies of the parent's lock descriptors would keep the parent's locks held
+    after the parent is gone (an OS lock belongs to the open file, shared by every copy). Closing a copy leaves the
+    parent's lock as it is."""
+    for descriptor in _held:
+        os.close(descriptor)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,6 +22,7 @@ RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.md"
+LINE_HINT = "was this line written by harness? remove it, and harness run --resume runs its trial again"
 
 
 class ResultsWriter:
@@ -85,16 +87,26 @@ def iter_results(directory: Path, seen: LinesRead | None = None) -> Iterator[Tri
     """The results of a run folder, streamed in file order. A line that is not a result is a HarnessError naming
     the file and line; a torn last line (a killed run) is dropped and counted in ``seen.torn``."""
     path = directory / RESULTS_FILE
-    if not path.is_file():
+    if not path.exists():
         return
-    for number, record in read_json_lines(path, tolerate_torn_end=True, seen=seen):
+    for number, record in _result_lines(path, seen):
         try:
             yield TrialResult.from_dict(record)
         except ValidationError as exc:
             problem = exc.errors()[0]
             where = ".".join(str(p) for p in problem["loc"])
             raise HarnessError(f"not a trial result: {where + ': ' if where else ''}{problem['msg']}", file=path,
-                               line=number, hint="was this line written by harness? remove it and --resume") from None
+                               line=number, hint=LINE_HINT) from None
+
+
+def _result_lines(path: Path, seen: LinesRead | None) -> Iterator[tuple[int, Any]]:
+    """results.jsonl's records; a line that is not one gets the hint that suits a run folder."""
+    try:
+        yield from read_json_lines(path, tolerate_torn_end=True, seen=seen)
+    except HarnessError as exc:
+        if exc.line is None:
+            raise
+        raise HarnessError(exc.message, file=exc.file, line=exc.line, hint=LINE_HINT) from None
 
 
 def read_results(directory: Path, seen: LinesRead | None = None) -> list[TrialResult]:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 
 # From the bottom up: each name is a module or subpackage directly under harness/.
 LAYERS = [
-    {"errors", "spec", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located"},
+    {"errors", "spec", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located", "interrupts"},
     {"prompts", "plugins", "cases"},
     {"providers", "scorers", "cache", "results", "metrics"},
     {"suite", "comparison", "baseline", "history"},

@@ -26,8 +26,10 @@ def _venv(path: Path) -> Path:
 
 
 def _pip_install(python: Path, *args: str) -> None:
+    """Without PYTHONPATH: pip would take this checkout's harness.egg-info (left by the wheel build) for an
+    installed harness and skip the wheel."""
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", *args], check=True, capture_output=True, text=True)
+                    "--no-build-isolation", *args], check=True, capture_output=True, text=True, env=_clean_env())
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

@@ -14,7 +14,8 @@ from harness import plugins
 from harness.baseline import load_outcomes
 from harness.comparison import Outcome
 from harness.errors import HarnessError
-from harness.files import LinesRead
+from harness.files import LOCK_FILE, LinesRead, folder_lock
+from harness.interrupts import signals_as_ctrl_c
 from harness.results import ResultsWriter, Run, load_run, read_results, rewrite_results, write_manifest
 from harness.run import manifest as run_manifest
 from harness.run.engine import Observer, execute_run
@@ -30,6 +31,10 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     """Run a suite end to end and return the stored Run (results, metrics, report path).
 
     ``run_suite("suites/sentiment.yaml", models=["openai/gpt-4o-mini"], concurrency=16)``
+
+    The run folder is locked while the run writes it (a second run on it is a HarnessError naming this one).
+    SIGTERM and SIGHUP stop the run as Ctrl-C does: what finished is kept, run.json says "interrupted", and
+    harness.interrupts.Interrupted (a KeyboardInterrupt) is raised.
     """
     started, started_at = time.monotonic(), run_manifest.now()  # the run's duration counts loading and planning
     options = options or RunOptions()
@@ -40,45 +45,61 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     models, models_reason = resolve_models(suite, options.models)
     trials = plan(suite, models, options)
     baseline = _load_baseline(options.baseline, suite, trials) if options.baseline else None
-    pending, notes = trials, []
-    if options.resume:
-        seen = LinesRead()
-        recorded = read_results(options.out_dir, seen)
-        rewrite_results(options.out_dir, recorded)  # without the torn line and the duplicates: appending stays valid
-        done = {(r.case_id, r.prompt_id, r.model_id, r.repeat) for r in recorded}
-        pending = [t for t in trials if (t.case.id, t.prompt_id, t.model.id, t.repeat) not in done]
-        notes = _resume_notes(len(recorded), seen)
-    elif options.out_dir and options.out_dir.exists() and (
-            not options.out_dir.is_dir() or any(options.out_dir.iterdir())):
-        raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
-                           hint="choose a new --out folder, or --resume it")
-    if observer is not None:
-        observer.planned(suite, models, models_reason, len(pending))
-        for note in notes:
-            observer.notice(note)
-    directory = options.out_dir or run_manifest.new_run_directory(options.reports_dir, suite.name)
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest = run_manifest.start(suite, models, models_reason, options, len(trials), started_at)
-    manifest.notes = notes
-    write_manifest(directory, manifest)
+    directory = _run_directory(options, suite)
+    with signals_as_ctrl_c(directory), folder_lock(directory):
+        # Checked only now, with the folder locked: two runs given one --out cannot both find it empty.
+        pending, notes = _pending(trials, options, directory)
+        if observer is not None:
+            observer.planned(suite, models, models_reason, len(pending))
+            for note in notes:
+                observer.notice(note)
+        manifest = run_manifest.start(suite, models, models_reason, options, len(trials), started_at)
+        manifest.notes = notes
+        write_manifest(directory, manifest)
 
-    writer = ResultsWriter(directory)
-    try:
-        execute_run(suite, pending, options, writer, observer, manifest)
-        manifest.status = "completed"
-    except KeyboardInterrupt:
-        manifest.status = "interrupted"
-        raise
-    except BaseException:
-        manifest.status = "failed"
-        raise
-    finally:
-        # Whatever happened, what completed is aggregated and reported.
-        writer.close()
-        run_manifest.finish(directory, manifest, suite, trials, baseline, started)
-        run = load_run(directory)
-        write_run_outputs(run)
+        writer = ResultsWriter(directory)
+        try:
+            execute_run(suite, pending, options, writer, observer, manifest)
+            manifest.status = "completed"
+        except KeyboardInterrupt:
+            manifest.status = "interrupted"
+            raise
+        except BaseException:
+            manifest.status = "failed"
+            raise
+        finally:
+            # Whatever happened, what completed is aggregated and reported.
+            writer.close()
+            run_manifest.finish(directory, manifest, suite, trials, baseline, started)
+            run = load_run(directory)
+            write_run_outputs(run)
     return run
+
+
+def _run_directory(options: RunOptions, suite: Suite) -> Path:
+    """The run folder, created: --out (a folder, or nothing yet), else a new one under the reports folder."""
+    if options.out_dir is None:
+        return run_manifest.new_run_directory(options.reports_dir, suite.name)
+    if options.out_dir.exists() and not options.out_dir.is_dir():
+        raise HarnessError(f"--out {options.out_dir} already exists and is not an empty folder",
+                           hint="choose a new --out folder")
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    return options.out_dir
+
+
+def _pending(trials: list[Trial], options: RunOptions, directory: Path) -> tuple[list[Trial], list[str]]:
+    """The trials still to run in ``directory`` (all of them in a new run), and what resuming found to say."""
+    if not options.resume:
+        if any(path.name != LOCK_FILE for path in directory.iterdir()):
+            raise HarnessError(f"--out {directory} already exists and is not an empty folder",
+                               hint="choose a new --out folder, or --resume it")
+        return trials, []
+    seen = LinesRead()
+    recorded = read_results(directory, seen)
+    rewrite_results(directory, recorded)  # without the torn line and the duplicates: appending stays valid
+    done = {(r.case_id, r.prompt_id, r.model_id, r.repeat) for r in recorded}
+    pending = [t for t in trials if (t.case.id, t.prompt_id, t.model.id, t.repeat) not in done]
+    return pending, _resume_notes(len(recorded), seen)
 
 
 def resume_run(directory: str | Path, options: RunOptions | None = None, *, observer: Observer | None = None) -> Run:

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -34,6 +37,10 @@ from harness.records import TrialResult
 
 # Below this many calls per worker, a second process gains less than forking it and piping its results back cost.
 MIN_TRIALS_PER_WORKER = 100
+# A stopping worker has this long to send what it finished, and this long again to exit before it is killed.
+STOP_GRACE_S = 2.0
+PARENT_POLL_S = 0.2  # how often a worker checks that its parent is still there
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def worker_count(requested: int | None, pending: int, shardable: bool) -> int:
@@ -150,7 +157,8 @@ async def first_ctrl_c_only(coroutine: Any) -> Any:
     the parent passes on. asyncio.run takes the first to cancel the run, but a second it raises as a
     KeyboardInterrupt wherever the worker is: in the cleanup of the trials it cancelled, or in a
     garbage-collector callback, which prints a traceback. The worker is stopping after the first, so
-    later ones are ignored, to the end of the process.
+    later ones are ignored, to the end of the process. SIGTERM and SIGHUP come to this same handler
+    (see harness.interrupts), so this holds for any mix of the three.
     """
     stop = signal.getsignal(signal.SIGINT)  # asyncio.run's own, which cancels the run
     if threading.current_thread() is not threading.main_thread() or not callable(stop):
@@ -184,67 +192,99 @@ def run_sharded(count: int, work: Callable[[int, Any], None], write: Callable[[T
 
     A worker's HarnessError is raised here with its message; a worker that dies without a
     word (killed, out of memory) is an error too, after everything it sent is written. On
-    Ctrl-C the workers (which got the same signal) stop, and what they finished is kept.
+    Ctrl-C (or SIGTERM, SIGHUP: see harness.interrupts) the workers stop, what they finished is
+    kept, and one that has not exited STOP_GRACE_S later is killed. A worker whose parent is
+    killed outright dies with it.
     """
     context = multiprocessing.get_context("fork")
     gc.freeze()  # keep the garbage collector from touching (and so copying) every inherited page in the workers
-    pipes, processes = [], []
-    for i in range(count):
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_work, args=(work, i, sender), daemon=True, name=f"harness-worker-{i}")
-        process.start()
-        sender.close()  # the parent keeps only the reading end: EOF tells it the worker is gone
-        pipes.append(receiver)
-        processes.append(process)
-    failure: HarnessError | None = None
-    open_pipes = dict(zip(pipes, range(len(pipes)), strict=True))
-    done: set[int] = set()
+    processes: list[Any] = []
+    pipes: dict[Any, int] = {}  # the parent keeps only the reading ends: EOF tells it a worker is gone
     try:
-        while open_pipes:
-            for connection in multiprocessing.connection.wait(list(open_pipes)):
-                try:
-                    kind, payload = _receive(connection, write)
-                except EOFError:  # the worker closed its end: finished, or died before saying so
-                    index = open_pipes.pop(connection)
-                    if index not in done and failure is None:
-                        processes[index].join(5)
-                        failure = HarnessError(f"worker {index} stopped before finishing its trials "
-                                               f"(exit code {processes[index].exitcode})")
-                    continue
-                if kind == "done":
-                    done.add(open_pipes[connection])
-                elif kind == "error" and failure is None:
-                    done.add(open_pipes[connection])
-                    failure = HarnessError(**payload)
+        for i in range(count):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_work, args=(work, i, sender, os.getpid()), daemon=True,
+                                      name=f"harness-worker-{i}")
+            process.start()
+            processes.append(process)
+            sender.close()
+            pipes[receiver] = i
+        failure = _collect(pipes, processes, write)
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches the workers too; a signal sent to this process alone is passed on.
         for process in processes:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGINT)
-        for connection in list(open_pipes):
-            _drain(connection, write)
+        _drain(list(pipes), write)
         raise
     finally:
         gc.unfreeze()
-        for process in processes:
-            process.join(5)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
+        _reap(processes)
     if failure:
         raise failure
 
 
-def _drain(connection: Any, write: Callable[[TrialResult], None]) -> None:
-    """Write the results a stopping worker still sends, until it closes its pipe."""
-    while connection.poll(10):
-        try:
-            _receive(connection, write)
-        except (EOFError, OSError):
-            return
+def _collect(pipes: dict[Any, int], processes: list[Any], write: Callable[[TrialResult], None]) -> HarnessError | None:
+    """Write the results as they land until every worker has closed its pipe; the first failure, if any."""
+    failure: HarnessError | None = None
+    done: set[int] = set()
+    while pipes:
+        for connection in multiprocessing.connection.wait(list(pipes)):
+            try:
+                kind, payload = _receive(connection, write)
+            except EOFError:  # the worker closed its end: finished, or died before saying so
+                index = pipes.pop(connection)
+                if index not in done and failure is None:
+                    processes[index].join(5)
+                    failure = HarnessError(f"worker {index} stopped before finishing its trials "
+                                           f"(exit code {processes[index].exitcode})")
+                continue
+            if kind == "done":
+                done.add(pipes[connection])
+            elif kind == "error" and failure is None:
+                done.add(pipes[connection])
+                failure = HarnessError(**payload)
+    return failure
 
 
-def _work(work: Callable[[int, Any], None], index: int, connection: Any) -> None:
+def _drain(connections: list[Any], write: Callable[[TrialResult], None]) -> None:
+    """Write the results stopping workers still send, until each closes its pipe (or STOP_GRACE_S passes)."""
+    deadline = time.monotonic() + STOP_GRACE_S
+    while connections and (left := deadline - time.monotonic()) > 0:
+        for connection in multiprocessing.connection.wait(connections, timeout=left):
+            try:
+                _receive(connection, write)
+            except (EOFError, OSError):
+                connections.remove(connection)
+
+
+def _reap(processes: list[Any]) -> None:
+    """Wait for the workers to exit; one still there STOP_GRACE_S later is stuck, and is killed."""
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker as soon as its parent is gone (killed outright, it could not stop its workers): nobody would
+    record what the worker finishes, so it must not go on calling the model. Linux sends it SIGKILL then
+    (PR_SET_PDEATHSIG); a thread watching the parent's pid does it elsewhere, and if the parent went first."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="harness-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _work(work: Callable[[int, Any], None], index: int, connection: Any, parent: int) -> None:
+    _die_with(parent)
     writer = _PipeWriter(connection)
     try:
         work(index, writer)
