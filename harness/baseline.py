@@ -62,6 +62,9 @@ def run_gates(path: str | Path) -> dict:
 def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
     """Outcomes from a run folder (or its run.json) or a baseline file, and the suite's name."""
     path = Path(path)
+    if not path.exists():
+        raise HarnessError("not found: no run folder or baseline file here", file=path,
+                           hint="a run folder written by harness run, or a file written by harness baseline save")
     if path.is_file() and path.suffix == ".jsonl":
         lines = read_json_lines(path)
         _, header = next(lines, (1, {}))

@@ -81,7 +81,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
     from harness.outputs.console import RunConsole
     from harness.providers.call import RetryPolicy
     from harness.run import RunOptions, resume_run, run_suite
-    from harness.suite import load_suite
+    from harness.suite import load_suite, param_warnings
 
     retry = RetryPolicy(retries=retries, timeout_s=timeout)
     if resume_dir is not None:
@@ -94,6 +94,8 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         raise HarnessError("give a SUITE to run, or --resume RUN_DIR")
     else:
         loaded = load_suite(suite)
+        for warning in param_warnings(loaded):
+            click.echo(f"harness: warning: {warning}", err=True)
         overrides: dict = {}
         if fail_under is not None:  # tightens the suite's pass_rate threshold, never loosens it
             current = loaded.thresholds.get("pass_rate")
@@ -134,8 +136,11 @@ def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
         if not equals or not path:
             raise HarnessError(f"--output {spec}: give NAME=PATH, e.g. --output junit=reports/junit.xml")
         requested.append((name, Path(path)))
-    for name, _ in requested:
+    for name, path in requested:
         outputs.get(name)
+        if path.is_dir():
+            raise HarnessError(f"--{'output ' + name + '=' if name not in ('junit', 'summary') else name} {path}: "
+                               "is a folder; give a file name", hint=f"e.g. {path / (name + '.out')}")
     return requested
 
 
@@ -198,7 +203,11 @@ def _load_dotenv() -> None:
     if Path(".env").is_file():
         from dotenv import load_dotenv
 
-        load_dotenv(".env", override=False)
+        try:
+            load_dotenv(".env", override=False)
+        except UnicodeDecodeError as exc:
+            raise HarnessError(f"not UTF-8 text (byte {exc.start})", file=".env",
+                               hint="save it as UTF-8, or remove it") from None
 
 
 @cli.command()
@@ -314,15 +323,17 @@ def main(argv: list[str] | None = None) -> None:
     for stream in (sys.stdout, sys.stderr):  # a model's lone surrogate is shown as "?", never an encoding crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    _load_dotenv()
     try:
+        _load_dotenv()
         with signals_as_ctrl_c():  # SIGTERM and SIGHUP stop a command as Ctrl-C does
             try:
                 cli.main(args=argv, prog_name="harness", standalone_mode=False)
             except click.exceptions.Abort as exc:  # click wraps Ctrl-C in Abort; unwrapped, it says which signal came
                 raise exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else KeyboardInterrupt() from None
     except HarnessError as exc:
-        click.echo(f"harness: error: {exc}", err=True)
+        from harness.redaction import redact
+
+        click.echo(f"harness: error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as exc:
         exc.show()

@@ -72,7 +72,12 @@ def cache_dir() -> Path:
     """Where harness keeps data between runs: $HARNESS_CACHE_DIR, else $XDG_CACHE_HOME/harness."""
     explicit = os.environ.get("HARNESS_CACHE_DIR")
     base = Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "harness"
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        source = "HARNESS_CACHE_DIR" if explicit else "the cache folder"
+        raise HarnessError(f"{source} {base} cannot be a folder here: {exc.strerror}",
+                           hint="point HARNESS_CACHE_DIR at a folder harness may write") from None
     return base
 
 

@@ -25,7 +25,9 @@ def validate(model: type[BaseModel], data: dict[str, Any], *, file: Path, node: 
     except ValidationError as exc:
         # With unions (cases: list | path) pydantic reports every branch; the deepest is the real one.
         # A misspelt key shows up both as unknown and as missing: the unknown key is the one to fix.
-        error = max(exc.errors(), key=lambda e: (len(_data_loc(tuple(e["loc"]))), e["type"] == "extra_forbidden"))
+        # A problem a validator explains (value_error) says more than "input should be a number" of another branch.
+        error = max(exc.errors(), key=lambda e: (len(_data_loc(tuple(e["loc"]))), e["type"] == "extra_forbidden",
+                                                 e["type"] == "value_error"))
         loc = _data_loc(error["loc"]) + ((error["ctx"]["key"],) if "key" in error.get("ctx", {}) else ())
         where = line_of(node, loc) if node is not None else line
         raise HarnessError(_error_message(error, loc, model), file=file, line=where) from None

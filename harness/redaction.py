@@ -17,8 +17,10 @@ SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
 def public_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A model's params as they may be written down: nothing that could hold a credential."""
-    return {k: v for k, v in params.items() if not SECRET_PARAM.search(k)}
+    """A model's params as they may be written down: nothing that could hold a credential (a base URL's
+    password masked)."""
+    return {k: mask_url(v) if isinstance(v, str) and "://" in v else v
+            for k, v in params.items() if not SECRET_PARAM.search(k)}
 
 
 def redact(text: str, *extra_secrets: str | None) -> str:

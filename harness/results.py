@@ -127,6 +127,9 @@ def load_run(path: str | Path) -> Run:
     if directory.name == MANIFEST_FILE:
         directory = directory.parent
     manifest_path = directory / MANIFEST_FILE
+    if not directory.exists():
+        raise HarnessError("run folder not found", file=directory,
+                           hint="pass a folder written by 'harness run', e.g. reports/<suite>-<timestamp>")
     if not manifest_path.is_file():
         raise HarnessError("not a run folder (no run.json)", file=directory,
                            hint="pass a folder written by 'harness run', e.g. reports/<suite>-<timestamp>")

@@ -58,7 +58,7 @@ def load_suite(path: str | Path) -> Suite:
 def _places(suite: Suite, root: yaml.Node) -> dict[str, tuple[str, int | None]]:
     """Where each prompt, model and inline case was written in the suite file."""
     file = str(suite.path)
-    places = {f"prompts.{p.id}": (file, line_of(root, ("prompts", i))) for i, p in enumerate(suite.prompts)}
+    places = {f"prompts.{p.id}": (file, line_of(root, ("prompts", i, "template"))) for i, p in enumerate(suite.prompts)}
     for i, prompt in enumerate(suite.prompts):
         text = _node(root, ("prompts", i, "text"))
         if text is not None:  # a block scalar (text: |) starts on the line after its key
@@ -141,8 +141,13 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
     uses = [(spec, ("scorers", i)) for i, spec in enumerate(suite.scorers)]
     for i, case in enumerate(suite.cases):
         uses += [(spec, ("cases", i, "scorers", j)) for j, spec in enumerate(case.scorers or [])]
+    roots = prompts.allowed_roots(suite)
     for spec, loc in uses:
         node = _node(root, loc) if loc[0] == "scorers" or inline else None
+        target = spec.type.rpartition(":")[0]
+        if target.endswith(".py"):
+            confined(suite.directory / target, roots, what=f"scorer file '{target}'", file=suite.path,
+                     line=line_of(root, loc))
         file, line = (suite.path, line_of(root, loc)) if node is not None else \
             suite.located(f"cases.{suite.cases[loc[1]].id}")
         scorers.check_spec(spec, file=Path(file), line=line,

@@ -14,6 +14,7 @@ the node tree without recursion; the data is built from the same tree, so nothin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,12 @@ def load(text: str, file: Path | str) -> tuple[Any, yaml.Node | None]:
     if root is None:
         return None, None
     _check(root, text, file)
-    return yaml.constructor.SafeConstructor().construct_document(root), root
+    try:
+        return yaml.constructor.SafeConstructor().construct_document(root), root
+    except yaml.YAMLError as exc:  # a tag that names no plain value (!!python/object, ...): never built
+        mark = getattr(exc, "problem_mark", None)
+        raise HarnessError(f"{getattr(exc, 'problem', None) or exc}: a suite holds plain values only", file=file,
+                           line=mark.line + 1 if mark else None, hint="remove the !!tag") from None
 
 
 def _located(exc: yaml.YAMLError, text: str, file: Path | str) -> HarnessError:
@@ -52,13 +58,28 @@ def _located(exc: yaml.YAMLError, text: str, file: Path | str) -> HarnessError:
     hint = None
     if mark is not None and "\t" in _line_text(text, mark.line)[: mark.column + 1]:
         problem, hint = "a tab character", "YAML indents with spaces, never tabs"
-    context_text = getattr(exc, "context", None) or ""
-    if context is not None and "quoted scalar" in context_text:
+    if mark is not None and "undefined alias" in problem:
+        alias = re.match(r"\*([^\s,\]}]+)", text[mark.index:]) if mark.index is not None else None
+        return HarnessError(f"malformed YAML: the alias *{alias.group(1) if alias else '?'} names no anchor", file=file,
+                            line=line, hint="define it first with &name, or quote the text if * was meant")
+    opened = _unclosed_quote(text, mark.line) if mark is not None else None
+    if opened is not None:
         return HarnessError(f"malformed YAML: the quote opened here is never closed ({problem} at line {line})",
-                            file=file, line=context.line + 1, hint="close the quote, or quote with the other kind")
+                            file=file, line=opened, hint="close the quote, or quote with the other kind")
+    context_text = getattr(exc, "context", None) or ""
     if context is not None and context.line + 1 != line and context_text:
         problem += f" ({context_text} that starts at line {context.line + 1})"
     return HarnessError(f"malformed YAML: {problem}", file=file, line=line, hint=hint)
+
+
+def _unclosed_quote(text: str, before: int) -> int | None:
+    """The line (1-based) of a value whose quote opens and is not closed on its line, before line ``before`` + 1:
+    what usually makes the parser fail further down (a quoted value may span lines, so only on an error)."""
+    for number, line in enumerate(text.split("\n")[: before + 1], start=1):
+        value = re.match(r"""^\s*(?:-\s+|[^#'"]*?:\s+)(["'])(.*)$""", line)
+        if value and value.group(1) not in value.group(2).replace("\\" + value.group(1), "").replace("''", ""):
+            return number
+    return None
 
 
 def _line_text(text: str, index: int) -> str:
@@ -67,28 +88,27 @@ def _line_text(text: str, index: int) -> str:
 
 
 def _check(root: yaml.Node, text: str, file: Path | str) -> None:
-    """Every node once (aliases make the tree a graph): sizes and depths bottom-up, then the rules."""
-    order, seen, stack = [], set(), [root]
-    while stack:  # depth-first, parents before children; reversed below, children before parents
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        order.append(node)
-        stack.extend(_children(node))
+    """Every node once (aliases make the tree a graph), children before parents: sizes and depths, then the rules."""
     size: dict[int, int] = {}
     height: dict[int, int] = {}
-    for node in reversed(order):
+    entered: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        if not children_done:
+            if id(node) in entered:
+                raise HarnessError("an alias refers to the collection it is in (a loop)", file=file,
+                                   line=node.start_mark.line + 1)
+            entered.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in size)
+            continue
         children = _children(node)
-        size[id(node)] = 1 + sum(size[id(child)] for child in children)
+        size[id(node)] = min(MAX_EXPANDED + 1, 1 + sum(size[id(child)] for child in children))
         height[id(node)] = 1 + max((height[id(child)] for child in children), default=0)
-        if isinstance(node, yaml.MappingNode):
-            _no_duplicate_keys(node, file)
-        elif node.tag == _BOOL and not node.style and node.value.lower() not in ("true", "false"):
-            truth = "true" if node.value.lower() in ("yes", "on", "y") else "false"
-            raise HarnessError(f"unquoted {node.value} is read as {truth} (YAML 1.1)", file=file,
-                               line=node.start_mark.line + 1,
-                               hint=f"quote it ('{node.value}') if you mean the word, or write {truth}")
+        _check_node(node, file)
     if size[id(root)] > MAX_EXPANDED:
         raise HarnessError(f"its aliases expand to more than {MAX_EXPANDED:,} values (an alias bomb?)", file=file,
                            line=_first_alias_line(text), hint="repeat less through aliases (*name)")
@@ -98,6 +118,16 @@ def _check(root: yaml.Node, text: str, file: Path | str) -> None:
             node = max(_children(node), key=lambda child: height[id(child)])
         raise HarnessError(f"nested more than {MAX_DEPTH} levels deep", file=file, line=node.start_mark.line + 1,
                            hint="flatten it: no suite needs data this deep")
+
+
+def _check_node(node: yaml.Node, file: Path | str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        _no_duplicate_keys(node, file)
+    elif node.tag == _BOOL and not node.style and node.value.lower() not in ("true", "false"):
+        truth = "true" if node.value.lower() in ("yes", "on", "y") else "false"
+        raise HarnessError(f"unquoted {node.value} is read as {truth} (YAML 1.1)", file=file,
+                           line=node.start_mark.line + 1,
+                           hint=f"quote it ('{node.value}') if you mean the word, or write {truth}")
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -39,6 +39,10 @@ def get(name: str) -> plugins.Output:
 
 def write(name: str, run: Any, path: Path | None) -> Path | None:
     """Write output ``name`` of ``run`` to ``path`` (its folders made)."""
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return get(name).write(run, path)
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return get(name).write(run, path)
+    except OSError as exc:
+        raise HarnessError(f"cannot write the {name} output: {exc.strerror}", file=path,
+                           hint="the run itself is saved; write it again with harness report") from None

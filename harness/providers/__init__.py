@@ -58,6 +58,7 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
     info = registered(spec)
     if info is not None:
         return info.open(spec)
+    check(spec)  # a model string nothing serves fails here with its did-you-mean, before litellm is asked
     return _litellm.open_endpoint(spec)
 
 
@@ -112,6 +113,12 @@ class EndpointPool:
         if isinstance(endpoint, BaseException):
             raise endpoint
         return endpoint
+
+    def check_reached(self) -> None:
+        """Raise Unreachable for an endpoint that never answered a call it tried (see Reachability)."""
+        for endpoint in self._endpoints.values():
+            if isinstance(endpoint, Endpoint):
+                endpoint.reach.check_reached(endpoint.address)
 
 
 def model_identity(spec: ModelSpec) -> str:

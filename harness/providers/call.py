@@ -14,7 +14,7 @@ from harness.providers._litellm import acompletion, litellm_module
 from harness.providers.endpoint import Endpoint
 from harness.providers.limits import Throttle, estimate_tokens
 from harness.records import Response
-from harness.redaction import redact
+from harness.redaction import redact, url_secrets
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
                                        rate_limited=getattr(exc, "status_code", None) == 429)
             reason = connection_failure(exc)
             if reason is not None:
-                endpoint.reach.failed_to_connect(endpoint.address, redact(reason, endpoint.kwargs.get("api_key")))
+                endpoint.reach.failed_to_connect(endpoint.address, redact(reason, *_secrets(endpoint)))
             if attempt > policy.retries or not _retryable(exc):
-                error = _describe(redact(str(getattr(exc, "message", "") or exc), endpoint.kwargs.get("api_key")), exc)
+                error = _describe(redact(str(getattr(exc, "message", "") or exc), *_secrets(endpoint)), exc)
                 return Response(text="", latency_ms=_ms(started), error=error, attempts=attempt,
                                 queue_ms=round(queued * 1000, 1))
             await asyncio.sleep(_wait_s(exc, attempt, policy))
@@ -95,6 +95,12 @@ def _response(reply: Any, started: float, attempt: int, queued: float) -> Respon
         attempts=attempt,
         queue_ms=round(queued * 1000, 1),
     )
+
+
+def _secrets(endpoint: Endpoint) -> list[str]:
+    """What of an endpoint's settings is a credential: its key, and a password in its base URL."""
+    base = endpoint.kwargs.get("api_base") or endpoint.kwargs.get("base_url")
+    return [endpoint.kwargs.get("api_key") or "", *(url_secrets(base) if isinstance(base, str) else [])]
 
 
 def connection_failure(exc: BaseException) -> str | None:

@@ -51,9 +51,12 @@ class Reachability:
     def __init__(self) -> None:
         self._streak = 0
         self._since = 0.0
+        self._answers = 0
+        self._reason: str | None = None
 
     def answered(self) -> None:
         self._streak = 0
+        self._answers += 1
 
     def failed_to_connect(self, address: str, reason: str) -> None:
         """Count a connection failure; raises Unreachable when the endpoint has kept failing."""
@@ -61,7 +64,17 @@ class Reachability:
         if self._streak == 0:
             self._since = now
         self._streak += 1
+        self._reason = reason
         if self._streak >= self.FAILURES and now - self._since >= self.SPAN_S:
-            raise Unreachable(f"cannot reach {address or 'the model'}: {reason}",
-                              hint="is the server running, and is its address (api_base, OPENAI_BASE_URL, ...) "
-                                   "right? What was recorded is kept: finish with harness run --resume RUN_DIR")
+            raise self._unreachable(address)
+
+    def check_reached(self, address: str) -> None:
+        """At the end of a run: an endpoint that failed to connect and never answered could not be reached at all
+        (too few calls to stop the run early), which is not the prompts' failure either."""
+        if self._reason is not None and not self._answers:
+            raise self._unreachable(address)
+
+    def _unreachable(self, address: str) -> Unreachable:
+        return Unreachable(f"cannot reach {address or 'the model'}: {self._reason}",
+                           hint="is the server running, and is its address (api_base, OPENAI_BASE_URL, ...) right? "
+                                "What was recorded is kept: finish with harness run --resume RUN_DIR")

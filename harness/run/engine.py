@@ -186,6 +186,7 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
                             await run_one(trial)
 
                     await asyncio.gather(*(lane() for _ in range(options.concurrency)))
+                pool.check_reached()
     finally:
         if cache is not None:
             cache.close()

@@ -94,7 +94,7 @@ def _judge_config(suite: Suite, options: RunOptions) -> dict[str, Any] | None:
 
 
 def new_run_directory(reports_dir: Path, suite_name: str) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", suite_name.lower()).strip("-") or "suite"
+    slug = re.sub(r"[^a-z0-9]+", "-", suite_name.lower()).strip("-")[:60].strip("-") or "suite"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     reports_dir.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 1000):

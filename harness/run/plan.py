@@ -80,7 +80,10 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
     if names:
         specs = []
         for name in names:
-            role, _, model = name.partition("=") if "=" in name else (name, "", "")
+            role, equals, model = name.partition("=")
+            if not name.strip() or (equals and not (role.strip() and model.strip())):
+                raise HarnessError(f"--model '{name}': give a model string, or OLD=NEW with both sides",
+                                   hint="e.g. --model openai/gpt-4o-mini, or --model gpt-4o-mini=openai/gpt-4.1-mini")
             base = by_id.get(role)
             if model:
                 specs.append(ModelSpec(id=role, model=model, params=base.params if base else {}))
@@ -91,6 +94,8 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
         specs, reason = list(suite.models), "from the suite"
     else:
         name, reason = default_model()
+        if not name.strip():
+            raise HarnessError("HARNESS_MODEL is set but empty", hint="unset it, or name a model")
         specs = [ModelSpec(model=name)]
     ids = [s.id for s in specs]
     for i, model_id in enumerate(ids):

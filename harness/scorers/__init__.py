@@ -60,15 +60,16 @@ class ScorerInfo:
     # Checked at load for every case the scorer applies to: returns a problem, or None.
     check: Callable[[Case, dict[str, Any]], str | None] | None = None
     # Checked at load once per use of the scorer, beyond its arguments' types (a G-Eval criterion's template
-    # exists in the suite's folder): returns a problem, or None.
-    check_args: Callable[[dict[str, Any], Path], str | None] | None = None
+    # exists in the suite's folder): returns (the argument, its problem), or None.
+    check_args: Callable[[dict[str, Any], Path], tuple[str, str] | None] | None = None
     # Asks a judge model (so the run records which one).
     uses_judge: bool = False
 
 
 def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
            check: Callable[[Case, dict[str, Any]], str | None] | None = None,
-           check_args: Callable[[dict[str, Any], Path], str | None] | None = None, uses_judge: bool = False):
+           check_args: Callable[[dict[str, Any], Path], tuple[str, str] | None] | None = None,
+           uses_judge: bool = False):
     """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
 
     Its arguments are checked against its signature's types when a suite loads (see
@@ -116,7 +117,9 @@ def check_spec(spec: ScorerSpec, *, file: Path, line: int | None,
     check_arguments(info.fn, spec.args, scorer=spec.type, file=file, line=line, lines=lines)
     problem = info.check_args(spec.args, file.parent) if info.check_args else None
     if problem:
-        raise HarnessError(f"scorer '{spec.type}': {problem}", file=file, line=line)
+        argument, text = problem
+        raise HarnessError(f"scorer '{spec.type}': argument '{argument}': {text}", file=file,
+                           line=lines(argument) or line)
     return info
 
 

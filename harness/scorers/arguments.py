@@ -65,7 +65,7 @@ def search(pattern: str, text: str, *, ignore_case: bool = False) -> regex.Match
     try:
         return regex.search(pattern, text, regex.IGNORECASE if ignore_case else 0, timeout=REGEX_TIMEOUT_S)
     except TimeoutError:
-        raise PatternTimeout(f"the pattern /{pattern}/ took over {REGEX_TIMEOUT_S:g} s on this output "
+        raise PatternTimeout(f"the pattern /{pattern}/ timed out after {REGEX_TIMEOUT_S:g} s on this output "
                              "(it backtracks without end: simplify it)") from None
 
 

@@ -92,13 +92,13 @@ async def rubric(output: str, case: Case, *, rubric: str, scale: Scale | None = 
     return await judge(scoring, template, variables, read, untrusted=output, model=model)
 
 
-def _criterion_exists(args: dict[str, Any], directory: Path) -> str | None:
+def _criterion_exists(args: dict[str, Any], directory: Path) -> tuple[str, str] | None:
     criterion = args.get("criterion", "")
     roots = prompts.judge_template_roots(directory)
     if not any((root / "judges" / "g_eval" / f"{criterion}.j2").is_file() for root in roots):
         known = sorted({p.stem for root in roots for p in (root / "judges" / "g_eval").glob("*.j2")})
-        return (f"no G-Eval criterion '{criterion}'{did_you_mean(criterion, known)} (known: {', '.join(known)}; "
-                f"add your own as prompts/judges/g_eval/{criterion}.j2)")
+        return "criterion", (f"no G-Eval criterion '{criterion}'{did_you_mean(criterion, known)} (known: "
+                             f"{', '.join(known)}; add your own as prompts/judges/g_eval/{criterion}.j2)")
     return None
 
 
