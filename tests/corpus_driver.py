@@ -344,11 +344,10 @@ def _serve(jobs_path: str, results_path: str, workdir: str, timeout: float, slot
 
     `slots` jobs run at once; one still running after SUSPECT_AFTER seconds may be stuck, and no longer
     takes a slot, so the hangs of the corpus wait out their time limit side by side, not one after another.
-    A job is hung (see _verdict) when it has spun SPINNING seconds of CPU and run `timeout` seconds, or
-    when it has run `timeout` seconds not counting the time it waited for a CPU (so the load of the
-    others never makes a slow job look hung), or after 3 x `timeout` whatever happened. Then the server
-    has faulthandler dump its stack into its log (SIGUSR1, which works even in C code, such as a regex)
-    and kills it. A spinning job also runs at a lower priority, so it takes little from the jobs that end.
+    A job still running after `timeout` seconds is hung (see _verdict for the one exception); then the
+    server has faulthandler dump its stack into its log (SIGUSR1, which works even in C code, such as a
+    regex) and kills it. A job that spins runs at a lower priority as it goes (NICE_AFTER), so the hangs
+    take little of the CPU from the jobs that finish.
     """
     from harness.cli import main  # noqa: F401  (imported once, inherited by every job)
     from harness.models import litellm_module
@@ -402,7 +401,10 @@ def _serve(jobs_path: str, results_path: str, workdir: str, timeout: float, slot
 
 
 SUSPECT_AFTER = 0.5  # seconds running: then the job no longer takes a slot
-SPINNING = 2.0  # seconds of CPU: a job that has spun this much is niced, and held to the time limit on the clock
+LIGHT = 1.5  # seconds of CPU: a job that has used less is light (see _verdict)
+# (seconds of CPU used, niceness): the more a job still running has spun (a hang that burns CPU: a regex, an
+# alias bomb), the more it gives way to the jobs that finish; a light one keeps its priority.
+NICE_AFTER = ((LIGHT, 10), (3.0, 19))
 MAX_PROCESSES = 16
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -419,10 +421,11 @@ def _watch(pid: int, state: dict[str, Any], now: float, timeout: float) -> None:
                 os.kill(pid, 9)
         return
     cpu, waited = _cpu_seconds(pid, age), _waited_seconds(pid)
-    if cpu > SPINNING and not state.get("niced"):
-        state["niced"] = True
+    nice = max((n for spun, n in NICE_AFTER if cpu > spun), default=0)
+    if nice > state.get("nice", 0):
+        state["nice"] = nice
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, pid, 10)
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
     hung = _verdict(age, cpu, waited, timeout)
     if hung:
         state.update(hung=hung, dumped=now)
@@ -431,12 +434,12 @@ def _watch(pid: int, state: dict[str, Any], now: float, timeout: float) -> None:
 
 
 def _verdict(age: float, cpu: float, waited: float, timeout: float) -> str | None:
-    if cpu > SPINNING and age > timeout:
-        return f"{age:.0f}s, {cpu:.0f}s of CPU"
-    if age - waited > timeout:
-        return f"{age:.0f}s" + (f", of which {waited:.0f}s waiting for a CPU" if waited >= 1 else "")
-    if age > 3 * timeout:
-        return f"{age:.0f}s, of which {waited:.0f}s waiting for a CPU"
+    """Why a job still running is hung, or None. The time limit is on the clock; only a light job (little CPU
+    used) that spent part of it waiting for a CPU gets that waiting time back, up to a second time limit."""
+    if age <= timeout:
+        return None
+    if cpu >= LIGHT or age - waited > timeout or age > 2 * timeout:
+        return f"{age:.0f}s, {cpu:.1f}s of CPU" + (f", {waited:.0f}s waiting for one" if waited >= 1 else "")
     return None
 
 
