@@ -37,10 +37,12 @@ def corpus_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     jobs = {c.id: prepare(c, base / "copies") for c in COMMANDS if c.id in wanted}
     # The slowest commands of the last run first (a hang takes its whole time limit): they then wait out
     # their limits beside the quick ones instead of after them.
-    last = request.config.cache.get(DURATIONS, {})
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    last = cache.get(DURATIONS, {}) if cache else {}
     order = sorted(jobs.values(), key=lambda job: -last.get(job.id, 0.0))
     results = run_jobs(order, base / "driver")
-    request.config.cache.set(DURATIONS, {**last, **{i: round(r.get("seconds", 0.0), 2) for i, r in results.items()}})
+    if cache:
+        cache.set(DURATIONS, {**last, **{i: round(r.get("seconds", 0.0), 2) for i, r in results.items()}})
     return {job_id: (job, results.get(job_id)) for job_id, job in jobs.items()}
 
 
