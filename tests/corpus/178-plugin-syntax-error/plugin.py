@@ -1,0 +1,4 @@
+from harness import scorer
+
+def broken(:
+    pass

@@ -1,0 +1,3 @@
+import os
+
+raise RuntimeError('plugin exploded')

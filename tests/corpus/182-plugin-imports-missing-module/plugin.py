@@ -1,0 +1,2 @@
+import os
+import no_such_dependency_xyz

@@ -1,0 +1,2 @@
+def short(output, case):
+    return 1.0

@@ -1,0 +1,2 @@
+def explode(output, case):
+    raise ValueError('boom-from-scorer')

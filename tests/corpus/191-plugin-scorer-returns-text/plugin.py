@@ -1,0 +1,2 @@
+def wordy(output, case):
+    return 'yes'
