@@ -349,9 +349,12 @@ def _serve(jobs_path: str, results_path: str, workdir: str, timeout: float, slot
     regex) and kills it. A job that spins runs at a lower priority as it goes (NICE_AFTER), so the hangs
     take little of the CPU from the jobs that finish.
     """
+    from harness import plugins
     from harness.cli import main  # noqa: F401  (imported once, inherited by every job)
-    from harness.models import litellm_module
-    from harness.scorers import builtin, hallucination, judges, summarization  # noqa: F401
+    from harness.providers._litellm import litellm_module
+
+    for registry in plugins.REGISTRIES:  # the built-in scorers, providers and outputs, loaded once
+        registry.load()
 
     if warm:
         litellm_module()
