@@ -27,7 +27,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import HarnessError
-from harness.files import confined, project_root
+from harness.files import confined, printable, project_root
 
 if TYPE_CHECKING:
     from harness.spec import Case, PromptSpec, Suite
@@ -190,10 +190,12 @@ def render_messages(template: jinja2.Template, variables: dict, *, source: str, 
         line = _template_line(exc, template)
         raise _template_error(exc, variables, source=source, what=what,
                               line=line + line_offset if line is not None else None) from None
-    messages = [{"role": "system", "content": system.strip()}] if system.strip() else []
-    if not user.strip():
+    # A lone surrogate (from a JSON data file) cannot be sent in any request: it goes as U+FFFD.
+    system, user = printable(system.strip()), printable(user.strip())
+    messages = [{"role": "system", "content": system}] if system else []
+    if not user:
         raise HarnessError(f"{what}: the template renders an empty user message", file=source)
-    messages.append({"role": "user", "content": user.strip()})
+    messages.append({"role": "user", "content": user})
     return messages
 
 
