@@ -35,6 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from harness.errors import HarnessError
 from harness.files import cache_dir, locked
 from harness.records import Response
@@ -61,7 +63,10 @@ def _encode(response: Response) -> str:
 
 
 def _decode(record: str | bytes) -> Response:
-    return replace(Response(**json.loads(record)), cached=True, queue_ms=0.0)  # no queue for an answer on hand
+    return replace(_RESPONSE.validate_json(record), cached=True, queue_ms=0.0)  # no queue for an answer on hand
+
+
+_RESPONSE = TypeAdapter(Response)
 
 
 class ResponseCache:

@@ -35,7 +35,7 @@ def validate(model: type[BaseModel], data: dict[str, Any], *, file: Path, node: 
 
 def _data_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-branch tags ('list[Case]', 'str', 'function-after[...]') from a location."""
-    branch_names = {"str", "float", "int", "bool", "Bound"}
+    branch_names = {"str", "float", "int", "bool", "Bound", "Message", "FewShot", "NamedTool"}
     return tuple(p for p in loc if isinstance(p, int) or (p not in branch_names and "[" not in str(p)))
 
 

@@ -30,7 +30,7 @@ from harness.errors import HarnessError
 from harness.files import confined, printable, project_root
 
 if TYPE_CHECKING:
-    from harness.spec import Case, PromptSpec, Suite
+    from harness.spec import PromptSpec, Suite
 
 Message = dict[str, str]
 SYSTEM_BLOCK = "system"
@@ -71,12 +71,13 @@ class ConfinedLoader(jinja2.FileSystemLoader):
 
 
 @dataclass(frozen=True)
-class Prompt:
-    id: str
-    source: str  # where it is, for messages: its file, or the suite and prompt id
+class Compiled:
+    """A compiled template and where it came from: its frames are named ``file``, and a template written inline in
+    a suite starts at line ``line_offset`` + 1 of it."""
+
     template: jinja2.Template
-    file: str  # what the template's frames are named, and errors name: the template file, or the suite file
-    line_offset: int = 0  # an inline template's first line in the suite file, less one
+    file: str
+    line_offset: int = 0
 
 
 def allowed_roots(suite: Suite) -> list[Path]:
@@ -142,61 +143,69 @@ def _environment(roots: tuple[Path, ...], allowed: tuple[Path, ...]) -> Sandbox:
                    keep_trailing_newline=False, autoescape=False)
 
 
-def compile_prompts(suite: Suite) -> dict[str, Prompt]:
-    """Parse every prompt of the suite once; syntax errors name the template file (or suite) and line."""
+def environment(suite: Suite) -> Sandbox:
+    """The sandbox a suite's templates render in: includes found in its prompt folders, inside the project."""
     allowed = allowed_roots(suite)
-    env = _environment(tuple(_search_roots(suite.directory, allowed)), tuple(allowed))
-    compiled = {}
-    for spec in suite.prompts:
-        where = suite.where(f"prompts.{spec.id}")
-        path = locate_template(spec, suite, line=where)
-        file = str(path) if path else str(suite.path)
-        offset = 0 if path else (suite.where(f"prompts.{spec.id}.text") or where or 1) - 1
-        try:
-            source = path.read_bytes().decode("utf-8") if path else spec.text or ""
-            template = env.template_class.from_code(env, env.compile(source, name=spec.id, filename=file),
-                                                    env.make_globals(None))
-        except UnicodeDecodeError as exc:
-            raise HarnessError(f"template is not UTF-8 text (byte {exc.start})", file=file,
-                               hint="save it as UTF-8") from None
-        except jinja2.TemplateSyntaxError as exc:
-            raise HarnessError(f"template syntax error: {exc.message}", file=file,
-                               line=(exc.lineno or 1) + offset) from None
-        compiled[spec.id] = Prompt(id=spec.id, source=file if path else f"{suite.path}: prompt '{spec.id}'",
-                                   template=template, file=file, line_offset=offset)
-    return compiled
+    return _environment(tuple(_search_roots(suite.directory, allowed)), tuple(allowed))
 
 
-def render(prompt: Prompt, case: Case) -> list[Message]:
-    """The chat messages for one case: [system?, user]."""
-    variables = {**case.vars, "expected": case.expected, "case_id": case.id}
-    return render_messages(prompt.template, variables, source=prompt.file, what=f"case '{case.id}'",
-                           line_offset=prompt.line_offset)
-
-
-def render_messages(template: jinja2.Template, variables: dict, *, source: str, what: str,
-                    line_offset: int = 0) -> list[Message]:
-    """A template's chat messages for these variables; ``what`` names the case in errors, which say where."""
+def compile_template(env: jinja2.Environment, source: str, *, file: str, line_offset: int = 0,
+                     name: str = "template") -> Compiled:
+    """Parse a template once; a syntax error names the file and line (in the suite, for an inline one)."""
     try:
-        with _time_limit():
-            system = ""
-            if SYSTEM_BLOCK in template.blocks:
-                system = _text(template.blocks[SYSTEM_BLOCK](template.new_context(variables)))
-            # The body with the system block blanked, so it is not repeated in the user message.
-            context = template.new_context(variables)
-            context.blocks[SYSTEM_BLOCK] = [lambda _ctx: iter(())]
-            user = _text(template.root_render_func(context))
-    except Exception as exc:  # anything a template does wrong is the template's problem, located
-        line = _template_line(exc, template)
-        raise _template_error(exc, variables, source=source, what=what,
-                              line=line + line_offset if line is not None else None) from None
+        code = env.compile(source, name=name, filename=file)
+    except jinja2.TemplateSyntaxError as exc:
+        raise HarnessError(f"template syntax error: {exc.message}", file=file,
+                           line=(exc.lineno or 1) + line_offset) from None
+    return Compiled(env.template_class.from_code(env, code, env.make_globals(None)), file, line_offset)
+
+
+def read_template(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"template is not UTF-8 text (byte {exc.start})", file=path,
+                           hint="save it as UTF-8") from None
+
+
+def render_text(compiled: Compiled, variables: dict, *, what: str) -> str:
+    """A whole template rendered (stripped; a lone surrogate as U+FFFD); errors name the template line and ``what``."""
+    return printable(_rendered(compiled, variables, what, lambda t: t.root_render_func(t.new_context(variables)))
+                     .strip())
+
+
+def render_messages(template: jinja2.Template | Compiled, variables: dict, *, source: str = "", what: str,
+                    line_offset: int = 0) -> list[Message]:
+    """A template's chat messages: an optional ``{% block system %}`` is the system message, the rest the user's."""
+    compiled = template if isinstance(template, Compiled) else Compiled(template, source, line_offset)
+    tpl = compiled.template
+    system = ""
+    if SYSTEM_BLOCK in tpl.blocks:
+        system = _rendered(compiled, variables, what, lambda t: t.blocks[SYSTEM_BLOCK](t.new_context(variables)))
+
+    def body(t: jinja2.Template) -> Iterable[str]:  # with the system block blanked, not repeated in the user's
+        context = t.new_context(variables)
+        context.blocks[SYSTEM_BLOCK] = [lambda _ctx: iter(())]
+        return t.root_render_func(context)
+
     # A lone surrogate (from a JSON data file) cannot be sent in any request: it goes as U+FFFD.
-    system, user = printable(system.strip()), printable(user.strip())
+    system, user = printable(system.strip()), printable(_rendered(compiled, variables, what, body).strip())
     messages = [{"role": "system", "content": system}] if system else []
     if not user:
-        raise HarnessError(f"{what}: the template renders an empty user message", file=source)
+        raise HarnessError(f"{what}: the template renders an empty user message", file=compiled.file)
     messages.append({"role": "user", "content": user})
     return messages
+
+
+def _rendered(compiled: Compiled, variables: dict, what: str,
+              chunks: Callable[[jinja2.Template], Iterable[str]]) -> str:
+    try:
+        with _time_limit():
+            return _text(chunks(compiled.template))
+    except Exception as exc:  # anything a template does wrong is the template's problem, located
+        line = _template_line(exc, compiled.template)
+        raise _template_error(exc, variables, source=compiled.file, what=what,
+                              line=line + compiled.line_offset if line is not None else None) from None
 
 
 class _TooLong(Exception):

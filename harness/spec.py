@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from harness.chat import Message, MessageItem, ResponseFormat, Tool, ToolChoice
 
 
 class _Strict(BaseModel):
@@ -35,6 +37,8 @@ class ScorerSpec(_Strict):
     threshold: float | None = Field(default=None, ge=0, le=1)
     weight: float = Field(default=1.0, ge=0)
     negate: bool = Field(default=False, alias="not")
+    # Which of a conversation's answers it scores: the Nth (from 0), each ("all"), or (None) the last.
+    turn: int | Literal["all"] | None = Field(default=None)
     args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -43,7 +47,7 @@ class ScorerSpec(_Strict):
         if isinstance(data, str):
             return {"type": data}
         if isinstance(data, dict) and "args" not in data:
-            own = {k: data[k] for k in ("type", "name", "threshold", "weight", "not", "negate") if k in data}
+            own = {k: data[k] for k in ("type", "name", "threshold", "weight", "not", "negate", "turn") if k in data}
             own["args"] = {k: v for k, v in data.items() if k not in own}
             return own
         return data
@@ -56,11 +60,18 @@ class ScorerSpec(_Strict):
 
 
 class PromptSpec(_Strict):
-    """A prompt variant: a Jinja template file under ``prompts/``, or inline ``text``."""
+    """A prompt variant: a Jinja template file under ``prompts/``, inline ``text``, or chat ``messages`` (a list,
+    or a YAML/JSON file holding one). Its own tools, tool choice, response format and tool rounds replace
+    the suite's."""
 
     id: str
     template: str | None = None
     text: str | None = None
+    messages: list[MessageItem] | str | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    max_tool_rounds: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -71,8 +82,9 @@ class PromptSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> PromptSpec:
-        if (self.template is None) == (self.text is None):
-            raise ValueError("give exactly one of 'template' (a file under prompts/) or 'text' (inline)")
+        if sum(source is not None for source in (self.template, self.text, self.messages)) != 1:
+            raise ValueError("give exactly one of 'template' (a file under prompts/), 'text' (inline) "
+                             "or 'messages' (a chat)")
         return self
 
 
@@ -110,6 +122,8 @@ class ModelSpec(_Strict):
     id: str = ""
     model: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    # Read tool calls the model writes as JSON in its text (small self-hosted models do; on for `local`).
+    tool_calls_from_text: bool = False
     # Limits for this model: requests at once (else the run's -j), requests and tokens per minute.
     concurrency: int | None = Field(default=None, ge=1)
     rpm: float | None = Field(default=None, gt=0)
@@ -162,6 +176,10 @@ class Case(_Strict):
     expected: Any = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Later user turns (templates), each sent after the model's answer to the one before.
+    turns: list[str] = Field(default_factory=list)
+    # The case's own input (a history, content parts): it takes the place of the prompt's last user message.
+    messages: list[Message] | None = None
     scorers: list[ScorerSpec] | None = None
     # Passing mark for the weighted mean of the case's scores; when unset every scorer must pass.
     threshold: float | None = Field(default=None, ge=0, le=1)
@@ -193,6 +211,11 @@ class Suite(_Strict):
     scorers: list[ScorerSpec] = Field(default_factory=list)
     # Every case's passing mark on its weighted score, unless the case sets its own.
     threshold: float | None = Field(default=None, ge=0, le=1)
+    # Tools the model may call, and the rounds of calls the harness answers before it stops the loop.
+    tools: list[Tool] = Field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    max_tool_rounds: int = Field(default=4, ge=1)
+    response_format: ResponseFormat | None = None
     # The model behind judge scorers (a litellm model string or `local`); else the default model.
     judge: ModelSpec | None = None
     thresholds: dict[str, float | Bound] = Field(default_factory=dict)

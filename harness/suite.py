@@ -150,7 +150,7 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
                      line=line_of(root, loc))
         file, line = (suite.path, line_of(root, loc)) if node is not None else \
             suite.located(f"cases.{suite.cases[loc[1]].id}")
-        scorers.check_spec(spec, file=Path(file), line=line,
+        scorers.check_spec(spec, suite, file=Path(file), line=line,
                            lines=lambda arg, n=node: line_of(n, (arg,)) if n is not None else None)
     for case in suite.cases:
         for spec in suite.scorers_for(case):

@@ -18,8 +18,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 
 # From the bottom up: each name is a module or subpackage directly under harness/.
 LAYERS = [
-    {"errors", "spec", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located", "interrupts"},
-    {"prompts", "plugins", "cases"},
+    {"errors", "spec", "chat", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located",
+     "interrupts"},
+    {"prompts", "plugins", "cases", "messages"},
     {"providers", "scorers", "cache", "results", "metrics"},
     {"suite", "comparison", "baseline", "history"},
     {"run"},

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.errors import HarnessError
-from harness.prompts import compile_prompts, render
+from harness.messages import compile_prompts
+from harness.messages import render as render_for
 from harness.spec import Case, Suite
+
+
+def render(prompt, case):
+    return render_for(prompt, case, Path.cwd(), [Path.cwd()])
 
 
 def suite_with(tmp_path, template: str) -> Suite:

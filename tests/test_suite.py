@@ -49,7 +49,8 @@ def test_a_good_inline_suite_loads(write):
     (GOOD.replace("scorers:", "scorrers:"), 9, "unknown key 'scorrers' (did you mean 'scorers'?)"),
     (GOOD.replace("    expected: positive", "    expectd: positive"), 8,
      "unknown key 'expectd' (did you mean 'expected'?)"),
-    (GOOD.replace("terse.j2", "nope.j2"), 4,  # the template: line "template 'sentiment/nope.j2' of prompt 'terse' not found"),
+    (GOOD.replace("terse.j2", "nope.j2"), 4,  # the template: line
+     "template 'sentiment/nope.j2' of prompt 'terse' not found"),
     (GOOD.replace("type: label", "type: lable"), 10, "unknown scorer 'lable' (did you mean 'label'?)"),
     (GOOD.replace("    labels:", "    lables:"), 11,  # the argument's own line
      "scorer 'label' has no argument 'lables' (did you mean 'labels'?)"),

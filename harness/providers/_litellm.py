@@ -41,7 +41,8 @@ async def open_endpoint(spec: ModelSpec) -> AsyncIterator[Endpoint]:
                            hint="set it (or the model's params.api_key), or run the bundled model: --model local")
     base = transport.get("api_base") or transport.get("base_url") or env_base_url(spec.model)
     yield Endpoint(model=spec.model, kwargs=transport, inline_sync_half=provider_name in INLINE_PROVIDERS,
-                   address=mask_url(str(base)) if base else f"the {provider_name} API")
+                   address=mask_url(str(base)) if base else f"the {provider_name} API",
+                   tool_calls_from_text=spec.tool_calls_from_text)
 
 
 def check_model(spec: ModelSpec) -> str:

@@ -7,9 +7,10 @@ import contextlib
 import email.utils
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from harness.providers import tool_calls
 from harness.providers._litellm import acompletion, litellm_module
 from harness.providers.endpoint import Endpoint
 from harness.providers.limits import Throttle, estimate_tokens
@@ -71,7 +72,7 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
             continue
         endpoint.reach.answered()
         try:
-            response = _response(reply, started, attempt, queued)
+            response = _with_calls_from_text(_response(reply, started, attempt, queued), endpoint, params)
         except (AttributeError, IndexError, TypeError) as exc:
             response = Response(text="", latency_ms=_ms(started), attempts=attempt, queue_ms=round(queued * 1000, 1),
                                 error=f"malformed response: {type(exc).__name__}: {exc}")
@@ -87,6 +88,7 @@ def _response(reply: Any, started: float, attempt: int, queued: float) -> Respon
     usage = getattr(reply, "usage", None)
     return Response(
         text=choice.message.content or "",
+        tool_calls=tool_calls.native(choice.message),
         finish_reason=choice.finish_reason,
         latency_ms=_ms(started),
         prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -95,6 +97,15 @@ def _response(reply: Any, started: float, attempt: int, queued: float) -> Respon
         attempts=attempt,
         queue_ms=round(queued * 1000, 1),
     )
+
+
+def _with_calls_from_text(response: Response, endpoint: Endpoint, params: dict[str, Any]) -> Response:
+    """With tools offered and none called, an endpoint that reads calls from text (see tool_calls) may find some."""
+    offered = {t["function"]["name"] for t in params.get("tools") or [] if isinstance(t, dict) and "function" in t}
+    if response.tool_calls or not offered or not endpoint.tool_calls_from_text:
+        return response
+    found = tool_calls.from_text(response.text, offered)
+    return replace(response, tool_calls=found, tool_calls_from_text=True, text="") if found else response
 
 
 def _secrets(endpoint: Endpoint) -> list[str]:

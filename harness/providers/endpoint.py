@@ -33,6 +33,8 @@ class Endpoint:
     inline_sync_half: bool = False
     address: str = ""
     capacity: int | None = None
+    # Read tool calls a model writes as JSON in its text (see harness.providers.tool_calls).
+    tool_calls_from_text: bool = False
     reach: Reachability = field(default_factory=lambda: Reachability(), repr=False, compare=False)
 
 

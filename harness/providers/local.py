@@ -147,6 +147,6 @@ async def open_local(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     try:
         yield Endpoint(model=f"openai/{ALIAS}", kwargs={"api_base": server.base_url, "api_key": "local-no-key"},
                        inline_sync_half=True, address=f"the bundled model at {server.base_url}",
-                       capacity=PARALLEL_SLOTS)
+                       capacity=PARALLEL_SLOTS, tool_calls_from_text=True)
     finally:
         await off_loop(server.stop)

@@ -31,11 +31,21 @@ from harness.records.manifest import (
     VariantDelta,
     VariantMetrics,
 )
-from harness.records.trial import RESULTS_SCHEMA, Response, Score, TrialResult, Verdict, judge_usage, trial_id
+from harness.records.trial import (
+    RESULTS_SCHEMA,
+    Response,
+    Score,
+    ToolCall,
+    TrialResult,
+    Verdict,
+    judge_usage,
+    trial_id,
+)
 
 __all__ = [
     "MANIFEST_SCHEMA", "RESULTS_SCHEMA", "ABComparison", "Agreement", "BaselineComparison", "Change", "Classification",
     "Counts", "Delta", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict", "ModelRef", "PairDelta",
     "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScorerMetrics", "SuiteRef",
-    "ThresholdCheck", "TrialResult", "Variant", "VariantDelta", "VariantMetrics", "Verdict", "judge_usage", "trial_id",
+    "ThresholdCheck", "ToolCall", "TrialResult", "Variant", "VariantDelta", "VariantMetrics", "Verdict",
+    "judge_usage", "trial_id",
 ]

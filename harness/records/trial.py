@@ -19,8 +19,21 @@ RESULTS_SCHEMA = 1
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function the model called: its name, its arguments parsed from their JSON (None, with ``error``, when they
+    are not a JSON object) and as sent, and the call's id (which the tool's result answers)."""
+
+    name: str
+    arguments: dict[str, Any] | None
+    raw: str = ""
+    id: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Response:
-    """A model's answer to one request (or the error that stood in for it)."""
+    """A model's answer to one request (or the error that stood in for it). Over a conversation, the last answer
+    with the usage of every call summed."""
 
     text: str
     finish_reason: str | None = None
@@ -34,7 +47,9 @@ class Response:
     # Time waiting for a slot of the model's (or the run's) concurrency before the answering attempt, apart from
     # latency_ms: a queue on our side is not the model's slowness.
     queue_ms: float = 0.0
-
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    # The calls were read from the answer's text (a small model writing JSON), not sent as tool calls.
+    tool_calls_from_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ class TrialResult:
     prompt_id: str
     model_id: str
     repeat: int
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     vars: dict[str, Any]
     expected: Any
     response: Response
@@ -78,6 +93,13 @@ class TrialResult:
     tags: list[str] = field(default_factory=list)
     # The case's passing mark on the weighted score (None: every weighted scorer must pass).
     threshold: float | None = None
+    # What followed the first request's messages: the model's answers (with their tool calls), the tools'
+    # results, the case's later user turns. Empty for a single answer with no tool calls.
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    def answers(self) -> list[str]:
+        """The model's answer to each user turn, in order (its last message before the next turn)."""
+        return conversation_answers(self.transcript, self.response.text)
 
     @property
     def trial_id(self) -> str:
@@ -140,6 +162,19 @@ class TrialResult:
 def _jsonable(value: Any) -> Any:
     """What a scorer left in its metadata that JSON has no type for: a dataclass as its fields, else its text."""
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
+
+
+def conversation_answers(transcript: list[dict[str, Any]], final: str) -> list[str]:
+    """The model's answer to each user turn of a conversation: its last message before the next user message."""
+    if not transcript:
+        return [final]
+    answers = [""]
+    for message in transcript:
+        if message.get("role") == "user":
+            answers.append("")
+        elif message.get("role") == "assistant":
+            answers[-1] = message.get("content") or ""
+    return answers
 
 
 _RESULT = TypeAdapter(TrialResult)

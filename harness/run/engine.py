@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from harness import scorers
 from harness.cache import Cache, cache_key, open_cache
+from harness.messages import for_request
 from harness.providers import Endpoint, EndpointPool, model_identity, remote, request_params
 from harness.providers._litellm import litellm_module, tuned_for_calls
 from harness.providers.call import complete
 from harness.providers.limits import Throttle, split
 from harness.records import Response, RunManifest, TrialResult
+from harness.records.trial import conversation_answers
 from harness.results import ResultsWriter
 from harness.run import batch, workers
+from harness.run.conversation import converse
 from harness.run.plan import RunOptions, Trial
 from harness.scorers.judge import judge_models, judge_spec, resolve_judge
 from harness.spec import ModelSpec, Suite
@@ -40,8 +44,8 @@ class Caller:
     """Model calls for one run (or one worker's share of it): the cache, each model's throttle (concurrency
     that adapts to 429s, requests and tokens per minute), the run's overall concurrency, retries."""
 
-    def __init__(self, options: RunOptions, pool: EndpointPool, cache: Cache | None):
-        self.options, self.pool, self.cache = options, pool, cache
+    def __init__(self, options: RunOptions, pool: EndpointPool, cache: Cache | None, directory: Path):
+        self.options, self.pool, self.cache, self.directory = options, pool, cache, directory
         self.limit = asyncio.Semaphore(options.concurrency)
         self.throttles: dict[str, Throttle] = {}
 
@@ -65,7 +69,7 @@ class Caller:
     async def ask(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
         """Ask the model (known not to be in the cache), and cache its answer under ``key``."""
         endpoint = await self.pool.get(spec)
-        response = await complete(endpoint, messages, params, self.options.retry,
+        response = await complete(endpoint, for_request(messages, self.directory), params, self.options.retry,
                                   throttle=self.throttle(spec, endpoint))
         if self.cache is not None:
             self.cache.put(key, response)
@@ -170,13 +174,21 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
                 # a judge's opens on its first uncached question.
                 for model in {t.model.id: t.model for t in trials if id(t) not in known}.values():
                     await pool.get(model)
-                caller = Caller(options, pool, cache)
+                caller = Caller(options, pool, cache, suite.directory)
                 judges = Judges(resolve_judge(suite, options.judge), caller)
+                identities = {t.model.id: model_identity(t.model) for t in trials}
 
                 async def run_one(trial: Trial) -> None:
-                    response = known.get(id(trial)) or await caller.ask(trial.model, trial.messages, trial.params,
-                                                                        keys[id(trial)])
-                    await _record(suite, trial, response, writer, observer, judges)
+                    first = known.get(id(trial)) or await caller.ask(trial.model, trial.messages, trial.params,
+                                                                     keys[id(trial)])
+
+                    def ask(messages: list[dict[str, Any]]) -> Awaitable[Response]:
+                        key = cache_key(identities[trial.model.id], messages, trial.params, trial.repeat)
+                        return caller.call(trial.model, messages, trial.params, key)
+
+                    response, transcript = await converse(trial.chat, trial.case, trial.messages, trial.turns,
+                                                          first, ask)
+                    await _record(suite, trial, response, transcript, writer, observer, judges)
 
                 if take is None:
                     await asyncio.gather(*(run_one(t) for t in trials))
@@ -192,19 +204,22 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
             cache.close()
 
 
-async def _record(suite: Suite, trial: Trial, response: Response, writer: ResultsWriter, observer: Observer | None,
-                  judges: Judges) -> None:
+async def _record(suite: Suite, trial: Trial, response: Response, transcript: list[dict[str, Any]],
+                  writer: ResultsWriter, observer: Observer | None, judges: Judges) -> None:
     scores: list[scorers.Score] = []
     if response.error is None:
+        chat = trial.chat
         context = scorers.ScoringContext(response=response, messages=trial.messages, directory=suite.directory,
-                                         judge=judges)
-        applied = await asyncio.gather(*(scorers.apply(spec, response.text, trial.case, context)
+                                         judge=judges, transcript=transcript, tools=chat.tools if chat else [],
+                                         response_format=chat.response_format if chat else None)
+        answers = conversation_answers(transcript, response.text)
+        applied = await asyncio.gather(*(scorers.apply_to_turns(spec, answers, trial.case, context)
                                          for spec in suite.scorers_for(trial.case)))
         scores = [score for score in applied if score is not None]
     result = TrialResult(case_id=trial.case.id, prompt_id=trial.prompt_id, model_id=trial.model.id,
                          repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
                          expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores,
-                         threshold=suite.threshold_for(trial.case))
+                         threshold=suite.threshold_for(trial.case), transcript=transcript)
     _deliver(result, writer, observer)
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import prompts, providers
+from harness import messages, prompts, providers
 from harness.errors import HarnessError, did_you_mean
+from harness.messages import ChatPrompt
 from harness.providers import default_model, request_params
 from harness.providers.call import RetryPolicy
 from harness.scorers.judge import judge_models
@@ -20,14 +21,17 @@ from harness.spec import Case, ModelSpec, Suite
 
 @dataclass(frozen=True)
 class Trial:
-    """One (case, prompt, model, repeat) to run, already rendered."""
+    """One (case, prompt, model, repeat) to run, already rendered: the first request's messages and request
+    parameters (the prompt's tools among them), and the case's later user turns."""
 
     case: Case
     prompt_id: str
     model: ModelSpec
     repeat: int
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     params: dict[str, Any]
+    chat: ChatPrompt | None = None
+    turns: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,21 +126,29 @@ def check_models(suite: Suite, models: Sequence[ModelSpec], reason: str) -> list
 
 
 def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list[Trial]:
-    """Every trial of the run, rendered. Raises HarnessError on the first template problem."""
-    compiled = prompts.compile_prompts(suite)
+    """Every trial of the run, rendered (each case once per prompt, its later turns too). Raises HarnessError on the
+    first template problem, naming the template's line and the case."""
+    compiled = messages.compile_prompts(suite)
     prompt_ids = list(options.prompts) or list(compiled)
     for wanted in prompt_ids:
         if wanted not in compiled:
             raise HarnessError(f"no prompt '{wanted}' in the suite{did_you_mean(wanted, compiled)}",
                                file=suite.path, hint="prompts: " + ", ".join(compiled))
     repeats = options.repeats or suite.repeats
+    roots = prompts.allowed_roots(suite)
+    rendered: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     trials = []
     for model in models:
-        params = request_params(model)
         for prompt_id in prompt_ids:
+            chat = compiled[prompt_id]
+            params = {**request_params(model), **messages.tools_param(chat)}
             for case in suite.cases[: options.limit]:
                 if options.only is not None and (case.id, prompt_id, model.id) not in options.only:
                     continue
-                messages = prompts.render(compiled[prompt_id], case)
-                trials.extend(Trial(case, prompt_id, model, r, messages, params) for r in range(repeats))
+                if (prompt_id, case.id) not in rendered:
+                    rendered[(prompt_id, case.id)] = (
+                        messages.render(chat, case, suite.directory, roots),
+                        [messages.render_turn(turn, case, chat, n) for n, turn in enumerate(case.turns, start=1)])
+                first, turns = rendered[(prompt_id, case.id)]
+                trials.extend(Trial(case, prompt_id, model, r, first, params, chat, turns) for r in range(repeats))
     return trials

@@ -16,17 +16,19 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness import plugins
 from harness.errors import HarnessError, did_you_mean
+from harness.providers.tool_calls import turn_tool_calls
 from harness.records import Score, Verdict
-from harness.scorers.arguments import SCORING_PARAMETER, PatternTimeout, check_arguments
+from harness.scorers.arguments import SCORING_PARAMETER, PatternTimeout, check_arguments, coerce
 
 if TYPE_CHECKING:
-    from harness.records import Response
+    from harness.chat import ResponseFormat, Tool
+    from harness.records import Response, ToolCall
     from harness.spec import Case, ScorerSpec, Suite
 
 
@@ -47,6 +49,16 @@ class ScoringContext:
     messages: list[dict[str, str]]
     directory: Path
     judge: JudgeClient | None = None
+    # The conversation after the first request (see harness.run.conversation), the tools offered, the format asked.
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    response_format: ResponseFormat | None = None
+    # The tool calls of the answer being scored: every call of the conversation, or one turn's.
+    turn_calls: list[ToolCall] | None = None
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self.response.tool_calls if self.turn_calls is None else self.turn_calls
 
 
 @dataclass(frozen=True)
@@ -60,15 +72,15 @@ class ScorerInfo:
     # Checked at load for every case the scorer applies to: returns a problem, or None.
     check: Callable[[Case, dict[str, Any]], str | None] | None = None
     # Checked at load once per use of the scorer, beyond its arguments' types (a G-Eval criterion's template
-    # exists in the suite's folder): returns (the argument, its problem), or None.
-    check_args: Callable[[dict[str, Any], Path], tuple[str, str] | None] | None = None
+    # exists in the suite's folder, a tool it names is offered): returns (the argument, its problem), or None.
+    check_args: Callable[[dict[str, Any], Suite], tuple[str, str] | None] | None = None
     # Asks a judge model (so the run records which one).
     uses_judge: bool = False
 
 
 def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
            check: Callable[[Case, dict[str, Any]], str | None] | None = None,
-           check_args: Callable[[dict[str, Any], Path], tuple[str, str] | None] | None = None,
+           check_args: Callable[[dict[str, Any], Suite], tuple[str, str] | None] | None = None,
            uses_judge: bool = False):
     """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
 
@@ -110,12 +122,12 @@ def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = N
                        hint="scorers: " + ", ".join(names) + "; or 'path/to/file.py:function' for your own")
 
 
-def check_spec(spec: ScorerSpec, *, file: Path, line: int | None,
+def check_spec(spec: ScorerSpec, suite: Suite, *, file: Path, line: int | None,
                lines: Callable[[str], int | None] = lambda _arg: None) -> ScorerInfo:
     """Fail at load when a scorer is unknown, or its arguments do not fit its signature or its own checks."""
-    info = resolve(spec, base=file.parent, file=file, line=line)
+    info = resolve(spec, base=suite.directory, file=file, line=line)
     check_arguments(info.fn, spec.args, scorer=spec.type, file=file, line=line, lines=lines)
-    problem = info.check_args(spec.args, file.parent) if info.check_args else None
+    problem = info.check_args(spec.args, suite) if info.check_args else None
     if problem:
         argument, text = problem
         raise HarnessError(f"scorer '{spec.type}': argument '{argument}': {text}", file=file,
@@ -129,6 +141,30 @@ def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
     return info.check(case, spec.args) if info.check else None
 
 
+async def apply_to_turns(spec: ScorerSpec, answers: list[str], case: Case, context: ScoringContext) -> Score | None:
+    """Score the answer ``turn:`` names (the last by default; with ``all``, each, passing when every one does)."""
+    if spec.turn is None:
+        return await apply(spec, answers[-1], case, context)
+    calls = turn_tool_calls(context.transcript, len(answers)) if context.transcript else [context.tool_calls]
+    chosen = range(len(answers)) if spec.turn == "all" else [spec.turn]
+    scores = []
+    for turn in chosen:
+        if turn >= len(answers):
+            info = resolve(spec, base=context.directory)
+            error = f"turn {turn} was not reached: the conversation has {len(answers)} answer(s)"
+            return Score(name=spec.name, value=0.0, passed=False, weight=spec.weight, explanation=error, error=error,
+                         threshold=spec.threshold if spec.threshold is not None else info.threshold)
+        score = await apply(spec, answers[turn], case, replace(context, turn_calls=calls[turn]))
+        if score is not None:
+            scores.append(score)
+    if len(scores) <= 1:
+        return scores[0] if scores else None
+    first = scores[0]
+    return replace(first, value=sum(s.value for s in scores) / len(scores), passed=all(s.passed for s in scores),
+                   error=next((s.error for s in scores if s.error), None),
+                   explanation="; ".join(f"turn {i}: {s.explanation}" for i, s in enumerate(scores)))
+
+
 async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringContext) -> Score | None:
     """Run one scorer on one output; None when it does not apply to the case.
 
@@ -138,7 +174,7 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
     info = resolve(spec, base=context.directory)
     threshold = spec.threshold if spec.threshold is not None else info.threshold
     try:
-        result = info.fn(output, case, **spec.args, **_scoring_argument(info, context))
+        result = info.fn(output, case, **coerce(info.fn, spec.args), **_scoring_argument(info, context))
         if inspect.isawaitable(result):
             result = await result
         if result is None:

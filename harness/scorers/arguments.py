@@ -96,6 +96,17 @@ def check_arguments(fn: Callable[..., Any], args: dict[str, Any], *, scorer: str
                            file=file, line=where) from None
 
 
+def coerce(fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as the scorer's types make them (a mapping given for a model-typed argument becomes that
+    model); checked at load, so this does not fail for a suite that loaded."""
+    model = arguments_model(fn)
+    if model is None or not args:
+        return args
+    validated = model.model_validate(args)
+    return {**{name: getattr(validated, name) for name in args if name in model.model_fields},
+            **(validated.model_extra or {})}
+
+
 @functools.cache
 def arguments_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
     """The pydantic model of a scorer's own arguments (after output and case), or None if it cannot take them."""

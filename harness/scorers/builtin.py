@@ -106,8 +106,11 @@ def extract_label(output: str, labels: list[str], aliases: dict[str, list[str]])
 
 
 @scorer("json")
-def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None) -> Verdict:
-    """The output parses as JSON (a ```json fence around it is tolerated) and, if given, fits the JSON Schema."""
+def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None, scoring: ScoringContext) -> Verdict:
+    """The output parses as JSON (a ```json fence around it is tolerated) and fits the JSON Schema: the one given,
+    else the one the request's response_format asked for."""
+    if schema is None and scoring.response_format is not None:
+        schema = scoring.response_format.schema
     text = output.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
     if fenced:

@@ -9,7 +9,6 @@ calls' tokens and cost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import prompts
@@ -28,7 +27,7 @@ from harness.scorers.judge import (
 )
 
 if TYPE_CHECKING:
-    from harness.spec import Case
+    from harness.spec import Case, Suite
 
 G_EVAL_SCALE = (1, 5)
 FACTUALITY_VALUES = {"consistent": 1.0, "superset": 0.75, "subset": 0.5, "contradicts": 0.0}
@@ -92,9 +91,9 @@ async def rubric(output: str, case: Case, *, rubric: str, scale: Scale | None = 
     return await judge(scoring, template, variables, read, untrusted=output, model=model)
 
 
-def _criterion_exists(args: dict[str, Any], directory: Path) -> tuple[str, str] | None:
+def _criterion_exists(args: dict[str, Any], suite: Suite) -> tuple[str, str] | None:
     criterion = args.get("criterion", "")
-    roots = prompts.judge_template_roots(directory)
+    roots = prompts.judge_template_roots(suite.directory)
     if not any((root / "judges" / "g_eval" / f"{criterion}.j2").is_file() for root in roots):
         known = sorted({p.stem for root in roots for p in (root / "judges" / "g_eval").glob("*.j2")})
         return "criterion", (f"no G-Eval criterion '{criterion}'{did_you_mean(criterion, known)} (known: "

@@ -1,0 +1,77 @@
+"""Tool calls read from an answer: the ones a provider sends, and (opt-in) the ones a small model writes as text.
+
+A model served by llama.cpp with a small model (the bundled one) often writes its call as plain JSON
+in its content, ``{"name": "get_order", "arguments": {"id": "B-7"}}``, sometimes fenced, instead of
+in the chat template's tags. With ``tool_calls_from_text`` (on for ``local``) such an answer naming
+a tool the request offered is read as that call, and the response says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from harness.records import ToolCall
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?```\s*$", re.DOTALL | re.IGNORECASE)
+
+
+def native(message: Any) -> list[ToolCall]:
+    """The tool calls of a chat completion's message (litellm's / OpenAI's objects)."""
+    calls = []
+    for call in getattr(message, "tool_calls", None) or []:
+        function = getattr(call, "function", None)
+        raw = getattr(function, "arguments", None) or ""
+        calls.append(_call(getattr(function, "name", "") or "", raw if isinstance(raw, str) else json.dumps(raw),
+                           getattr(call, "id", "") or ""))
+    return calls
+
+
+def from_text(text: str, offered: set[str]) -> list[ToolCall]:
+    """Calls written as JSON in the answer's text (a call object, or a list of them) naming offered tools."""
+    fenced = _FENCE.match(text)
+    try:
+        data = json.loads(fenced.group(1) if fenced else text.strip())
+    except ValueError:
+        return []
+    items = data if isinstance(data, list) else [data]
+    calls = []
+    for number, item in enumerate(items):
+        if not (isinstance(item, dict) and item.get("name") in offered):
+            return []
+        arguments = item.get("arguments", item.get("parameters", {}))
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        calls.append(_call(item["name"], raw, f"text-call-{number}"))
+    return calls
+
+
+def _call(name: str, raw: str, call_id: str) -> ToolCall:
+    try:
+        arguments = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        return ToolCall(name=name, arguments=None, raw=raw, id=call_id, error=f"arguments are not JSON: {exc}")
+    if not isinstance(arguments, dict):
+        return ToolCall(name=name, arguments=None, raw=raw, id=call_id, error="arguments are not a JSON object")
+    return ToolCall(name=name, arguments=arguments, raw=raw, id=call_id)
+
+
+def as_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
+    """The assistant message a conversation goes on from: its text, and its calls as a request carries them."""
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.raw}}
+                                 for c in calls]
+    return message
+
+
+def turn_tool_calls(transcript: list[dict[str, Any]], turns: int) -> list[list[ToolCall]]:
+    """The tool calls the model made in each user turn of a conversation (as the transcript recorded them)."""
+    calls: list[list[ToolCall]] = [[]]
+    for message in transcript:
+        if message.get("role") == "user":
+            calls.append([])
+        for call in message.get("tool_calls") or [] if message.get("role") == "assistant" else []:
+            function = call.get("function") or {}
+            calls[-1].append(_call(function.get("name", ""), function.get("arguments") or "", call.get("id", "")))
+    return calls + [[] for _ in range(turns - len(calls))]
