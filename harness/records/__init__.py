@@ -31,11 +31,22 @@ from harness.records.manifest import (
     VariantDelta,
     VariantMetrics,
 )
-from harness.records.trial import RESULTS_SCHEMA, Response, Score, TrialResult, Verdict, judge_usage, trial_id
+from harness.records.trial import (
+    RESULTS_SCHEMA,
+    Response,
+    Score,
+    ScoreFacts,
+    TrialFacts,
+    TrialResult,
+    Verdict,
+    judge_usage,
+    trial_id,
+)
 
 __all__ = [
     "MANIFEST_SCHEMA", "RESULTS_SCHEMA", "ABComparison", "Agreement", "BaselineComparison", "Change", "Classification",
     "Counts", "Delta", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict", "ModelRef", "PairDelta",
-    "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScorerMetrics", "SuiteRef",
-    "ThresholdCheck", "TrialResult", "Variant", "VariantDelta", "VariantMetrics", "Verdict", "judge_usage", "trial_id",
+    "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScoreFacts", "ScorerMetrics",
+    "SuiteRef", "ThresholdCheck", "TrialFacts", "TrialResult", "Variant", "VariantDelta", "VariantMetrics", "Verdict",
+    "judge_usage", "trial_id",
 ]

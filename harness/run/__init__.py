@@ -15,7 +15,7 @@ from harness.baseline import load_outcomes
 from harness.comparison import Outcome
 from harness.errors import HarnessError
 from harness.files import LinesRead
-from harness.results import ResultsWriter, Run, load_run, read_results, rewrite_results, write_manifest
+from harness.results import ResultsWriter, Run, index_results, load_run, rewrite_results, write_manifest
 from harness.run import manifest as run_manifest
 from harness.run.engine import Observer, execute_run
 from harness.run.plan import RunOptions, Trial, plan, resolve_models
@@ -43,9 +43,9 @@ def run_suite(suite: Suite | str | Path, options: RunOptions | None = None, *,
     pending, notes = trials, []
     if options.resume:
         seen = LinesRead()
-        recorded = read_results(options.out_dir, seen)
-        rewrite_results(options.out_dir, recorded)  # without the torn line and the duplicates: appending stays valid
-        done = {(r.case_id, r.prompt_id, r.model_id, r.repeat) for r in recorded}
+        # Without the torn line and the duplicates: appending stays valid.
+        recorded = rewrite_results(options.out_dir, index_results(options.out_dir, seen))
+        done = {s.facts.key for s in recorded}
         pending = [t for t in trials if (t.case.id, t.prompt_id, t.model.id, t.repeat) not in done]
         notes = _resume_notes(len(recorded), seen)
     elif options.out_dir and options.out_dir.exists() and (
