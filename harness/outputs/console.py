@@ -155,7 +155,7 @@ def print_summary(run: Run, path: Path | None = None) -> None:
     out.print(f"{counts.cached}/{counts.completed} trials from cache · {counts.describe_errors()}")
     if any(check.bound == NOTHING_PASSED for check in manifest.thresholds):
         out.print("no thresholds set: the run passes unless every trial fails (add thresholds: to the suite)")
-    for error, count in Counter(r.response.error for r in run.results if r.response.error).most_common(3):
+    for error, count in Counter(f.error for f in run.facts() if f.error).most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")
     for check in manifest.thresholds:
         if not check.passed:
