@@ -26,8 +26,9 @@ def _venv(path: Path) -> Path:
 
 
 def _pip_install(python: Path, *args: str) -> None:
+    """Without PYTHONPATH: pip would find this checkout's harness on it and install nothing."""
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", *args], check=True, capture_output=True, text=True)
+                    "--no-build-isolation", *args], check=True, capture_output=True, text=True, env=_clean_env())
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
