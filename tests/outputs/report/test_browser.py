@@ -176,6 +176,22 @@ def test_a_report_past_its_limits_shows_rows_and_says_what_it_left_out(page, tmp
     assert page.errors == [] and blocked == []
 
 
+def test_the_page_joins_its_chunks_into_every_row_with_its_text_unchanged(page, tmp_path):
+    from harness.files import printable
+    from tests.outputs.report.test_matrix import TRICKY, stored_run, trial
+
+    run = stored_run(tmp_path, [trial(i, p, f"{p}: {text}") for i, text in enumerate(TRICKY) for p in ("a", "b")])
+    path = write_report(run, tmp_path / "report.html", Limits(chunk_chars=200))  # a chunk for every row or two
+
+    page.goto(path.as_uri())
+
+    expect(page.locator("#count")).to_have_text(f"rows 1–{len(TRICKY)} of {len(TRICKY)}")
+    short = [text for text in TRICKY if len(text) < 300]  # shown whole, without "show all"
+    shown = [page.locator("#cases-body tr").nth(i).locator("pre.output").all_text_contents() for i in range(len(short))]
+    assert shown == [[printable(f"{p}: {text}") for p in ("a", "b")] for text in short]
+    assert page.errors == []
+
+
 def test_report_command_compares_two_saved_runs(page, project, tmp_path):
     with FakeLLMServer(sentiment_answer) as server:
         run_cli("run", project(base_url=server.base_url), "--prompt", "terse", "--out", tmp_path / "base")
