@@ -437,10 +437,10 @@ def main() -> None:
         print(f"\none process: harness wall / bare litellm wall: {single.wall_s:.2f} s / {litellm_loop.wall_s:.2f} s"
               f" = {single.wall_s / litellm_loop.wall_s:.2f}")
     ratio = harness.wall_s / litellm_loop.wall_s
+    rounds = " ".join(f"{h.wall_s / b.wall_s:.2f}" for h, b in zip(harnesses, loops, strict=True))
     print(f"all workers: harness wall / bare litellm wall (whole processes): {harness.wall_s:.2f} s / "
-          f"{litellm_loop.wall_s:.2f} s" + (f" (medians of {args.repeat} rounds; round by round: "
-                                            + " ".join(f"{h.wall_s / b.wall_s:.2f}" for h, b in zip(harnesses, loops))
-                                            + ")" if args.repeat > 1 else ""))
+          f"{litellm_loop.wall_s:.2f} s" + (f" (medians of {args.repeat} rounds; round by round: {rounds})"
+                                            if args.repeat > 1 else ""))
     print(f"ratio: {ratio:.2f}")
 
 

@@ -41,8 +41,9 @@ def compare(base: Run | str | Path, candidate: Run | str | Path, *, gates: Gates
     """``candidate`` compared with ``base`` (runs, run folders or baseline files), paired trial by trial:
     regressions, improvements, each metric's change with its interval, and the gates (by default the
     candidate run's own, else harness's)."""
-    base_outcomes = outcomes(base.results) if isinstance(base, Run) else load_outcomes(base)[0]
-    candidate_outcomes = outcomes(candidate.results) if isinstance(candidate, Run) else load_outcomes(candidate)[0]
+    base_outcomes = outcomes(base.iter_results()) if isinstance(base, Run) else load_outcomes(base)[0]
+    candidate_outcomes = (outcomes(candidate.iter_results()) if isinstance(candidate, Run)
+                          else load_outcomes(candidate)[0])
     if gates is None:
         gates = Gates(**(candidate.manifest.config.gates if isinstance(candidate, Run) else run_gates(candidate)))
     result = compare_to_baseline(base_outcomes, candidate_outcomes, gates, model_map=model_map)
@@ -80,4 +81,4 @@ def load_outcomes(path: str | Path) -> tuple[list[Outcome], str]:
                                    hint="write baselines with: harness baseline save RUN_DIR --to FILE") from None
         return items, str(header.get("suite", ""))
     run = load_run(path)
-    return outcomes(run.results), run.manifest.suite.name
+    return outcomes(run.iter_results()), run.manifest.suite.name

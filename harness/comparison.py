@@ -23,6 +23,7 @@ from harness.records import (
     GateCheck,
     MetricVerdict,
     PairDelta,
+    TrialFacts,
     TrialResult,
     Variant,
     VariantDelta,
@@ -33,7 +34,7 @@ from harness.stats import bootstrap_mean_interval, holm, mcnemar_exact, wilcoxon
 PASS = "pass_rate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What a comparison needs of one trial: its identity, whether it passed, its scores."""
 
@@ -52,10 +53,15 @@ class Outcome:
 
 
 def outcomes(results: Iterable[TrialResult]) -> list[Outcome]:
+    """Each trial's outcome, with its output (for the changes a baseline comparison lists)."""
+    return [outcome(r.facts(), r.response.text) for r in results]
+
+
+def outcome(facts: TrialFacts, output: str = "") -> Outcome:
     """A score without a verdict (its scorer errored) is left out, as the run's means leave it out: its
     0 is no measurement. The trial still counts as failed."""
-    return [Outcome(r.case_id, r.prompt_id, r.model_id, r.repeat, r.passed, r.response.error is not None,
-                    {s.name: s.value for s in r.scores if not s.error}, r.response.text) for r in results]
+    return Outcome(facts.case_id, facts.prompt_id, facts.model_id, facts.repeat, facts.passed,
+                   facts.error is not None, {s.name: s.value for s in facts.scores if not s.error}, output)
 
 
 def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Delta:

@@ -1,16 +1,18 @@
 """Aggregate metrics per variant (prompt x model) and the suite's thresholds on them.
 
 Trials whose model call failed are counted as errors, apart from the pass rate: a flaky
-provider should show up as an error rate, not as a drop in prompt quality.
+provider should show up as an error rate, not as a drop in prompt quality. Everything here works
+from a trial's compact facts (TrialFacts: no output, prompt or explanations), so a run of any size
+is aggregated without its text in memory; a TrialResult is taken too, and gives the same numbers.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from harness.records import Counts, Score, ThresholdCheck, TrialResult, VariantMetrics, judge_usage
+from harness.records import Counts, ScoreFacts, ThresholdCheck, TrialFacts, TrialResult, VariantMetrics, judge_usage
 from harness.spec import Bound
 from harness.stats import (
     bootstrap_mean_interval,
@@ -23,21 +25,24 @@ from harness.stats import (
     percentile,
 )
 
+Trials = Iterable[TrialResult | TrialFacts]
 
-def summarize(results: Sequence[TrialResult]) -> list[VariantMetrics]:
+
+def summarize(results: Trials) -> list[VariantMetrics]:
     """One metrics record per (prompt, model), in the order variants first appear."""
-    groups: dict[tuple[str, str], list[TrialResult]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[TrialFacts]] = defaultdict(list)
     for result in results:
-        groups[(result.prompt_id, result.model_id)].append(result)
+        facts = result.facts()
+        groups[(facts.prompt_id, facts.model_id)].append(facts)
     return [_variant(prompt_id, model_id, group) for (prompt_id, model_id), group in groups.items()]
 
 
-def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> VariantMetrics:
-    scored = [r for r in group if r.response.error is None]
+def _variant(prompt_id: str, model_id: str, group: list[TrialFacts]) -> VariantMetrics:
+    scored = [r for r in group if r.error is None]
     passed = sum(1 for r in scored if r.passed)
     # A cached response keeps the latency measured when it was first answered.
-    latencies = [r.response.latency_ms for r in scored]
-    costs = [r.response.cost_usd for r in group if r.response.cost_usd is not None]
+    latencies = [r.latency_ms for r in scored]
+    costs = [r.cost_usd for r in group if r.cost_usd is not None]
     return VariantMetrics.model_validate({
         "prompt_id": prompt_id,
         "model_id": model_id,
@@ -48,11 +53,11 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> Variant
         "pass_rate_ci": pass_rate_interval(scored),
         "errors": len(group) - len(scored),
         "error_rate": (len(group) - len(scored)) / len(group) if group else 0.0,
-        "cached": sum(1 for r in group if r.response.cached),
+        "cached": sum(1 for r in group if r.cached),
         "latency_p50_ms": percentile(latencies, 50),
         "latency_p95_ms": percentile(latencies, 95),
-        "prompt_tokens": sum(r.response.prompt_tokens or 0 for r in group),
-        "completion_tokens": sum(r.response.completion_tokens or 0 for r in group),
+        "prompt_tokens": sum(r.prompt_tokens or 0 for r in group),
+        "completion_tokens": sum(r.completion_tokens or 0 for r in group),
         "cost_usd": sum(costs) if costs else None,
         "scorers": _scorer_metrics(scored),
         "judge": judge_usage([s for r in group for s in r.scores]),
@@ -60,7 +65,7 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialResult]) -> Variant
     })
 
 
-def pass_rate_interval(scored: list[TrialResult]) -> list[float]:
+def pass_rate_interval(scored: Sequence[TrialResult | TrialFacts]) -> list[float]:
     """95% interval of the pass rate (see rate_interval)."""
     return rate_interval([(r.case_id, r.passed) for r in scored])
 
@@ -74,7 +79,7 @@ def rate_interval(outcomes: list[tuple[str, bool]]) -> list[float]:
     return list(clustered_wilson_interval(list(by_case.values())))
 
 
-def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
+def _repeat_metrics(scored: list[TrialFacts]) -> dict[str, Any] | None:
     """With K repeats per case: mean per-case pass probability, pass@K, pass^K, and the flaky cases.
 
     A case is flaky when it both passed and failed across its repeats: its verdict is luck,
@@ -103,8 +108,8 @@ def _repeat_metrics(scored: list[TrialResult]) -> dict[str, Any] | None:
     }
 
 
-def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
-    by_name: dict[str, list[tuple[str, Score]]] = defaultdict(list)
+def _scorer_metrics(scored: list[TrialFacts]) -> dict[str, dict[str, Any]]:
+    by_name: dict[str, list[tuple[str, ScoreFacts]]] = defaultdict(list)
     for result in scored:
         for score in result.scores:
             by_name[score.name].append((result.case_id, score))
@@ -146,7 +151,7 @@ def _scorer_metrics(scored: list[TrialResult]) -> dict[str, dict[str, Any]]:
     return metrics
 
 
-def _mean_interval(scores: list[tuple[str, Score]]) -> list[float] | None:
+def _mean_interval(scores: list[tuple[str, ScoreFacts]]) -> list[float] | None:
     """95% bootstrap interval of a scorer's mean value, over cases; None for one case (it says nothing of the
     spread)."""
     by_case: dict[str, list[float]] = defaultdict(list)
@@ -158,7 +163,7 @@ def _mean_interval(scores: list[tuple[str, Score]]) -> list[float] | None:
     return [max(0.0, low), min(1.0, high)]
 
 
-def judge_agreement(scores: list[tuple[str, Score]]) -> dict[str, Any] | None:
+def judge_agreement(scores: list[tuple[str, ScoreFacts]]) -> dict[str, Any] | None:
     """How far to trust a judge: its agreement with the human labels cases carry for this scorer.
 
     ``scores`` are (case id, score). A human label of pass/fail (or true/false) is compared with
@@ -209,21 +214,22 @@ def check_thresholds(variants: Sequence[VariantMetrics], thresholds: dict[str, f
     return checks
 
 
-def counts(results: Sequence[TrialResult], planned: int) -> Counts:
+def counts(results: Trials, planned: int) -> Counts:
     """How many trials ran, came from the cache, and met each kind of error (a score is a judge's when a
     judge model was asked for it)."""
-    scores = [s for r in results for s in r.scores if s.error]
-    return Counts(planned=planned, completed=len(results), cached=sum(1 for r in results if r.response.cached),
-                  errors=sum(1 for r in results if r.response.error),
+    facts = [r.facts() for r in results]
+    scores = [s for r in facts for s in r.scores if s.error]
+    return Counts(planned=planned, completed=len(facts), cached=sum(1 for r in facts if r.cached),
+                  errors=sum(1 for r in facts if r.error),
                   judge_errors=sum(1 for s in scores if s.judge), scorer_errors=sum(1 for s in scores if not s.judge))
 
 
 NOTHING_PASSED = "> 0 (with no thresholds set, at least one trial must pass)"
 
 
-def something_passed(results: Sequence[TrialResult]) -> ThresholdCheck:
+def something_passed(results: Trials) -> ThresholdCheck:
     """The check a suite without thresholds still gets: a run in which every trial failed or errored fails."""
-    scored = [r for r in results if r.response.error is None]
+    scored = [f for f in (r.facts() for r in results) if f.error is None]
     rate = sum(r.passed for r in scored) / len(scored) if scored else None
     return ThresholdCheck(prompt_id=None, model_id=None, metric="pass_rate", value=rate, bound=NOTHING_PASSED,
                           passed=bool(rate))

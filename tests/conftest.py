@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -23,6 +25,15 @@ def sentiment_answer(request: dict) -> Reply | str:
     text = last_user_message(request).lower()
     review = text.rsplit("review:", 1)[-1]
     return "Positive" if any(w in review for w in POSITIVE_WORDS) else "The sentiment is negative."
+
+
+def embedded_data(report: str) -> dict:
+    """The JSON the report's case matrix is drawn from, its chunks joined as the page's script joins them."""
+    data: dict = {"rows": [], "strings": []}
+    for block in re.findall(r'<script type="application/json" class="harness-data">(.*?)</script>', report, re.DOTALL):
+        for key, value in json.loads(block).items():
+            data[key] = data[key] + value if key in ("rows", "strings") else value
+    return data
 
 
 @pytest.fixture(autouse=True)

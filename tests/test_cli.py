@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -14,19 +13,13 @@ import pytest
 
 import harness
 from harness.testing import FakeLLMServer, Reply, last_user_message
-from tests.conftest import run_cli, sentiment_answer
+from tests.conftest import embedded_data, run_cli, sentiment_answer
 
 
 def only_run_dir(root: Path) -> Path:
     runs = sorted((root / "reports").glob("sentiment-*"))
     assert len(runs) == 1, runs
     return runs[0]
-
-
-def embedded_data(report: str) -> dict:
-    """The JSON the report's case matrix is drawn from."""
-    return json.loads(re.search(r'<script type="application/json" id="harness-data">(.*?)</script>', report,
-                                re.DOTALL).group(1))
 
 
 def outputs(run_dir: Path) -> list[str]:

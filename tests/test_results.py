@@ -7,9 +7,18 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
+from harness.files import LinesRead
 from harness.metrics import check_thresholds
-from harness.records import Response, ScorerMetrics, TrialResult, VariantMetrics
-from harness.results import ResultsWriter, load_run, read_results
+from harness.records import Response, RunManifest, ScorerMetrics, SuiteRef, TrialResult, VariantMetrics
+from harness.results import (
+    ResultsWriter,
+    index_results,
+    load_run,
+    read_results,
+    results_at,
+    rewrite_results,
+    write_manifest,
+)
 from harness.scorers import Score
 from harness.spec import Bound
 
@@ -48,6 +57,30 @@ def test_a_result_line_reads_back_as_the_same_result_with_what_json_lacks_turned
     back = TrialResult.from_dict(record)
     assert replace(back, scores=[replace(back.scores[0], metadata={})]) == replace(
         original, scores=[replace(score, metadata={})])
+
+
+def test_the_index_holds_each_trial_once_with_its_lines_place_and_lines_move_as_they_are(tmp_path):
+    writer = ResultsWriter(tmp_path)
+    for case_id, text in [("a", "one\u2028"), ("b", "two"), ("a", "one again")]:
+        writer.write(result(case_id, text))
+    writer.close()
+    with (tmp_path / "results.jsonl").open("a") as handle:
+        handle.write('{"case_id": "c", "prompt_')  # torn by a kill
+    seen = LinesRead()
+
+    stored = index_results(tmp_path, seen)
+
+    assert [(s.facts.case_id, s.facts.output_chars) for s in stored] == [("a", 4), ("b", 3)]
+    assert seen.skipped == ["a|p|m|0"] and seen.torn == 1
+    assert [r.response.text for r in results_at(tmp_path, stored[::-1])] == ["two", "one\u2028"]
+    lines = (tmp_path / "results.jsonl").read_bytes().splitlines(keepends=True)
+    moved = rewrite_results(tmp_path, stored[::-1])
+    assert (tmp_path / "results.jsonl").read_bytes().splitlines(keepends=True) == [lines[1], lines[0]]
+    assert [r.response.text for r in results_at(tmp_path, moved)] == ["two", "one\u2028"]
+    assert rewrite_results(tmp_path, moved) == moved  # already so: nothing is written
+    write_manifest(tmp_path, RunManifest(suite=SuiteRef(name="s")))
+    run = load_run(tmp_path)
+    assert list(run.iter_results()) == run.results == read_results(tmp_path)
 
 
 def test_load_run_needs_a_run_folder(tmp_path):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.testing import FakeLLMServer, last_user_message
-from tests.conftest import run_cli
+from tests.conftest import embedded_data, run_cli
 
 # What str.splitlines breaks at, NUL, lone surrogates, bidirectional controls, a BOM, a combining mark.
 AWKWARD = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c", "\r", "\n", "\r\n", "\x00", "\ud800",
@@ -73,13 +73,10 @@ def _check_roundtrip(tmp_path: Path, cases: list[tuple[str, str]]) -> None:
 
     assert run_cli("baseline", "save", tmp_path / "base", "--to", tmp_path / "base.jsonl") == 0
     assert run_cli("compare", tmp_path / "base.jsonl", tmp_path / "run") == 0  # the same answers: no regression
-    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
-    chunks = re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', report, re.DOTALL)
-    shown = json.loads(chunks[0]) if len(chunks) == 1 else None
-    if shown is not None:  # the case matrix shows each output, a lone surrogate as U+FFFD
-        outputs = {row["id"]: row["c"][0]["o"] for row in shown["rows"]}
-        for i, (_, output) in enumerate(cases):
-            assert outputs[f"c{i}"] == re.sub("[\ud800-\udfff]", "\ufffd", output)
+    shown = embedded_data((tmp_path / "run" / "report.html").read_text(encoding="utf-8"))
+    outputs = {row["id"]: row["c"][0]["o"] for row in shown["rows"]}  # a lone surrogate shows as U+FFFD
+    for i, (_, output) in enumerate(cases):
+        assert outputs[f"c{i}"] == re.sub("[\ud800-\udfff]", "\ufffd", output)
 
 
 @settings(max_examples=8, deadline=None, derandomize=True,

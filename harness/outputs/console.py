@@ -155,8 +155,8 @@ def print_summary(run: Run, path: Path | None = None) -> None:
     out.print(f"{counts.cached}/{counts.completed} trials from cache · {counts.describe_errors()}")
     if any(check.bound == NOTHING_PASSED for check in manifest.thresholds):
         out.print("no thresholds set: the run passes unless every trial fails (add thresholds: to the suite)")
-    errors = Counter(r.response.error for r in run.results if r.response.error)
-    errors.update(f"{s.name}: {s.error}" for r in run.results for s in r.scores if s.error)
+    errors = Counter(f.error for f in run.facts() if f.error)
+    errors.update(f"{s.name}: {s.error}" for f in run.facts() for s in f.scores if s.error)
     for error, count in errors.most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")
     for check in manifest.thresholds:

@@ -35,7 +35,9 @@ from harness.records.trial import (
     RESULTS_SCHEMA,
     Response,
     Score,
+    ScoreFacts,
     ToolCall,
+    TrialFacts,
     TrialResult,
     Verdict,
     judge_usage,
@@ -45,7 +47,8 @@ from harness.records.trial import (
 __all__ = [
     "MANIFEST_SCHEMA", "RESULTS_SCHEMA", "ABComparison", "Agreement", "BaselineComparison", "Change", "Classification",
     "Counts", "Delta", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict", "ModelRef", "PairDelta",
-    "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScorerMetrics", "SuiteRef",
-    "ThresholdCheck", "ToolCall", "TrialResult", "Variant", "VariantDelta", "VariantMetrics", "Verdict",
+    "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScoreFacts", "ScorerMetrics",
+    "SuiteRef", "ThresholdCheck", "ToolCall", "TrialFacts", "TrialResult", "Variant", "VariantDelta",
+    "VariantMetrics", "Verdict",
     "judge_usage", "trial_id",
 ]

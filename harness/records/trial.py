@@ -1,4 +1,5 @@
-"""A trial's records: a model's Response, a scorer's Verdict and Score, the TrialResult of results.jsonl.
+"""A trial's records: a model's Response, a scorer's Verdict and Score, the TrialResult of results.jsonl, and the
+compact TrialFacts that aggregates work from.
 
 Records are plain frozen dataclasses (cheap to make on the hot path of a run); they are written
 and read through this module only, so a results line always has the same shape and carries
@@ -7,6 +8,8 @@ its schema version (``v``), and a line of an older version is read as what it me
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
@@ -145,6 +148,20 @@ class TrialResult:
             lines.append(f"error: {self.response.error}")
         return "\n".join(lines)
 
+    def facts(self) -> TrialFacts:
+        """The trial without its texts: what aggregates need (see TrialFacts)."""
+        return TrialFacts(
+            case_id=sys.intern(self.case_id), prompt_id=sys.intern(self.prompt_id), model_id=sys.intern(self.model_id),
+            repeat=self.repeat, passed=self.passed,
+            error=sys.intern(self.response.error) if self.response.error is not None else None,
+            cached=self.response.cached, latency_ms=self.response.latency_ms,
+            prompt_tokens=self.response.prompt_tokens, completion_tokens=self.response.completion_tokens,
+            cost_usd=self.response.cost_usd, output_chars=len(self.response.text),
+            scores=tuple(ScoreFacts(name=sys.intern(s.name), value=s.value, passed=s.passed, error=s.error,
+                                    weight=s.weight, judge=s.judge,
+                                    metadata={k: s.metadata[k] for k in AGGREGATED_METADATA if k in s.metadata})
+                         for s in self.scores))
+
     def to_json(self) -> str:
         """Its results.jsonl line (the weighted score and the verdict included, for readers without harness)."""
         # Shallow records, which json.dumps walks itself: dataclasses.asdict deep-copies every value first,
@@ -157,6 +174,52 @@ class TrialResult:
     def from_dict(cls, record: dict[str, Any]) -> TrialResult:
         """A results line read back, checked against its types (a line of any earlier version too)."""
         return _RESULT.validate_python(record)
+
+
+# What aggregates read of a score's metadata: a classification's labels, a judge's human label and verdict.
+AGGREGATED_METADATA = ("kind", "expected", "predicted", "human", "judgement")
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreFacts:
+    """A Score without its explanation, and with only the metadata that aggregates read."""
+
+    name: str
+    value: float
+    passed: bool
+    error: str | None
+    weight: float
+    judge: dict[str, Any] | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialFacts:
+    """A trial without its texts (no output, prompt, vars or explanations): what the metrics, comparisons and
+    tallies need, a few hundred bytes, so a run of any size is aggregated without holding its outputs."""
+
+    case_id: str
+    prompt_id: str
+    model_id: str
+    repeat: int
+    passed: bool
+    error: str | None  # the model call's error (the trial counts as errored, apart from the pass rate)
+    cached: bool
+    latency_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    output_chars: int
+    scores: tuple[ScoreFacts, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """(case, prompt, model, repeat): what a plan and a baseline match trials by."""
+        return (self.case_id, self.prompt_id, self.model_id, self.repeat)
+
+    def facts(self) -> TrialFacts:
+        """Itself: so whatever takes trials takes a TrialResult or its facts alike."""
+        return self
 
 
 def _jsonable(value: Any) -> Any:
@@ -184,7 +247,7 @@ def trial_id(case_id: str, prompt_id: str, model_id: str, repeat: int) -> str:
     return f"{case_id}|{prompt_id}|{model_id}|{repeat}"
 
 
-def judge_usage(scores: list[Score]) -> dict[str, Any] | None:
+def judge_usage(scores: Sequence[Score | ScoreFacts]) -> dict[str, Any] | None:
     """The judge calls behind these scores: counted apart from the model under test's tokens and cost."""
     usages = [s.judge for s in scores if s.judge]
     if not usages:

@@ -16,7 +16,7 @@ from harness.comparison import Outcome
 from harness.errors import HarnessError
 from harness.files import LOCK_FILE, LinesRead, folder_lock
 from harness.interrupts import signals_as_ctrl_c
-from harness.results import ResultsWriter, Run, load_run, read_results, rewrite_results, write_manifest
+from harness.results import ResultsWriter, Run, index_results, load_run, rewrite_results, write_manifest
 from harness.run import manifest as run_manifest
 from harness.run.engine import Observer, execute_run
 from harness.run.plan import RunOptions, Trial, plan, resolve_models
@@ -95,9 +95,9 @@ def _pending(trials: list[Trial], options: RunOptions, directory: Path) -> tuple
                                hint="choose a new --out folder, or --resume it")
         return trials, []
     seen = LinesRead()
-    recorded = read_results(directory, seen)
-    rewrite_results(directory, recorded)  # without the torn line and the duplicates: appending stays valid
-    done = {(r.case_id, r.prompt_id, r.model_id, r.repeat) for r in recorded}
+    # Without the torn line and the duplicates: appending stays valid.
+    recorded = rewrite_results(directory, index_results(directory, seen))
+    done = {s.facts.key for s in recorded}
     pending = [t for t in trials if (t.case.id, t.prompt_id, t.model.id, t.repeat) not in done]
     return pending, _resume_notes(len(recorded), seen)
 

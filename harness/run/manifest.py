@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.comparison import Outcome, compare_to_baseline, compare_variants, outcomes
+from harness.comparison import Outcome, compare_to_baseline, compare_variants, outcome
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds, counts, something_passed, summarize
-from harness.records import RunManifest
+from harness.records import BaselineComparison, RunManifest
 from harness.redaction import public_params
-from harness.results import read_results, rewrite_results, write_manifest
+from harness.results import Stored, index_results, results_at, rewrite_results, write_manifest
 from harness.run.plan import RunOptions, Trial
 from harness.scorers.judge import judge_models, resolve_judge
 from harness.spec import Bound, ModelSpec, Suite
@@ -26,30 +26,45 @@ from harness.spec import Bound, ModelSpec, Suite
 
 def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Trial],
            baseline: list[Outcome] | None, started: float) -> None:
-    """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json."""
+    """Put results.jsonl in planned order (stable, diff-friendly), aggregate, and write the final run.json.
+
+    Only each trial's compact facts are held, never its output or prompt, and the file is put in order by
+    copying its lines' bytes: a run finishes in memory that grows with its trials, not with their text.
+    """
     order = {(t.case.id, t.prompt_id, t.model.id, t.repeat): i for i, t in enumerate(trials)}
-    results = sorted(read_results(directory), key=lambda r: order.get((r.case_id, r.prompt_id, r.model_id, r.repeat),
-                                                                       len(order)))
-    rewrite_results(directory, results)
-    variants = summarize(results)
+    planned = sorted(index_results(directory), key=lambda s: order.get(s.facts.key, len(order)))
+    stored = rewrite_results(directory, planned)
+    facts = [s.facts for s in stored]
+    variants = summarize(facts)
     # Provider errors are kept out of the pass rate, so their rate gets its own limit.
     checks = check_thresholds(variants, {"error_rate": Bound(max=suite.max_error_rate), **suite.thresholds})
     if not suite.thresholds:
-        checks.append(something_passed(results))
-    comparison = compare_to_baseline(baseline, outcomes(results), suite.gates) if baseline is not None else None
+        checks.append(something_passed(facts))
+    items = [outcome(f) for f in facts]
+    comparison = compare_to_baseline(baseline, items, suite.gates) if baseline is not None else None
     ended = datetime.now(timezone.utc)
     manifest.ended_at = ended.isoformat(timespec="seconds")
     manifest.duration_s = round(time.monotonic() - started, 1)
-    manifest.counts = counts(results, len(trials))
+    manifest.counts = counts(facts, len(trials))
     manifest.variants = variants
     manifest.thresholds = checks
-    manifest.ab = compare_variants(outcomes(results), alpha=suite.gates.alpha)
+    manifest.ab = compare_variants(items, alpha=suite.gates.alpha)
     if comparison is not None:
         comparison.source = manifest.config.baseline
+        _candidate_outputs(directory, stored, comparison)
     manifest.baseline = comparison
     manifest.passed = manifest.status == "completed" and all(c.passed for c in checks) and (
         comparison is None or comparison.passed)
     write_manifest(directory, manifest)
+
+
+def _candidate_outputs(directory: Path, stored: list[Stored], comparison: BaselineComparison) -> None:
+    """The outputs of the trials that changed against the baseline, read from results.jsonl for them alone."""
+    changes = {(c.case_id, c.prompt_id, c.model_id, c.repeat): c
+               for c in comparison.regressions + comparison.improvements}
+    changed = [s for s in stored if s.facts.key in changes]
+    for place, result in zip(changed, results_at(directory, changed), strict=True):
+        changes[place.facts.key].candidate_output = result.response.text
 
 
 def start(suite: Suite, models: Sequence[ModelSpec], models_reason: str, options: RunOptions,

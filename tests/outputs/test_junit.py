@@ -39,3 +39,15 @@ def test_junit_has_a_testcase_per_trial_and_per_threshold(project, tmp_path):
     assert threshold.classname == "sentiment.thresholds" and not threshold.is_passed
     assert cases["tablecloths"].is_passed
     ET.parse(tmp_path / "out" / "junit.xml")  # well-formed despite the control characters in an output
+
+
+def test_a_run_killed_before_any_trial_still_writes_valid_junit(tmp_path):
+    from harness import outputs
+    from harness.records import RunManifest, SuiteRef
+    from harness.results import load_run, write_manifest
+
+    write_manifest(tmp_path, RunManifest(suite=SuiteRef(name="s"), started_at="2026-01-01T00:00:00+00:00"))
+    written = outputs.write("junit", load_run(tmp_path), tmp_path / "junit.xml")
+    root = ET.parse(written).getroot()
+    assert root.get("tests") == "0" and root.find("testsuite").get("failures") == "0"
+    assert written.read_text().endswith('skipped="0" time="0.000" />\n</testsuites>')

@@ -2,17 +2,18 @@
 
 The summary, thresholds, comparisons and charts are rendered here, so they read with scripts
 off. The case matrix (10,000 rows and more) is drawn in the browser from JSON embedded in the
-page, a page of rows at a time. Everything from a model, a case or a prompt is untrusted: the
-template escapes it, the JSON is escaped so it cannot close its script tag, the page's script
-builds the DOM with textContent only, and a Content-Security-Policy lets no other script run.
+page in chunks (harness.outputs.report.matrix, which also caps it for big runs), a page of rows
+at a time. Everything from a model, a case or a prompt is untrusted: the template escapes it,
+the JSON is escaped so it cannot close its script tag, the page's script builds the DOM with
+textContent only, and a Content-Security-Policy lets no other script run (the JSON elements are
+data, which a browser never runs).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import math
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from harness.history import runs_of, trend
 from harness.metrics import summarize
 from harness.outputs import output
 from harness.outputs.report.charts import histogram, interval_chart
-from harness.records import ABComparison, BaselineComparison, TrialResult, Variant, VariantMetrics
+from harness.outputs.report.matrix import LIMITS, Limits, data_chunks, plan_matrix
+from harness.records import ABComparison, TrialFacts, Variant, VariantMetrics
 from harness.results import Run
 
 HERE = Path(__file__).parent
@@ -43,14 +45,19 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_report(run: Run) -> str:
+def render_report(run: Run, limits: Limits = LIMITS) -> Iterator[str]:
+    """The report's text, piece by piece: the case matrix is read from results.jsonl row by row as it is
+    written, so a report of any size is rendered without holding the run."""
     manifest = run.manifest
+    stored = run.index()
+    facts = [s.facts for s in stored]
     # A run killed before its end has no metrics in run.json yet: derive them from what was stored.
-    variants = run.metrics or summarize(run.results)
+    variants = run.metrics or summarize(facts)
     columns = [(v.prompt_id, v.model_id) for v in variants]
     history = trend(runs_of(manifest.suite.name, run.directory.parent))
+    matrix = plan_matrix(stored, columns, manifest.baseline, limits)
     script = _asset("report.js")
-    return _environment().get_template("report.html.j2").render(
+    return _environment().get_template("report.html.j2").generate(
         run=manifest, variants=variants, css=_asset("report.css"),
         tables={key: _tables(variants, key) for key in ("classification", "human_agreement")},
         ab=manifest.ab, baseline=manifest.baseline, best=_best(variants, manifest.ab),
@@ -59,63 +66,25 @@ def render_report(run: Run) -> str:
                if len(points) > 1],
         pass_chart=interval_chart([(f"{p} × {m}", v.pass_rate, *v.pass_rate_ci)
                                    for (p, m), v in zip(columns, variants, strict=True)]),
-        histograms=_histograms(run.results, columns),
-        data=embed_json(_matrix(run.results, columns, manifest.baseline)),
+        histograms=_histograms(facts, columns), note=matrix.note(run.directory.name),
+        chunks=data_chunks(matrix, run.read, limits),
         script=script, script_hash=_sha256(script), preview=OUTPUT_PREVIEW_CHARS,
     )
 
 
 @output("report", filename="report.html", description="the self-contained HTML report")
-def write_report(run: Run, path: Path) -> Path:
-    write_atomically(path, render_report(run))
+def write_report(run: Run, path: Path, limits: Limits = LIMITS) -> Path:
+    write_atomically(path, render_report(run, limits))
     return path
 
 
-def embed_json(data: Any) -> str:
-    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' survive as such."""
-    text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _matrix(results: list[TrialResult], columns: list[tuple[str, str]],
-            baseline: BaselineComparison | None) -> dict[str, Any]:
-    """Rows of cells for the browser, compact: prompt texts are interned, since variants share them."""
-    strings: dict[str, int] = {}
-
-    def intern(text: str) -> int:
-        return strings.setdefault(text, len(strings))
-
-    index = {column: i for i, column in enumerate(columns)}
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in results:
-        row = rows.setdefault((r.case_id, r.repeat), {"id": r.case_id, "r": r.repeat, "tags": r.tags,
-                                                      "vars": r.vars, "x": r.expected,
-                                                      "c": [None] * len(columns)})
-        status = "error" if r.response.error else "pass" if r.passed else "fail"
-        row["c"][index[(r.prompt_id, r.model_id)]] = {
-            "s": status, "o": r.response.text, "e": r.response.error,
-            "sc": [[s.name, round(s.value, 4), s.passed, s.explanation, s.weight] for s in r.scores],
-            "w": [round(r.score, 4), r.threshold] if r.threshold is not None and r.score is not None else None,
-            "l": r.response.latency_ms, "t": [r.response.prompt_tokens, r.response.completion_tokens],
-            "$": r.response.cost_usd, "k": r.response.cached,
-            "m": [[m["role"], intern(m["content"])] for m in r.messages],
-        }
-    changes = {}
-    for kind in ("regressions", "improvements"):
-        for c in getattr(baseline, kind) if baseline else []:
-            changes[f"{c.case_id}|{c.repeat}|{c.prompt_id}|{c.model_id}"] = kind[:-1]
-    return {"columns": [{"prompt": p, "model": m} for p, m in columns], "rows": list(rows.values()),
-            "strings": list(strings), "changes": changes}
-
-
-def _histograms(results: list[TrialResult], columns: list[tuple[str, str]]) -> list[Any]:
+def _histograms(facts: list[TrialFacts], columns: list[tuple[str, str]]) -> list[Any]:
     def series(value) -> list[tuple[str, list[float]]]:
-        return [(f"{p} × {m}", [v for r in results if (r.prompt_id, r.model_id) == (p, m)
+        return [(f"{p} × {m}", [v for r in facts if (r.prompt_id, r.model_id) == (p, m)
                                 for v in value(r)]) for p, m in columns]
 
-    charts = [histogram("Latency", "ms", series(lambda r: [r.response.latency_ms] if not r.response.error else []),
-                        lower=0)]
-    names = dict.fromkeys(s.name for r in results for s in r.scores)
+    charts = [histogram("Latency", "ms", series(lambda r: [r.latency_ms] if not r.error else []), lower=0)]
+    names = dict.fromkeys(s.name for r in facts for s in r.scores)
     for name in names:
         values = series(lambda r, n=name: [s.value for s in r.scores if s.name == n])
         if any(v not in (0.0, 1.0) for _, vs in values for v in vs):  # a pass/fail score's histogram says nothing
@@ -171,14 +140,3 @@ def _sha256(text: str) -> str:
 @lru_cache(maxsize=4)
 def _asset(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities (a YAML .inf var) as text: JSON.parse rejects them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

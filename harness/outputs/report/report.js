@@ -3,7 +3,14 @@
 // Every piece of data reaches the page through textContent; nothing is parsed as HTML.
 (function () {
   const PAGE = 50, PREVIEW = 400;
-  const data = JSON.parse(document.getElementById("harness-data").textContent);
+  // The data comes in several elements, each parsed on its own (a browser holds no string past ~512 MB): the
+  // first has the columns and changes, the others rows and then the prompt texts, appended in order.
+  const data = { rows: [], strings: [] };
+  for (const block of document.querySelectorAll("script.harness-data")) {
+    const part = JSON.parse(block.textContent);
+    for (const key of ["columns", "changes"]) if (key in part) data[key] = part[key];
+    for (const key of ["rows", "strings"]) if (key in part) for (const item of part[key]) data[key].push(item);
+  }
   const cols = data.columns, strings = data.strings;
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => {
@@ -88,8 +95,14 @@
     return out;
   }
 
-  function outputBlock(text, against) {
+  // An output clipped to stay within the report's limits (its full length is `full`) says so, and how long it was.
+  function outputBlock(text, against, full) {
     const pre = el("pre", "output");
+    if (full) {
+      const wrap = el("div");
+      wrap.append(outputBlock(text, against), el("small", "clipped", `…clipped, ${full.toLocaleString("en-US")} characters`));
+      return wrap;
+    }
     if (against !== null && against !== undefined) {
       for (const [kind, part] of diff(against, text)) pre.appendChild(kind ? el(kind, null, part) : document.createTextNode(part));
       return pre;
@@ -142,7 +155,7 @@
     if (c.e) td.appendChild(el("pre", "error-text", c.e));
     const a = state.a === "" ? -1 : Number(state.a), b = state.b === "" ? -1 : Number(state.b);
     const against = j === b && a >= 0 && a !== b && row.c[a] ? row.c[a].o : null;
-    td.appendChild(outputBlock(c.o, against));
+    td.appendChild(outputBlock(c.o, against, c.oc));
     const ul = el("ul", "scores");
     // Weight-0 scores are reported, not voted: shown muted, neither tick nor cross.
     for (const [name, value, passed, why, weight] of c.sc) ul.appendChild(el("li", weight === 0 ? "info" : passed ? "ok" : "bad", `${name} ${fmt(value, 2)}${why ? " · " + why : ""}`));

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from harness.outputs.report import write_report
+from harness.outputs.report.matrix import Limits
 from harness.testing import FakeLLMServer, Reply, last_user_message, synthetic_run
 from tests.conftest import run_cli, sentiment_answer
 
@@ -129,7 +130,8 @@ def test_untrusted_text_never_executes(browser, project, tmp_path, bypass_csp):
     assert fired == []
     assert page.locator("img").count() == 0 and page.locator("svg[onload], [onerror], [onload]").count() == 0
     assert page.locator("a[href^='javascript:']").count() == 0
-    assert page.locator("script").count() == 2  # the data block and our own script, nothing else
+    kinds = page.eval_on_selector_all("script", "scripts => scripts.map((s) => s.type)")
+    assert set(kinds[:-1]) == {"application/json"} and kinds[-1] == ""  # data blocks and our own script: no other
     expect(page.locator("#cases-body")).to_contain_text('<img src=x onerror=alert("i")>')  # shown, as text
     context.close()
 
@@ -137,7 +139,7 @@ def test_untrusted_text_never_executes(browser, project, tmp_path, bypass_csp):
 def test_ten_thousand_cases_render_their_first_screen_quickly(page, tmp_path):
     run = synthetic_run(tmp_path / "big", cases=10_000)
     started = time.perf_counter()
-    path = write_report(run, tmp_path / "big" / "report.html")
+    path = write_report(run, tmp_path / "big" / "report.html")  # reading results.jsonl included
     generated = time.perf_counter() - started
     assert generated < 3 and path.stat().st_size < 15_000_000
 
@@ -149,6 +151,45 @@ def test_ten_thousand_cases_render_their_first_screen_quickly(page, tmp_path):
     expect(page.locator("#count")).to_have_text("rows 1–50 of 10000")
     page.click("#next")
     expect(page.locator("#cases-body tr").first).to_contain_text("case-00050")
+
+
+def test_a_report_past_its_limits_shows_rows_and_says_what_it_left_out(page, tmp_path):
+    run = synthetic_run(tmp_path / "big", cases=400, output_words=300)  # outputs of ~1,700 characters
+    failing = {f.case_id for f in run.facts() if not f.passed}
+    path = write_report(run, tmp_path / "big" / "report.html",
+                        Limits(budget_bytes=600_000, output_chars=500, chunk_chars=20_000))  # of 1.9 MB of results
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security" in message.text else None)
+
+    page.goto(path.as_uri())
+
+    note = page.locator("#matrix-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("outputs longer than 500 characters are clipped")
+    expect(note).to_contain_text("results.jsonl in the run folder big holds them all in full")
+    shown = int(re.search(r"(\d+) of its 400 rows are shown", note.inner_text()).group(1))
+    assert len(failing) < shown < 400
+    expect(page.locator("#count")).to_have_text(f"rows 1–50 of {shown}")  # every chunk's rows, joined
+    expect(page.locator("#cases-body .clipped").first).to_have_text(re.compile(r"^…clipped, 1,\d{3} characters$"))
+    page.click("[data-filter=fail]")  # failures come first: every one of them is here
+    expect(page.locator("#count")).to_contain_text(f"of {len(failing)} (of {shown})")
+    assert page.errors == [] and blocked == []
+
+
+def test_the_page_joins_its_chunks_into_every_row_with_its_text_unchanged(page, tmp_path):
+    from harness.files import printable
+    from tests.outputs.report.test_matrix import TRICKY, stored_run, trial
+
+    run = stored_run(tmp_path, [trial(i, p, f"{p}: {text}") for i, text in enumerate(TRICKY) for p in ("a", "b")])
+    path = write_report(run, tmp_path / "report.html", Limits(chunk_chars=200))  # a chunk for every row or two
+
+    page.goto(path.as_uri())
+
+    expect(page.locator("#count")).to_have_text(f"rows 1–{len(TRICKY)} of {len(TRICKY)}")
+    short = [text for text in TRICKY if len(text) < 300]  # shown whole, without "show all"
+    shown = [page.locator("#cases-body tr").nth(i).locator("pre.output").all_text_contents() for i in range(len(short))]
+    assert shown == [[printable(f"{p}: {text}") for p in ("a", "b")] for text in short]
+    assert page.errors == []
 
 
 def test_report_command_compares_two_saved_runs(page, project, tmp_path):
