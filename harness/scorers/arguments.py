@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import regex
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, create_model
 
+from harness.chat import check_json_schema
 from harness.errors import HarnessError, did_you_mean
 
 SCORING_PARAMETER = "scoring"
@@ -34,17 +35,6 @@ def _compiles(pattern: str) -> str:
     return pattern
 
 
-def _is_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    import jsonschema
-
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from None
-    return schema
-
-
 def _low_then_high(scale: list[int]) -> list[int]:
     if len(scale) != 2 or scale[0] >= scale[1]:
         raise ValueError(f"a scale is two whole numbers, low then high (such as [1, 5]), not {scale}")
@@ -52,7 +42,7 @@ def _low_then_high(scale: list[int]) -> list[int]:
 
 
 Pattern = Annotated[str, AfterValidator(_compiles)]
-JsonSchema = Annotated[dict[str, Any], AfterValidator(_is_schema)]
+JsonSchema = Annotated[dict[str, Any], AfterValidator(check_json_schema)]
 Scale = Annotated[list[int], AfterValidator(_low_then_high)]
 
 
