@@ -110,7 +110,8 @@ class FewShotItem(_Strict):
 
 
 def _message_kind(value: Any) -> str:
-    return "FewShot" if isinstance(value, dict) and "few_shot" in value else "Message"
+    few_shot = isinstance(value, FewShotItem) or (isinstance(value, dict) and "few_shot" in value)
+    return "FewShot" if few_shot else "Message"
 
 
 # A message, or few-shot examples standing for some: told apart by their key, so an error is about the one meant.

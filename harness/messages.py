@@ -116,7 +116,8 @@ def _message_items(spec: PromptSpec, suite: Suite, line: int | None) -> tuple[li
     """The prompt's message list: written in the suite, or read from a YAML/JSON file found like a template."""
     if not isinstance(spec.messages, str):
         return list(spec.messages), str(suite.path)
-    path = prompts.locate_template(spec.model_copy(update={"template": spec.messages}), suite, line=line)
+    path = prompts.locate_template(spec.model_copy(update={"template": spec.messages}), suite, line=line,
+                                   what="messages file")
     data, node = yamlfile.load(read_text(path), path)
     if not isinstance(data, list):
         raise HarnessError("a messages file holds a list of messages", file=path, line=1)

@@ -94,7 +94,7 @@ def _search_roots(suite_dir: Path, allowed: list[Path]) -> list[Path]:
     return list(dict.fromkeys(r for r in roots if r.is_dir() and any(r.resolve().is_relative_to(a) for a in allowed)))
 
 
-def locate_template(spec: PromptSpec, suite: Suite, *, line: int | None = None) -> Path | None:
+def locate_template(spec: PromptSpec, suite: Suite, *, line: int | None = None, what: str = "template") -> Path | None:
     """The template file for ``spec`` (None for inline text), inside the project.
 
     Looked up beside the suite, then in a ``prompts/`` folder of the suite's folder or any
@@ -110,12 +110,12 @@ def locate_template(spec: PromptSpec, suite: Suite, *, line: int | None = None) 
         try:
             found = candidate.is_file()
         except OSError as exc:  # a name longer than the system allows
-            raise HarnessError(f"template '{spec.template}' of prompt '{spec.id}': {exc.strerror}", file=suite.path,
+            raise HarnessError(f"{what} '{spec.template}' of prompt '{spec.id}': {exc.strerror}", file=suite.path,
                                line=line) from None
         if found:
-            return confined(candidate, allowed, what=f"template '{spec.template}' of prompt '{spec.id}'",
+            return confined(candidate, allowed, what=f"{what} '{spec.template}' of prompt '{spec.id}'",
                             file=suite.path, line=line)
-    raise HarnessError(f"template '{spec.template}' of prompt '{spec.id}' not found", file=suite.path, line=line,
+    raise HarnessError(f"{what} '{spec.template}' of prompt '{spec.id}' not found", file=suite.path, line=line,
                        hint="looked in: " + ", ".join(str(r) for r in roots))
 
 

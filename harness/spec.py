@@ -21,6 +21,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+OWN_SCORER_KEYS = ("type", "name", "metric", "threshold", "weight", "not", "negate", "turn")
+
+
 class ScorerSpec(_Strict):
     """One scorer as the suite names it: ``label`` or ``{type: label, labels: [...], threshold: 0.5}``.
 
@@ -34,28 +37,36 @@ class ScorerSpec(_Strict):
 
     type: str
     name: str = ""
+    # The metric its scores are reported and thresholded under, when not its name (a scorer whose own argument
+    # is called `name`, as tool_call's is, takes its name from there, and this names its metric).
+    metric: str = ""
+    # The name: as the suite wrote it (set from name; not read from the suite).
+    written_name: str | None = Field(default=None, exclude=True)
     threshold: float | None = Field(default=None, ge=0, le=1)
     weight: float = Field(default=1.0, ge=0)
     negate: bool = Field(default=False, alias="not")
     # Which of a conversation's answers it scores: the Nth (from 0), each ("all"), or (None) the last.
     turn: int | Literal["all"] | None = Field(default=None)
-    args: dict[str, Any] = Field(default_factory=dict)
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _split_args(cls, data: Any) -> Any:
         if isinstance(data, str):
             return {"type": data}
-        if isinstance(data, dict) and "args" not in data:
-            own = {k: data[k] for k in ("type", "name", "threshold", "weight", "not", "negate", "turn") if k in data}
-            own["args"] = {k: v for k, v in data.items() if k not in own}
-            return own
+        if isinstance(data, dict):
+            own = {k: data[k] for k in OWN_SCORER_KEYS if k in data}
+            rest = {k: v for k, v in data.items() if k not in own}
+            if set(rest) == {"arguments"} and isinstance(rest["arguments"], dict):  # already split (a dump)
+                return {**own, "arguments": rest["arguments"]}
+            return {**own, "arguments": rest}
         return data
 
     @model_validator(mode="after")
     def _default_name(self) -> ScorerSpec:
-        if not self.name:
-            object.__setattr__(self, "name", self.type)
+        object.__setattr__(self, "written_name", self.name or None)
+        if self.metric or not self.name:
+            object.__setattr__(self, "name", self.metric or self.name or self.type)
         return self
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from harness import prompts, scorers, yamlfile
 from harness.cases import read_cases
+from harness.chat import ResponseFormat, check_json_schema
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
 from harness.located import line_of, validate
@@ -43,6 +44,7 @@ def load_suite(path: str | Path) -> Suite:
         raise HarnessError("a suite must be a YAML mapping (name:, prompts:, cases:, ...)", file=path, line=1)
     suite = validate(Suite, {**data, "path": path}, file=path, node=root)
     suite._where.update(_places(suite, root))
+    suite = _with_schema_files(suite, root)
     _import_plugins(suite, root)
     located = _cases(suite, root)
     _check_unique_ids(located, suite)
@@ -67,6 +69,31 @@ def _places(suite: Suite, root: yaml.Node) -> dict[str, tuple[str, int | None]]:
     if isinstance(suite.cases, list):
         places.update({f"cases.{c.id}": (file, line_of(root, ("cases", i))) for i, c in enumerate(suite.cases)})
     return places
+
+
+def _with_schema_files(suite: Suite, root: yaml.Node) -> Suite:
+    """Response formats whose schema is a file (``json_schema: {name, schema_file}``), with that file's schema in."""
+    def read(fmt: ResponseFormat | None, loc: tuple) -> ResponseFormat | None:
+        given = fmt.json_schema if fmt is not None else None
+        if not given or "schema_file" not in given or "schema" in given:
+            return fmt
+        line = line_of(root, loc)
+        path = suite.directory / given["schema_file"]
+        if not path.is_file():
+            raise HarnessError(f"schema file not found: {path}", file=suite.path, line=line)
+        path = confined(path, prompts.allowed_roots(suite), what="schema file", file=suite.path, line=line)
+        schema, _ = yamlfile.load(read_text(path), path)  # JSON is YAML too
+        try:
+            check_json_schema(schema if isinstance(schema, dict) else {"type": 0})
+        except ValueError as exc:
+            raise HarnessError(str(exc), file=path) from None
+        rest = {k: v for k, v in given.items() if k != "schema_file"}
+        return fmt.model_copy(update={"json_schema": {**rest, "schema": schema}})
+
+    prompts_ = [p.model_copy(update={"response_format": read(p.response_format, ("prompts", i, "response_format"))})
+                for i, p in enumerate(suite.prompts)]
+    return suite.model_copy(update={"response_format": read(suite.response_format, ("response_format",)),
+                                    "prompts": prompts_})
 
 
 def _node(root: yaml.Node, loc: tuple) -> yaml.Node | None:

@@ -26,13 +26,19 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     raw_body: str | None = None  # sent as is: for malformed responses
+    # Tool calls to answer with: {"name": ..., "arguments": {...} or a raw string, "id": optional}.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 Responder = Callable[[dict[str, Any]], "Reply | str"]
 
 
 def last_user_message(request: dict[str, Any]) -> str:
-    return next((m["content"] for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
+    """The text of the request's last user message (its text parts joined, for content given as parts)."""
+    content = next((m["content"] for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""
 
 
 class FakeLLMServer:
@@ -143,10 +149,18 @@ class FakeLLMServer:
         if reply.status != 200:
             return {"error": {"message": reply.text or f"injected status {reply.status}", "type": "injected"}}
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.tool_calls:
+            message["content"] = reply.text or None
+            message["tool_calls"] = [
+                {"id": call.get("id", f"call-{len(self.requests)}-{i}"), "type": "function",
+                 "function": {"name": call["name"], "arguments": call["arguments"] if isinstance(call["arguments"], str)
+                              else json.dumps(call["arguments"])}} for i, call in enumerate(reply.tool_calls)]
         return {
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(reply.text.split()),
                       "total_tokens": prompt_tokens + len(reply.text.split())},
         }

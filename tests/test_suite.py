@@ -42,7 +42,7 @@ def error_of(path) -> HarnessError:
 def test_a_good_inline_suite_loads(write):
     suite = load_suite(write(GOOD))
     assert [c.id for c in suite.cases] == ["one"]
-    assert suite.scorers[0].args == {"labels": ["positive", "negative"]}
+    assert suite.scorers[0].arguments == {"labels": ["positive", "negative"]}
 
 
 @pytest.mark.parametrize("broken, line, message", [

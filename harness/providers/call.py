@@ -126,7 +126,7 @@ def connection_failure(exc: BaseException) -> str | None:
         current = current.__cause__ or current.__context__
     if any("timeout" in type(e).__name__.lower() for e in chain):
         return None
-    failed = [e for e in chain if isinstance(e, OSError) or type(e).__name__ in CONNECT_ERRORS]
+    failed = [e for e in chain if isinstance(e, OSError) or _names_a_connect_error(e)]
     if not failed:
         return None
     cause = ([e for e in failed if isinstance(e, OSError)] or failed)[-1]  # the operating system's own words
@@ -135,6 +135,13 @@ def connection_failure(exc: BaseException) -> str | None:
 
 # The client libraries' names for "could not connect" (openai, httpx, aiohttp).
 CONNECT_ERRORS = frozenset({"APIConnectionError", "ConnectError", "ClientConnectorError", "ClientConnectorDNSError"})
+
+
+def _names_a_connect_error(exc: BaseException) -> bool:
+    """Not litellm's own APIConnectionError: litellm gives that name to any failure it cannot place (a missing
+    module of its own included); the openai client's is a failed transport (refused, or a URL it cannot use)."""
+    kind = type(exc)
+    return kind.__name__ in CONNECT_ERRORS and not kind.__module__.startswith("litellm")
 
 
 def _retryable(exc: Exception) -> bool:

@@ -99,7 +99,7 @@ class LocalModelServer:
         port = _free_port()
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        params.model_alias = ALIAS
+        params.model_alias = {ALIAS}  # a set of names: a bare string would be read as a set of its letters
         params.hostnames = ["127.0.0.1"]
         params.port = port
         params.n_parallel = PARALLEL_SLOTS

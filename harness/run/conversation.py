@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness import prompts
+from harness.errors import HarnessError
 from harness.messages import ChatPrompt, variables_of
 from harness.providers.tool_calls import as_message
 from harness.records import Response, ToolCall
@@ -74,7 +75,10 @@ async def _answer(call: ToolCall, chat: ChatPrompt, case: Case) -> tuple[str, st
         return "error: this tool has no answer here", None
     if isinstance(answer, prompts.Compiled):
         what = f"case '{case.id}', tool {call.name}"
-        return prompts.render_text(answer, {**variables_of(case), "args": call.arguments}, what=what), None
+        try:
+            return prompts.render_text(answer, {**variables_of(case), "args": call.arguments}, what=what), None
+        except HarnessError as exc:  # the arguments the model chose break the result template: this trial's error
+            return "", exc.message
     try:
         result = answer(**call.arguments)
         if inspect.isawaitable(result):

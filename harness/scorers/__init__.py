@@ -126,8 +126,8 @@ def check_spec(spec: ScorerSpec, suite: Suite, *, file: Path, line: int | None,
                lines: Callable[[str], int | None] = lambda _arg: None) -> ScorerInfo:
     """Fail at load when a scorer is unknown, or its arguments do not fit its signature or its own checks."""
     info = resolve(spec, base=suite.directory, file=file, line=line)
-    check_arguments(info.fn, spec.args, scorer=spec.type, file=file, line=line, lines=lines)
-    problem = info.check_args(spec.args, suite) if info.check_args else None
+    check_arguments(info.fn, arguments(info, spec), scorer=spec.type, file=file, line=line, lines=lines)
+    problem = info.check_args(arguments(info, spec), suite) if info.check_args else None
     if problem:
         argument, text = problem
         raise HarnessError(f"scorer '{spec.type}': argument '{argument}': {text}", file=file,
@@ -138,7 +138,7 @@ def check_spec(spec: ScorerSpec, suite: Suite, *, file: Path, line: int | None,
 def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
     """A problem the scorer sees with this case before anything runs, or None."""
     info = resolve(spec, base=base)
-    return info.check(case, spec.args) if info.check else None
+    return info.check(case, arguments(info, spec)) if info.check else None
 
 
 async def apply_to_turns(spec: ScorerSpec, answers: list[str], case: Case, context: ScoringContext) -> Score | None:
@@ -174,7 +174,7 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
     info = resolve(spec, base=context.directory)
     threshold = spec.threshold if spec.threshold is not None else info.threshold
     try:
-        result = info.fn(output, case, **coerce(info.fn, spec.args), **_scoring_argument(info, context))
+        result = info.fn(output, case, **coerce(info.fn, arguments(info, spec)), **_scoring_argument(info, context))
         if inspect.isawaitable(result):
             result = await result
         if result is None:
@@ -206,6 +206,14 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
         error = redact(str(exc) if isinstance(exc, PatternTimeout) else f"{type(exc).__name__}: {exc}")
         return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
                      explanation=f"scorer raised {error}", error=error)
+
+
+def arguments(info: ScorerInfo, spec: ScorerSpec) -> dict[str, Any]:
+    """A scorer's arguments: what the suite wrote beside its type, and its ``name:`` when it takes one (tool_call's
+    names the tool; the metric is then named by ``metric:``, or after the tool)."""
+    if spec.written_name is not None and "name" in _parameters(info.fn):
+        return {"name": spec.written_name, **spec.arguments}
+    return spec.arguments
 
 
 def _scoring_argument(info: ScorerInfo, context: ScoringContext) -> dict[str, Any]:

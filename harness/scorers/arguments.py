@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -115,7 +116,9 @@ def arguments_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
         default = ... if parameter.default is parameter.empty else parameter.default
         fields[parameter.name] = (_annotation(fn, parameter), default)
     config = ConfigDict(extra="allow" if takes_any else "forbid", arbitrary_types_allowed=True)
-    return create_model(f"{getattr(fn, '__name__', 'scorer')}_arguments", __config__=config, **fields)
+    with warnings.catch_warnings():  # an argument may be called "schema" or "json", names BaseModel also has
+        warnings.filterwarnings("ignore", message="Field name .* shadows an attribute")
+        return create_model(f"{getattr(fn, '__name__', 'scorer')}_arguments", __config__=config, **fields)
 
 
 def _annotation(fn: Callable[..., Any], parameter: inspect.Parameter) -> Any:

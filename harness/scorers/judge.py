@@ -248,6 +248,6 @@ def judge_models(suite: Suite, name: str | None = None) -> list[ModelSpec]:
     run_judge = resolve_judge(suite, name)
     models = {run_judge.model: run_judge}
     for spec in judged:
-        if spec.args.get("model"):
-            models.setdefault(spec.args["model"], judge_spec(ModelSpec(model=spec.args["model"])))
+        if spec.arguments.get("model"):
+            models.setdefault(spec.arguments["model"], judge_spec(ModelSpec(model=spec.arguments["model"])))
     return list(models.values())

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+import mimetypes
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,36 @@ def render_report(run: Run, limits: Limits = LIMITS) -> Iterator[str]:
         pass_chart=interval_chart([(f"{p} × {m}", v.pass_rate, *v.pass_rate_ci)
                                    for (p, m), v in zip(columns, variants, strict=True)]),
         histograms=_histograms(facts, columns), note=matrix.note(run.directory.name),
-        chunks=data_chunks(matrix, run.read, limits),
+        chunks=data_chunks(matrix, run.read, limits, _thumbnails(manifest.suite.path)),
         script=script, script_hash=_sha256(script), preview=OUTPUT_PREVIEW_CHARS,
     )
+
+
+THUMBNAIL_BYTES = 256 * 1024  # an image past this is named in the report, not embedded
+
+
+def _thumbnails(suite_path: str | None) -> Callable[[dict[str, Any]], str | None]:
+    """An image part's picture for the report: a data URL, from the project's file when it still holds the bytes the
+    run sent (its digest matches); None for an image too large, moved, or on the web (the report loads nothing)."""
+    directory = Path(suite_path).parent if suite_path else None
+
+    def thumbnail(image: dict[str, Any]) -> str | None:
+        url = image.get("url", "")
+        if url.startswith("data:image/") and len(url) <= THUMBNAIL_BYTES * 4 // 3:
+            return url
+        if directory is None or "sha256" not in image:
+            return None
+        path = directory / url
+        try:
+            data = path.read_bytes() if path.stat().st_size <= THUMBNAIL_BYTES else b""
+        except OSError:
+            return None
+        if not data or hashlib.sha256(data).hexdigest() != image["sha256"]:
+            return None
+        mime = mimetypes.guess_type(path.name)[0] or "image/png"
+        return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+    return thumbnail
 
 
 @output("report", filename="report.html", description="the self-contained HTML report")

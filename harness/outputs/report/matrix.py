@@ -123,14 +123,15 @@ def _status(error: str | None, passed: bool) -> str:
 
 
 def data_chunks(matrix: Matrix, read: Callable[[Iterable[Stored]], Iterator[TrialResult]],
-                limits: Limits = LIMITS) -> Iterator[str]:
+                limits: Limits = LIMITS, thumbnails: Callable[[dict[str, Any]], str | None] = lambda _image: None
+                ) -> Iterator[str]:
     """The matrix as JSON texts of about ``limits.chunk_chars`` each, safe inside a script element: the columns
     and changes first, then the rows, then the prompt texts the cells refer to (interned: variants share them)."""
     yield embed_json({"columns": [{"prompt": p, "model": m} for p, m in matrix.columns], "changes": matrix.changes})
     strings: dict[str, int] = {}
     results = read(s for row in matrix.rows for s in row.cells if s is not None)
-    rows = (embed_json(_row(row, [None if s is None else next(results) for s in row.cells], strings, matrix.clip))
-            for row in matrix.rows)
+    rows = (embed_json(_row(row, [None if s is None else next(results) for s in row.cells], strings, matrix.clip,
+                            thumbnails)) for row in matrix.rows)
     yield from _batched("rows", rows, limits.chunk_chars)
     yield from _batched("strings", (embed_json(text) for text in strings), limits.chunk_chars)
 
@@ -149,13 +150,36 @@ def _batched(key: str, items: Iterator[str], chunk_chars: int) -> Iterator[str]:
         yield f'{{"{key}":[{",".join(pending)}]}}'
 
 
-def _row(row: Row, results: list[TrialResult | None], strings: dict[str, int], clip: int | None) -> dict[str, Any]:
+def _row(row: Row, results: list[TrialResult | None], strings: dict[str, int], clip: int | None,
+         thumbnails: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
     first = next(r for r in results if r is not None)
     return {"id": first.case_id, "r": first.repeat, "tags": first.tags, "vars": first.vars, "x": first.expected,
-            "c": [None if r is None else _cell(r, strings, clip) for r in results]}
+            "c": [None if r is None else _cell(r, strings, clip, thumbnails) for r in results]}
 
 
-def _cell(r: TrialResult, strings: dict[str, int], clip: int | None) -> dict[str, Any]:
+def _message(message: dict[str, Any], strings: dict[str, int],
+             thumbnails: Callable[[dict[str, Any]], str | None]) -> list[Any]:
+    """[role, the text shown (interned), the images' thumbnails (interned data URLs)] of a message."""
+    text = message_text(message)
+    images = [thumbnails(part["image_url"]) for part in message.get("content") or []
+              if isinstance(message.get("content"), list) and part.get("type") == "image_url"]
+    shown = [strings.setdefault(url, len(strings)) for url in images if url]
+    return [message.get("role", ""), strings.setdefault(text, len(strings)), shown]
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message as the report shows it: its text (an image as [image: its file]), and the tools it called."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(part.get("text", "") if part.get("type") == "text"
+                            else f"[image: {part.get('image_url', {}).get('url', '')[:80]}]" for part in content)
+    calls = [f"→ {c.get('function', {}).get('name')}({c.get('function', {}).get('arguments')})"
+             for c in message.get("tool_calls") or []]
+    return "\n".join([content or "", *calls]).strip()
+
+
+def _cell(r: TrialResult, strings: dict[str, int], clip: int | None,
+          thumbnails: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
     text = r.response.text
     cell = {
         "s": _status(r.response.error, r.passed), "o": text if clip is None else text[:clip], "e": r.response.error,
@@ -163,8 +187,10 @@ def _cell(r: TrialResult, strings: dict[str, int], clip: int | None) -> dict[str
         "w": [round(r.score, 4), r.threshold] if r.threshold is not None and r.score is not None else None,
         "l": r.response.latency_ms, "t": [r.response.prompt_tokens, r.response.completion_tokens],
         "$": r.response.cost_usd, "k": r.response.cached,
-        "m": [[m["role"], strings.setdefault(m["content"], len(strings))] for m in r.messages],
+        "m": [_message(m, strings, thumbnails) for m in r.messages],
     }
+    if r.transcript:
+        cell["tr"] = [_message(m, strings, thumbnails) for m in r.transcript]
     if clip is not None and len(text) > clip:
         cell["oc"] = len(text)  # the output's full length: the page marks it clipped
     return cell

@@ -161,12 +161,22 @@
     for (const [name, value, passed, why, weight] of c.sc) ul.appendChild(el("li", weight === 0 ? "info" : passed ? "ok" : "bad", `${name} ${fmt(value, 2)}${why ? " · " + why : ""}`));
     td.appendChild(ul);
     if (c.w) td.appendChild(el("small", "stats", `weighted score ${fmt(c.w[0], 2)} · passes at ${c.w[1]}`));
-    td.appendChild(lazyDetails("prompt", () => {
-      const box = el("div");
-      for (const [role, idx] of c.m) { const msg = el("div", "message"); msg.append(el("small", null, role), el("pre", null, strings[idx])); box.appendChild(msg); }
-      return box;
-    }));
+    td.appendChild(lazyDetails("prompt", () => conversation(c.m)));
+    if (c.tr) td.appendChild(lazyDetails(`conversation (${c.tr.length} more)`, () => conversation(c.tr)));
     return td;
+  }
+
+  // Messages as a conversation: each role its own style, tool calls and results shown, images as thumbnails
+  // (data URLs the report carries; the page fetches nothing).
+  function conversation(messages) {
+    const box = el("div", "conversation");
+    for (const [role, idx, images] of messages) {
+      const msg = el("div", `message role-${role}`);
+      msg.append(el("small", null, role), el("pre", null, strings[idx]));
+      for (const image of images || []) { const img = el("img", "thumb"); img.src = strings[image]; img.alt = "image"; msg.appendChild(img); }
+      box.appendChild(msg);
+    }
+    return box;
   }
 
   function render() {

@@ -46,7 +46,7 @@ def test_chunks_join_into_every_row_in_order_with_its_text_unchanged(tmp_path):
     for row, text in zip(data["rows"], TRICKY, strict=True):
         assert [cell["o"] for cell in row["c"]] == [printable(f"{p}: {text}") for p in ("a", "b")]
         assert "oc" not in row["c"][0]  # nothing clipped within the budget
-        assert [data["strings"][i] for cell in row["c"] for _, i in cell["m"]] == [
+        assert [data["strings"][i] for cell in row["c"] for _, i, _images in cell["m"]] == [
             printable(f"Say {p}: {text}") for p in ("a", "b")]
 
 
