@@ -180,25 +180,35 @@ def render(prompt: ChatPrompt, case: Case, directory: Path, roots: list[Path]) -
     """The messages a case's first request sends; a conversation must end with a user (or tool) message."""
     what = f"case '{case.id}'"
     variables = variables_of(case)
+    # A case's own messages take the place of the prompt's last user message, which is then not rendered.
+    replaced = _last_user_entry(prompt) if case.messages else None
     if prompt.legacy is not None:
-        messages = prompts.render_messages(prompt.legacy, variables, what=what)
+        messages = prompts.render_messages(prompt.legacy, variables, what=what, system_only=bool(case.messages))
     else:
         messages = []
-        for entry in prompt.entries:
+        for index, entry in enumerate(prompt.entries):
             if isinstance(entry, Examples):
                 messages += _example_pairs(entry, case)
+            elif index == replaced:
+                messages.append({"role": "user", "content": None})  # the case's messages go here
             else:
                 messages.append(_message(entry, variables, what, directory, roots))
     if case.messages:
-        last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=len(messages))
+        at = next((i for i, m in enumerate(messages) if m["role"] == "user" and m["content"] is None), len(messages))
         env = (prompt.legacy or _any_compiled(prompt)).template.environment
         own = [_message(Entry(m.role, _compiled_content(m.content, env, prompt.file, what), _extra(m)), variables,
                         what, directory, roots) for m in case.messages]
-        messages = messages[:last_user] + own + messages[last_user + 1:]
+        messages = messages[:at] + own + messages[at + 1:]
     if not messages or messages[-1]["role"] not in ("user", "tool"):
-        raise HarnessError(f"{what}: the conversation ends with a {messages[-1]['role'] if messages else 'no'} "
-                           "message; the model answers a user (or tool) message", file=prompt.file)
+        last = f"an {messages[-1]['role']!r} message" if messages else "no message at all"
+        raise HarnessError(f"{what}: the conversation ends with {last}; the model answers a user (or tool) "
+                           "message: end it with a user message", file=prompt.file)
     return messages
+
+
+def _last_user_entry(prompt: ChatPrompt) -> int | None:
+    users = [i for i, e in enumerate(prompt.entries) if isinstance(e, Entry) and e.role == "user"]
+    return users[-1] if users else None
 
 
 def _any_compiled(prompt: ChatPrompt) -> prompts.Compiled:

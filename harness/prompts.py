@@ -175,8 +175,9 @@ def render_text(compiled: Compiled, variables: dict, *, what: str) -> str:
 
 
 def render_messages(template: jinja2.Template | Compiled, variables: dict, *, source: str = "", what: str,
-                    line_offset: int = 0) -> list[Message]:
-    """A template's chat messages: an optional ``{% block system %}`` is the system message, the rest the user's."""
+                    line_offset: int = 0, system_only: bool = False) -> list[Message]:
+    """A template's chat messages: an optional ``{% block system %}`` is the system message, the rest the user's
+    (not rendered with ``system_only``: a case bringing its own user message needs none of the body's vars)."""
     compiled = template if isinstance(template, Compiled) else Compiled(template, source, line_offset)
     tpl = compiled.template
     system = ""
@@ -189,8 +190,11 @@ def render_messages(template: jinja2.Template | Compiled, variables: dict, *, so
         return t.root_render_func(context)
 
     # A lone surrogate (from a JSON data file) cannot be sent in any request: it goes as U+FFFD.
-    system, user = printable(system.strip()), printable(_rendered(compiled, variables, what, body).strip())
+    system = printable(system.strip())
     messages = [{"role": "system", "content": system}] if system else []
+    if system_only:
+        return messages
+    user = printable(_rendered(compiled, variables, what, body).strip())
     if not user:
         raise HarnessError(f"{what}: the template renders an empty user message", file=compiled.file)
     messages.append({"role": "user", "content": user})

@@ -143,6 +143,23 @@ def test_a_cases_own_messages_with_an_image_take_the_place_of_the_last_user_mess
     assert cell["strings"][user[2][0]] == image  # the report carries the picture as a thumbnail
 
 
+@pytest.mark.parametrize("prompt", [
+    "{id: p, messages: [{system: 'You read receipts.'}, {user: 'Review: {{ review }}'}]}",
+    "{id: p, template: receipts.j2}",  # a template file: its system block is kept, its body replaced
+])
+def test_the_user_message_a_case_replaces_needs_none_of_its_vars(tmp_path, prompt):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "receipts.j2").write_text(
+        "{% block system %}You read receipts.{% endblock %}Review: {{ review }}")
+    with FakeLLMServer(lambda _r: "12.50") as server:
+        suite = project(tmp_path, server, f"prompts: [{prompt}]\ncases: [{{id: own, messages: [{{user: "
+                        "'What is the total?'}]}, {id: plain, vars: {review: x}}]\n")
+        assert run_cli("run", suite, "--out", tmp_path / "run") == 0
+        sent = sorted((r["messages"] for r in server.requests), key=len)
+    assert {m[-1]["content"] for m in sent} == {"What is the total?", "Review: x"}
+    assert all(m[0] == {"role": "system", "content": "You read receipts."} for m in sent)
+
+
 def test_response_format_is_sent_and_its_schema_is_the_json_scorers_by_default(tmp_path):
     (tmp_path / "order.schema.json").write_text('{"type": "object", "properties": {"status": {"type": "string"}},'
                                                 ' "required": ["status"]}')
@@ -164,7 +181,7 @@ def test_response_format_is_sent_and_its_schema_is_the_json_scorers_by_default(t
 @pytest.mark.parametrize("body, where, message", [
     ("prompts: [{id: p, messages: [{user: hi}, {asistant: there}]}]\n", "suite.yaml:3", "a message is one of"),
     ("prompts: [{id: p, messages: [{user: hi}, {assistant: there}]}]\n", "suite.yaml",
-     "ends with a assistant message"),
+     "ends with an 'assistant' message"),
     ("prompts: [{id: p, messages: [{few_shot: {from: data/examples.jsonl, k: 9, user: x}}, {user: hi}]}]\n",
      "suite.yaml:3", "few_shot.k is 9, but data/examples.jsonl holds 4 examples"),
     ("prompts: [{id: p, messages: [{user: '{{ nope }}'}]}]\n", "suite.yaml", "template variable 'nope'"),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 
 import harness
-from harness.testing import FakeLLMServer
-from tests.conftest import sentiment_answer
+from harness.testing import FakeLLMServer, Reply
+from tests.conftest import run_cli, sentiment_answer
+from tests.test_messages import PNG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,3 +43,38 @@ def test_the_public_api_is_what_all_says():
     for name in harness.__all__:
         assert getattr(harness, name) is not None
     assert sorted(dir(harness)) == sorted(harness.__all__)
+
+
+def test_the_conversation_example_runs_as_written(tmp_path):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n### Conversations, tools and structured output\n")
+    [block] = re.findall(r"```yaml\n(.*?)```", text[start:text.index("\n## ", start)], re.DOTALL)
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "examples.jsonl").write_text("".join(
+        json.dumps({"id": f"ex{i}", "vars": {"question": f"question {i}"}, "expected": f"answer {i}"}) + "\n"
+        for i in range(5)))
+    (tmp_path / "data" / "receipt.png").write_bytes(PNG)
+    (tmp_path / "order.schema.json").write_text('{"type": "object"}')
+    with FakeLLMServer(_support_answer) as server:
+        suite = tmp_path / "suite.yaml"
+        suite.write_text(f"name: readme\nmodels: [{{model: openai/fake, params: {{api_base: '{server.base_url}', "
+                         f"api_key: sk-test-key-123456}}}}]\n{block}")
+        assert run_cli("run", suite, "--out", tmp_path / "run") == 0
+        requests = server.requests
+    first = next(r for r in requests if r["messages"][-1]["content"] == "Where is order B-7?")
+    assert [m["role"] for m in first["messages"]] == ["system"] + ["user", "assistant"] * 2 + ["user"]
+    assert first["tools"][0]["function"]["name"] == "get_order" and first["tool_choice"] == "auto"
+    assert any(r["messages"][-1]["role"] == "tool" for r in requests)
+    [photo] = [r for r in requests if isinstance(r["messages"][-1]["content"], list)]
+    assert photo["messages"][-1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    rows = {row["case_id"]: row for row in map(json.loads, lines)}
+    assert all(score["passed"] for score in rows["late-order"]["scores"])
+
+
+def _support_answer(request: dict) -> Reply:
+    last = request["messages"][-1]
+    if last["content"] == "Where is order B-7?":
+        return Reply(tool_calls=[{"name": "get_order", "arguments": {"id": "B-7"}}])
+    return Reply("It has shipped and arrives on Friday." if last["role"] == "tool" else "On Friday.")

@@ -29,13 +29,10 @@ def native(message: Any) -> list[ToolCall]:
 
 
 def from_text(text: str, offered: set[str]) -> list[ToolCall]:
-    """Calls written as JSON in the answer's text (a call object, or a list of them) naming offered tools."""
+    """Calls written as JSON in the answer's text naming offered tools: a call object, a list of them, or several
+    one after another (a line each); anything else in the text and it is an answer, not calls."""
     fenced = _FENCE.match(text)
-    try:
-        data = json.loads(fenced.group(1) if fenced else text.strip())
-    except ValueError:
-        return []
-    items = data if isinstance(data, list) else [data]
+    items = _json_values((fenced.group(1) if fenced else text).strip())
     calls = []
     for number, item in enumerate(items):
         if not (isinstance(item, dict) and item.get("name") in offered):
@@ -44,6 +41,20 @@ def from_text(text: str, offered: set[str]) -> list[ToolCall]:
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
         calls.append(_call(item["name"], raw, f"text-call-{number}"))
     return calls
+
+
+def _json_values(text: str) -> list[Any]:
+    """The JSON values a text is made of, one after another (a list's items in its place), or [] if it is not."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return []
+        values.extend(value if isinstance(value, list) else [value])
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return values
 
 
 def _call(name: str, raw: str, call_id: str) -> ToolCall:

@@ -44,11 +44,11 @@ def test_sentiment_suite_runs_on_the_local_model_by_default(tmp_path, capsys):
     assert manifest["config"]["models"][0]["model"] == "local"
     assert "no provider key" in manifest["config"]["models_from"]
     rows = [json.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 10 and all(r["response"]["error"] is None for r in rows)
+    assert len(rows) == 15 and all(r["response"]["error"] is None for r in rows)  # 5 cases x 3 prompts
     assert all(r["response"]["completion_tokens"] > 0 and r["response"]["text"].strip() for r in rows)
     predicted = [r["scores"][0]["metadata"]["predicted"] for r in rows]
     correct = sum(1 for r in rows if r["passed"])
-    assert predicted.count(None) <= 2 and correct >= 6, [r["response"]["text"] for r in rows]
+    assert predicted.count(None) <= 3 and correct >= 9, [r["response"]["text"] for r in rows]
     assert (tmp_path / "run" / "report.html").stat().st_size > 1000
     assert "local" in capsys.readouterr().out
 
