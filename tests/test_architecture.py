@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 # From the bottom up: each name is a module or subpackage directly under harness/.
 LAYERS = [
     {"errors", "spec", "chat", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located",
-     "interrupts"},
+     "interrupts", "expressions"},
     {"prompts", "plugins", "cases", "messages"},
     {"providers", "scorers", "cache", "results", "metrics"},
     {"suite", "comparison", "baseline", "history"},
