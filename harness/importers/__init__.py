@@ -1,0 +1,1 @@
+"""Importers: another tool's evals as a harness suite (``harness import TOOL CONFIG``)."""
