@@ -177,13 +177,13 @@ def _validated(suite: Path) -> str:
 
 
 @cli.command("import")
-@click.argument("tool", type=click.Choice(["promptfoo"]))
+@click.argument("tool", type=click.Choice(["promptfoo", "openai-evals"]))
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--out", "out_file", type=click.Path(path_type=Path), metavar="SUITE.yaml",
               help="Where to write the suite [default: beside CONFIG, as <name>.harness.yaml].")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def import_(tool: str, config: Path, out_file: Path | None, force: bool) -> None:
-    """Write TOOL's eval CONFIG (a promptfooconfig.yaml) as a harness suite."""
+    """Write TOOL's eval CONFIG (a promptfooconfig.yaml, an OpenAI evals registry file) as a harness suite."""
     from harness.importers import default_out, features, import_file, write
     from harness.outputs.console import print_import
 

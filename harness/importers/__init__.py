@@ -12,11 +12,12 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.files import write_atomically
-from harness.importers import features, promptfoo, yamlout
+from harness.importers import features, openai_evals, promptfoo, yamlout
 from harness.importers.common import Imported
 
 IMPORTERS: dict[str, Callable[[Path], Imported]] = {
     "promptfoo": promptfoo.import_config,
+    "openai-evals": openai_evals.import_registry,
 }
 
 

@@ -79,7 +79,7 @@ def test_a_missing_config_and_an_unknown_tool(tmp_path, capsys):
     assert run_cli("import", "promptfoo", tmp_path / "nope.yaml") == 2
     assert "nope.yaml: no such file" in capsys.readouterr().err
     assert run_cli("import", "inspect", tmp_path / "nope.yaml") == 2
-    assert "'inspect' is not 'promptfoo'" in capsys.readouterr().err
+    assert "'inspect' is not one of 'promptfoo', 'openai-evals'" in capsys.readouterr().err
 
 
 def test_a_suite_that_needs_features_still_coming_says_so(put, capsys):
