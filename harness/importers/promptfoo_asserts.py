@@ -86,7 +86,7 @@ def _one(assertion: dict[str, Any], ctx: Context, render: Callable[[Any], Any]) 
         raise Untranslatable(kind, NOT_IN_HARNESS[base])
     handler = HANDLERS.get(base) or (_similar if base.startswith("similar") else None)
     if handler is None:
-        raise Untranslatable(kind, "not a promptfoo assertion type harness knows")
+        raise Untranslatable(f"{kind} (not a promptfoo type)", "promptfoo has no assertion type of this name")
     if "contextTransform" in assertion:
         raise Untranslatable(kind, "contextTransform is JavaScript run by promptfoo")
     value = _value(assertion, kind, ctx, render)

@@ -128,7 +128,7 @@ def test_weight_and_threshold_are_kept(put):
     ("{type: python, value: \"x = len(output)\\nreturn x > 3\"}", "python (function body)"),
     ("{type: select-best, value: the shortest}", "select-best"),
     ("{type: trace-span-count, value: {pattern: '*'}}", "trace-span-count"),
-    ("{type: min-length, value: 5}", "min-length"),
+    ("{type: min-length, value: 5}", "min-length (not a promptfoo type)"),
     ("{type: similar:dot, value: Paris}", "similar:dot"),
     ("{type: contains, value: Paris, transform: 'output.map(o => o.text).join()'}", "contains (transform)"),
 ])
