@@ -47,20 +47,23 @@ def import_registry(path: Path) -> Imported:
     path = Path(path)
     if not path.is_file():
         raise HarnessError("no such file", file=path, hint="pass an evals/registry/evals/NAME.yaml")
-    data, root = load_yaml(read_text(path), path)
+    data, root = load_yaml(read_text(path), path, words_as_text=True)
     evals = _evals(data, path)
     registry = path.parent.parent if path.parent.name == "evals" else path.parent
     ctx = Context(path, root, Sources(path, base=registry))
     data_dir = registry / "data" if (registry / "data").is_dir() else path.parent
     suite: dict[Any, Any] = {"name": path.stem, "description": _description(data, evals)}
-    cases, scorers, prompt = [], [], None
+    found = []  # (eval name, its samples, its scorers)
     for name, key, spec in evals:
         args = spec.get("args") if isinstance(spec.get("args"), dict) else {}
-        samples = _samples(args.get("samples_jsonl"), data_dir, ctx, name, ctx.line(key, "args", "samples_jsonl"))
-        own = _scorers(spec, args, registry, ctx, ctx.line(key, "args", "modelgraded_spec"))
-        prompt = prompt or _prompt(samples, args, data_dir, ctx, name)
-        cases += [_case(sample, name, prompt, own if len(evals) > 1 else None, line) for line, sample in samples]
-        scorers = own if len(evals) == 1 else scorers
+        found.append((name, _samples(args, data_dir, ctx, name, ctx.line(key, "args", "samples_jsonl")),
+                      _scorers(spec, args, registry, ctx, ctx.line(key, "args", "modelgraded_spec"))))
+    # One prompt for every eval of the file: a system message they all share is its own, else each case has its own.
+    first = evals[0][2].get("args") if isinstance(evals[0][2].get("args"), dict) else {}
+    prompt = _prompt([s for _, samples, _ in found for s in samples], first, data_dir, ctx, evals[0][0])
+    cases = [_case(sample, name, prompt, own if len(evals) > 1 else None) for name, samples, own in found
+             for _, sample in samples]
+    scorers = found[0][2] if len(evals) == 1 else []
     ctx.sources.check()
     suite["prompts"] = [prompt["spec"]]
     if scorers:
@@ -91,23 +94,27 @@ def _description(data: dict[str, Any], evals: list[tuple[str, str, dict[str, Any
                  and entry.get("description")), "")
 
 
-def _samples(reference: Any, data_dir: Path, ctx: Context, name: str,
+def _samples(args: dict[str, Any], data_dir: Path, ctx: Context, name: str,
              line: int | None) -> list[tuple[int, dict[str, Any]]]:
+    """(line, sample) for each sample of the eval, its fields renamed as ``samples_renamings`` says."""
+    reference = args.get("samples_jsonl")
+    renamed = args.get("samples_renamings") if isinstance(args.get("samples_renamings"), dict) else {}
     references = reference if isinstance(reference, list) else [reference]
     samples = []
     for item in references:
         if not isinstance(item, str):
             raise HarnessError(f"eval '{name}' has no samples_jsonl", file=ctx.file, line=line)
         path = ctx.sources.path(item, base=data_dir, line=line)
-        for line, sample in ctx.sources.json_lines(path) if path else []:
+        for number, sample in ctx.sources.json_lines(path) if path else []:
+            sample = {renamed.get(k, k): v for k, v in sample.items()} if isinstance(sample, dict) else sample
             if not isinstance(sample, dict) or "input" not in sample:
-                raise HarnessError("a sample is a JSON object with input: (and ideal:)", file=path, line=line)
-            samples.append((line, sample))
+                raise HarnessError("a sample is a JSON object with input: (and ideal:)", file=path, line=number)
+            samples.append((number, sample))
     return samples
 
 
-def _case(sample: dict[str, Any], eval_name: str, prompt: dict[str, Any], scorers: list[Any] | None,
-          line: int) -> dict[str, Any]:
+def _case(sample: dict[str, Any], eval_name: str, prompt: dict[str, Any],
+          scorers: list[Any] | None) -> dict[str, Any]:
     key = json.dumps(sample, sort_keys=True, ensure_ascii=False, default=str)
     case: dict[str, Any] = {"id": f"{eval_name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"}
     chat = sample["input"]
@@ -180,9 +187,12 @@ def _scorers(spec: dict[str, Any], args: dict[str, Any], registry: Path, ctx: Co
 
 def _model_graded(args: dict[str, Any], registry: Path, ctx: Context, line: int | None) -> list[Any]:
     """ModelBasedClassify: its modelgraded spec as a judge scorer."""
-    name = args.get("modelgraded_spec")
+    name = args.get("modelgraded_spec", args.get("modelgraded_spec_file"))
+    if isinstance(args.get("multicomp_n"), int) and args["multicomp_n"] > 1 or args.get("multicomp_n") == "from_models":
+        ctx.tally.untranslated["model_graded (several completions compared)"] += 1
+        return [Comment.left_out("model_graded", args, "it compares several completions of one sample")]
     path = ctx.sources.path(f"modelgraded/{name}.yaml", base=registry, line=line) if isinstance(name, str) else None
-    spec = load_yaml(read_text(path), path)[0] if path else None
+    spec = load_yaml(read_text(path), path, words_as_text=True)[0] if path else None
     if not isinstance(spec, dict):
         ctx.tally.untranslated["model_graded (no spec)"] += 1
         return []

@@ -190,3 +190,34 @@ def test_missing_samples_and_spec_are_named(registry, capsys):
     err = capsys.readouterr().err
     assert f"{path}:8: 2 file(s) it names cannot be found: capitals/samples.jsonl (capitals.yaml:8), " \
            "modelgraded/nope.yaml (capitals.yaml:9)" in err
+
+
+def test_older_registry_keys_renamings_and_evals_comparing_completions(registry):
+    registry("data/jokes/samples.jsonl", samples({"input1": "Tell a joke about cats.", "completion1": "..."}))
+    registry("modelgraded/humor.yaml", """
+        prompt: 'Is the following funny? {completion}'
+        choice_strings: [Yes, No, Unsure]
+        choice_scores: {Yes: 1.0, No: 0.0, Unsure: 0.5}
+    """)
+    path = registry("evals/jokes.yaml", """
+        jokes:
+          id: jokes.dev.v0
+        jokes.dev.v0:
+          class: evals.elsuite.modelgraded.classify:ModelBasedClassify
+          args:
+            samples_jsonl: jokes/samples.jsonl
+            samples_renamings: {input1: input, completion1: completion}
+            modelgraded_spec_file: humor
+        best:
+          id: best.dev.v0
+        best.dev.v0:
+          class: evals.elsuite.modelgraded.classify:ModelBasedClassify
+          args: {samples_jsonl: jokes/samples.jsonl, samples_renamings: {input1: input}, modelgraded_spec_file: humor,
+                 multicomp_n: 2}
+    """)
+    result, suite = imported("openai-evals", path)
+    jokes, best = suite["cases"]
+    assert jokes["vars"] == {"input": "Tell a joke about cats.", "completion": "..."} and jokes["tags"] == ["jokes"]
+    assert jokes["scorers"][0]["rubric"].endswith("The output passes when the answer is Yes.")
+    assert best["tags"] == ["best"] and "scorers" not in best
+    assert result.tally.untranslated == {"model_graded (several completions compared)": 1}
