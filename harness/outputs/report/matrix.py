@@ -160,9 +160,9 @@ def _row(row: Row, results: list[TrialResult | None], strings: dict[str, int], c
 def _message(message: dict[str, Any], strings: dict[str, int],
              thumbnails: Callable[[dict[str, Any]], str | None]) -> list[Any]:
     """[role, the text shown (interned), the images' thumbnails (interned data URLs)] of a message."""
-    text = message_text(message)
-    images = [thumbnails(part["image_url"]) for part in message.get("content") or []
-              if isinstance(message.get("content"), list) and part.get("type") == "image_url"]
+    text, content = message_text(message), message.get("content")
+    parts = content if isinstance(content, list) else ()
+    images = [thumbnails(part["image_url"]) for part in parts if part.get("type") == "image_url"]
     shown = [strings.setdefault(url, len(strings)) for url in images if url]
     return [message.get("role", ""), strings.setdefault(text, len(strings)), shown]
 
