@@ -158,6 +158,11 @@ def _write_step_summary(run_) -> None:
 @click.argument("suite", type=click.Path(path_type=Path))
 def validate(suite: Path) -> None:
     """Check SUITE and render every prompt for every case, without calling any model."""
+    click.echo(_validated(suite))
+
+
+def _validated(suite: Path) -> str:
+    """What ``harness validate`` says of a suite that passes (warnings go to stderr); HarnessError if it does not."""
     from harness.run import RunOptions
     from harness.run.plan import check_models, plan, resolve_models
     from harness.suite import load_suite, param_warnings
@@ -167,8 +172,28 @@ def validate(suite: Path) -> None:
     trials = plan(loaded, specs, RunOptions())
     for warning in param_warnings(loaded) + check_models(loaded, specs, reason):
         click.echo(f"harness: warning: {warning}", err=True)
-    click.echo(f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
-               f" × {loaded.repeats} repeat(s) = {len(trials)} trials")
+    return (f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
+            f" × {loaded.repeats} repeat(s) = {len(trials)} trials")
+
+
+@cli.command("import")
+@click.argument("tool", type=click.Choice(["promptfoo", "openai-evals"]))
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", "out_file", type=click.Path(path_type=Path), metavar="SUITE.yaml",
+              help="Where to write the suite [default: beside CONFIG, as <name>.harness.yaml].")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def import_(tool: str, config: Path, out_file: Path | None, force: bool) -> None:
+    """Write TOOL's eval CONFIG (a promptfooconfig.yaml, an OpenAI evals registry file) as a harness suite."""
+    from harness.importers import default_out, features, import_file, write
+    from harness.outputs.console import print_import
+
+    imported = import_file(tool, config)
+    path = write(imported, out_file or default_out(imported), force=force)
+    try:
+        check = features.waiting(imported.needs) or f"harness validate: {_validated(path)}"
+    except HarnessError as exc:
+        check = f"harness validate fails: {exc}"
+    print_import(imported, path, check)
 
 
 @cli.command()

@@ -26,18 +26,22 @@ MAX_DEPTH = 64
 MAX_EXPANDED = 1_000_000
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BOOL = "tag:yaml.org,2002:bool"
+_STR = "tag:yaml.org,2002:str"
 _MERGE = "<<"
 
 
-def load(text: str, file: Path | str) -> tuple[Any, yaml.Node | None]:
-    """The data in ``text`` and its node tree (for mapping errors back to lines); HarnessError on anything amiss."""
+def load(text: str, file: Path | str, *, words_as_text: bool = False) -> tuple[Any, yaml.Node | None]:
+    """The data in ``text`` and its node tree (for mapping errors back to lines); HarnessError on anything amiss.
+
+    ``words_as_text`` reads YAML 1.1's other booleans (yes, no, on, off) as the words they are, as YAML 1.2 and
+    JavaScript's readers do, instead of refusing them: for another tool's files, which mean them that way."""
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise _located(exc, text, file) from None
     if root is None:
         return None, None
-    _check(root, text, file)
+    _check(root, text, file, words_as_text)
     try:
         return yaml.constructor.SafeConstructor().construct_document(root), root
     except yaml.YAMLError as exc:  # a tag that names no plain value (!!python/object, ...): never built
@@ -87,7 +91,7 @@ def _line_text(text: str, index: int) -> str:
     return lines[index] if 0 <= index < len(lines) else ""
 
 
-def _check(root: yaml.Node, text: str, file: Path | str) -> None:
+def _check(root: yaml.Node, text: str, file: Path | str, words_as_text: bool = False) -> None:
     """Every node once (aliases make the tree a graph), children before parents: sizes and depths, then the rules."""
     size: dict[int, int] = {}
     height: dict[int, int] = {}
@@ -108,7 +112,7 @@ def _check(root: yaml.Node, text: str, file: Path | str) -> None:
         children = _children(node)
         size[id(node)] = min(MAX_EXPANDED + 1, 1 + sum(size[id(child)] for child in children))
         height[id(node)] = 1 + max((height[id(child)] for child in children), default=0)
-        _check_node(node, file)
+        _check_node(node, file, words_as_text)
     if size[id(root)] > MAX_EXPANDED:
         raise HarnessError(f"its aliases expand to more than {MAX_EXPANDED:,} values (an alias bomb?)", file=file,
                            line=_first_alias_line(text), hint="repeat less through aliases (*name)")
@@ -120,10 +124,13 @@ def _check(root: yaml.Node, text: str, file: Path | str) -> None:
                            hint="flatten it: no suite needs data this deep")
 
 
-def _check_node(node: yaml.Node, file: Path | str) -> None:
+def _check_node(node: yaml.Node, file: Path | str, words_as_text: bool = False) -> None:
     if isinstance(node, yaml.MappingNode):
         _no_duplicate_keys(node, file)
     elif node.tag == _BOOL and not node.style and node.value.lower() not in ("true", "false"):
+        if words_as_text:
+            node.tag = _STR
+            return
         truth = "true" if node.value.lower() in ("yes", "on", "y") else "false"
         raise HarnessError(f"unquoted {node.value} is read as {truth} (YAML 1.1)", file=file,
                            line=node.start_mark.line + 1,

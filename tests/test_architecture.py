@@ -23,7 +23,7 @@ LAYERS = [
     {"prompts", "plugins", "cases", "messages"},
     {"providers", "scorers", "cache", "results", "metrics"},
     {"suite", "comparison", "baseline", "history"},
-    {"run"},
+    {"run", "importers"},
     {"outputs", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
 ]
 LAYER_OF = {unit: level for level, units in enumerate(LAYERS) for unit in units}

@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -25,6 +25,9 @@ from harness.outputs import output
 from harness.records import Counts, ScorerMetrics, TrialResult, VariantMetrics
 from harness.results import Run
 from harness.spec import ModelSpec, Suite
+
+if TYPE_CHECKING:
+    from harness.importers.common import Imported
 
 
 class RunConsole:
@@ -103,6 +106,26 @@ def print_plugins(entries: list[tuple[str, Any]]) -> None:
     out = _console()
     out.print(table)
     out.print("Any other model string goes to litellm (provider/model, e.g. openai/gpt-4o-mini).")
+
+
+def print_import(imported: Imported, path: Path, check: str) -> None:
+    """What ``harness import`` shows: prompts, cases, assertions translated of all, each kind left untranslated."""
+    tally = imported.tally
+    table = Table(box=box.SIMPLE, pad_edge=False, show_header=False, title=f"{imported.tool} -> harness",
+                  title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("prompts", str(imported.prompts))
+    table.add_row("cases", str(imported.cases))
+    table.add_row("assertions translated", f"{sum(tally.translated.values())} / {sum(tally.total.values())}")
+    for kind, count in tally.untranslated.most_common():
+        table.add_row(f"  untranslated: {escape(kind)}", str(count))
+    for kind, count in tally.other.most_common():
+        table.add_row(f"  also left out: {escape(kind)}", str(count))
+    out = _console()
+    out.print(table)
+    out.print(f"suite:   {escape(str(path))}", highlight=False)
+    out.print(escape(check), highlight=False)
 
 
 def _scorer_columns(variants: list[VariantMetrics]) -> list[tuple[str, Any]]:

@@ -1,0 +1,63 @@
+"""Importers: another tool's evals as a harness suite, in one command (``harness import TOOL CONFIG``).
+
+Each importer reads its tool's config and the files it names, and returns an Imported: the suite as data, with
+whatever could not be translated kept as comments holding the original, a tally of what was translated, and the
+harness features the suite relies on (harness.importers.features). ``write`` puts it in a file, never over one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.files import write_atomically
+from harness.importers import features, openai_evals, promptfoo, yamlout
+from harness.importers.common import Imported
+
+IMPORTERS: dict[str, Callable[[Path], Imported]] = {
+    "promptfoo": promptfoo.import_config,
+    "openai-evals": openai_evals.import_registry,
+}
+
+
+def import_file(tool: str, path: Path) -> Imported:
+    """``path`` (a config of ``tool``) as a harness suite; HarnessError on a file that is not one."""
+    if tool not in IMPORTERS:
+        raise HarnessError(f"no importer for '{tool}'", hint="importers: " + ", ".join(IMPORTERS))
+    return IMPORTERS[tool](Path(path))
+
+
+def default_out(imported: Imported) -> Path:
+    """Where a suite goes unless told: beside the config, named after it (promptfooconfig.harness.yaml)."""
+    return imported.source.with_name(imported.source.stem + ".harness.yaml")
+
+
+def render(imported: Imported) -> str:
+    """The suite's YAML text, with a header saying where it came from and what it needs."""
+    tally = imported.tally
+    header = [f"harness suite imported from {imported.source.name} by `harness import {imported.tool}`",
+              f"assertions translated: {sum(tally.translated.values())} of {sum(tally.total.values())}; "
+              "what was not is kept below as comments, with the original"]
+    missing = features.missing(imported.needs)
+    if missing:
+        header.append("needs harness features still being added: " + features.describe(missing))
+    return yamlout.dump(imported.suite, header)
+
+
+def write(imported: Imported, out: Path, *, force: bool = False) -> Path:
+    """Write the suite to ``out`` (never over an existing file unless ``force``)."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise HarnessError(f"{out} exists already", hint="pass --force to replace it, or --out another file")
+    if out.is_dir():
+        raise HarnessError(f"{out} is a folder", hint="give --out a file name such as suite.yaml")
+    if not out.parent.is_dir():
+        raise HarnessError(f"no folder {out.parent} to write {out.name} in")
+    companions = {out.parent / name: text for name, text in imported.files.items()}
+    for path in companions:
+        if path.exists() and not force:
+            raise HarnessError(f"{path} exists already (the suite names it)", hint="pass --force to replace it")
+    for path, text in companions.items():
+        write_atomically(path, text)
+    return write_atomically(out, render(imported))

@@ -1,0 +1,165 @@
+"""promptfoo assertions -> harness scorers: each translatable type, the common fields, and what is left as comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.importers.conftest import imported, validated
+
+CONFIG = """
+prompts: ['Answer: {{ question }}']
+providers: [openai:gpt-4o-mini]
+tests:
+  - vars: {question: What is the capital of France?}
+    assert:
+      - %s
+"""
+
+
+def one_scorer(put, assertion: str):
+    """The scorers of the single case of a config whose one test has this one assertion."""
+    result, suite = imported("promptfoo", put("promptfooconfig.yaml", CONFIG % assertion))
+    return result, suite, suite["cases"][0]
+
+
+@pytest.mark.parametrize(("assertion", "scorer"), [
+    ("{type: equals, value: Paris}", {"type": "equals", "value": "Paris"}),
+    ("{type: not-equals, value: Paris}", {"type": "equals", "value": "Paris", "not": True}),
+    ("{type: contains, value: Paris}", {"type": "contains", "value": "Paris", "ignore_case": False}),
+    ("{type: icontains, value: paris}", {"type": "contains", "value": "paris", "ignore_case": True}),
+    ("{type: not-icontains, value: lyon}", {"type": "contains", "value": "lyon", "ignore_case": True, "not": True}),
+    ("{type: regex, value: '^Paris\\b'}", {"type": "regex", "pattern": "^Paris\\b"}),
+    ("{type: is-json}", {"type": "json"}),
+    ("{type: is-json, value: {type: object, required: [city]}}",
+     {"type": "json", "schema": {"type": "object", "required": ["city"]}}),
+    ("{type: llm-rubric, value: Names the capital}", {"type": "rubric", "rubric": "Names the capital"}),
+    ("{type: llm-rubric, value: Is polite, threshold: 0.8, provider: 'anthropic:messages:claude-3-5-haiku'}",
+     {"type": "rubric", "rubric": "Is polite", "threshold": 0.8, "model": "anthropic/claude-3-5-haiku"}),
+    ("{type: model-graded-closedqa, value: Mentions Paris}", {"type": "rubric", "rubric": "Mentions Paris"}),
+    ("{type: g-eval, value: Coherent}", {"type": "rubric", "rubric": "Coherent", "scale": [1, 10], "threshold": 0.7}),
+    ("{type: latency, threshold: 1500}", {"type": "latency", "max_ms": 1500}),
+    ("{type: cost, threshold: 0.002}", {"type": "cost", "max_usd": 0.002}),
+])
+def test_types_harness_has_today(put, tmp_path, assertion, scorer):
+    result, suite, case = one_scorer(put, assertion)
+    assert case["scorers"] == [scorer]
+    assert sum(result.tally.translated.values()) == sum(result.tally.total.values()) == 1
+    assert validated(result, tmp_path / "suite.yaml")  # only features this harness has: it must validate
+
+
+@pytest.mark.parametrize(("assertion", "scorer", "expected"), [
+    ("{type: similar, value: Paris is the capital, threshold: 0.8}",
+     {"type": "similarity", "model": "openai/text-embedding-3-large", "threshold": 0.8}, "Paris is the capital"),
+    ("{type: similar, value: [Paris, It is Paris]}",
+     {"type": "similarity", "model": "openai/text-embedding-3-large", "threshold": 0.75}, ["Paris", "It is Paris"]),
+    ("{type: rouge-n, value: Paris is the capital of France}", {"type": "rouge1", "threshold": 0.75},
+     "Paris is the capital of France"),
+    ("{type: bleu, value: Paris}", {"type": "bleu", "threshold": 0.5}, "Paris"),
+    ("{type: factuality, value: The capital of France is Paris}", {"type": "factuality", "threshold": 0.5},
+     "The capital of France is Paris"),
+])
+def test_reference_scorers_take_the_value_as_expected(put, tmp_path, assertion, scorer, expected):
+    result, suite, case = one_scorer(put, assertion)
+    assert case["scorers"] == [scorer]
+    assert case["expected"] == expected
+    assert validated(result, tmp_path / "suite.yaml")
+
+
+@pytest.mark.parametrize(("assertion", "scorer", "feature"), [
+    ("{type: contains-any, value: [Paris, paris]}",
+     {"type": "contains_any", "values": ["Paris", "paris"], "ignore_case": False}, "contains_any"),
+    ("{type: icontains-all, value: 'paris, france'}",
+     {"type": "contains_all", "values": ["paris", "france"], "ignore_case": True}, "contains_all"),
+    ("{type: starts-with, value: Paris}", {"type": "starts_with", "value": "Paris"}, "starts_with"),
+    ("{type: levenshtein, value: Paris, threshold: 2}",
+     {"type": "levenshtein", "value": "Paris", "max_distance": 2}, "levenshtein"),
+    ("{type: contains-json}", {"type": "json", "transform": {"regex": r"(?s)([\[{].*[\]}])"}}, "transform"),
+    ("{type: is-valid-openai-tools-call}", {"type": "tool_args_valid"}, "tool_args_valid"),
+    ("{type: javascript, value: output.length < 100}", {"type": "python", "expr": "(len(output) < 100)"}, "python"),
+    ("{type: python, value: \"len(output.split()) < context['vars']['question'].count(' ') + 20\"}",
+     {"type": "python", "expr": "len(output.split()) < vars['question'].count(' ') + 20"}, "python"),
+    ("{type: equals, value: {city: Paris}}", {"type": "python", "expr": "json == {'city': 'Paris'}"}, "python"),
+    ("{type: javascript, value: \"JSON.parse(output[0].function.arguments).city === 'Paris'\"}",
+     {"type": "tool_call", "args": {"city": "Paris"}}, "tool_call"),
+    ("{type: contains, value: Paris, metric: accuracy}",
+     {"type": "contains", "value": "Paris", "ignore_case": False, "metric": "accuracy"}, "metric"),
+    ("{type: contains, value: paris, transform: output.toLowerCase()}",
+     {"type": "contains", "value": "paris", "ignore_case": False, "transform": "lower"}, "transform"),
+    ("{type: assert-set, threshold: 0.5, assert: [{type: contains, value: Paris}, {type: latency, threshold: 900}]}",
+     {"all": [{"type": "contains", "value": "Paris", "ignore_case": False}, {"type": "latency", "max_ms": 900}],
+      "threshold": 0.5}, "groups"),
+])
+def test_types_written_in_the_syntax_harness_is_gaining(put, tmp_path, assertion, scorer, feature):
+    result, suite, case = one_scorer(put, assertion)
+    assert case["scorers"] == [scorer]
+    assert feature in result.needs
+    validated(result, tmp_path / "suite.yaml")  # validated as soon as this harness has the feature
+
+
+def test_checks_of_the_tool_calls_are_tool_call_scorers(put, tmp_path):
+    result, suite = imported("promptfoo", put("promptfooconfig.yaml", """
+        prompts: ['Weather in {{ city }}?']
+        providers:
+          - id: openai:gpt-4o-mini
+            config: {tools: [{type: function, function: {name: lookup, parameters: {type: object}}}]}
+        tests:
+          - vars: {city: Oslo}
+            assert:
+              - {type: equals, value: lookup, transform: 'output[0].function.name'}
+              - {type: javascript, value: "output[0].function.name === 'lookup'"}
+              - {type: equals, value: Oslo, transform: 'JSON.parse(output[0].function.arguments).city'}
+    """))
+    assert suite["cases"][0]["scorers"] == [{"type": "tool_call", "name": "lookup"},
+                                            {"type": "tool_call", "name": "lookup", "metric": "lookup-2"},
+                                            {"type": "tool_call", "args": {"city": "Oslo"}}]
+    validated(result, tmp_path / "suite.yaml")
+
+
+def test_weight_and_threshold_are_kept(put):
+    _, _, case = one_scorer(put, "{type: similar, value: Paris, weight: 3, threshold: 0.6}")
+    assert case["scorers"][0]["weight"] == 3 and case["scorers"][0]["threshold"] == 0.6
+
+
+@pytest.mark.parametrize(("assertion", "kind"), [
+    ("{type: moderation}", "moderation"),
+    ("{type: javascript, value: 'if (output) { return 1 } return 0'}", "javascript (not simple)"),
+    ("{type: javascript, value: file://checks.js}", "javascript (file)"),
+    ("{type: python, value: file://checks.py}", "python (file)"),
+    ("{type: python, value: \"x = len(output)\\nreturn x > 3\"}", "python (function body)"),
+    ("{type: select-best, value: the shortest}", "select-best"),
+    ("{type: trace-span-count, value: {pattern: '*'}}", "trace-span-count"),
+    ("{type: min-length, value: 5}", "min-length (not a promptfoo type)"),
+    ("{type: similar:dot, value: Paris}", "similar:dot"),
+    ("{type: contains, value: Paris, transform: 'output.map(o => o.text).join()'}", "contains (transform)"),
+])
+def test_what_cannot_be_translated_stays_as_a_comment_with_the_original(put, assertion, kind):
+    result, suite, case = one_scorer(put, assertion)
+    assert "scorers" not in case
+    assert result.tally.untranslated == {kind: 1}
+    from harness.importers import render
+
+    text = render(result)
+    assert f"# untranslated ({kind})" in text
+    assert f"#   type: {assertion.split('type: ')[1].split(',')[0].rstrip('}')}" in text
+
+
+def test_an_assert_set_with_a_member_left_out_is_left_out_whole(put):
+    result, _, case = one_scorer(put, "{type: assert-set, assert: [{type: contains, value: a}, {type: moderation}]}")
+    assert "scorers" not in case
+    assert result.tally.total == {"contains": 1, "moderation": 1}
+    assert result.tally.untranslated == {"moderation": 1, "assert-set (left out with an untranslated member)": 1}
+
+
+def test_a_rubric_prompt_is_noted_where_the_judge_replaces_it(put):
+    result, _, case = one_scorer(put, "{type: llm-rubric, value: Polite, rubricPrompt: 'Grade: {{output}}'}")
+    assert case["scorers"] == [{"type": "rubric", "rubric": "Polite"}]
+    from harness.importers import render
+
+    assert "# promptfoo's rubricPrompt is not carried over" in render(result)
+
+
+def test_a_second_reference_in_one_case_is_left_out(put):
+    result, _, case = one_scorer(put, "{type: similar, value: Paris}\n      - {type: factuality, value: Lyon}")
+    assert case["expected"] == "Paris"
+    assert [s["type"] for s in case["scorers"]] == ["similarity"]
+    assert result.tally.untranslated == {"factuality (a second reference in one case)": 1}
