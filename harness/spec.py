@@ -191,7 +191,9 @@ class Case(_Strict):
     turns: list[str] = Field(default_factory=list)
     # The case's own input (a history, content parts): it takes the place of the prompt's last user message.
     messages: list[Message] | None = None
+    # The case's own scorers: they add to the suite's, unless inherit_scorers is false (then they are all it has).
     scorers: list[ScorerSpec] | None = None
+    inherit_scorers: bool = True
     # Passing mark for the weighted mean of the case's scores; when unset every scorer must pass.
     threshold: float | None = Field(default=None, ge=0, le=1)
     # Human labels for judged scorers, by scorer name ({faithfulness: pass}): the run reports
@@ -257,8 +259,10 @@ class Suite(_Strict):
         return self.path.parent if self.path else Path.cwd()
 
     def scorers_for(self, case: Case) -> list[ScorerSpec]:
-        """A case's own scorers replace the suite's defaults."""
-        return case.scorers if case.scorers is not None else self.scorers
+        """The suite's scorers and the case's own, which add to them (as promptfoo's defaultTest and a test's
+        asserts do), or only the case's own with ``inherit_scorers: false``."""
+        own = case.scorers or []
+        return [*self.scorers, *own] if case.inherit_scorers else list(own)
 
     def threshold_for(self, case: Case) -> float | None:
         return case.threshold if case.threshold is not None else self.threshold

@@ -50,6 +50,7 @@ def load_suite(path: str | Path) -> Suite:
     _check_unique_ids(located, suite)
     _check_unique_names(suite, path, root)
     suite = suite.model_copy(update={"cases": [case for case, _ in located]})
+    _check_case_scorer_names(suite)
     _check_scorers(suite, root)
     _check_thresholds(suite, path, root)
     for prompt in suite.prompts:
@@ -160,6 +161,23 @@ def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
             if name in names[:i]:
                 raise HarnessError(f"two {key} are called '{name}'", file=path, line=line_of(root, (key, i)),
                                    hint=f"give each a distinct '{field}'")
+
+
+def _check_case_scorer_names(suite: Suite) -> None:
+    """A case's own scorers add to the suite's: a name both use would merge two metrics in the case's scores."""
+    inherited = {s.name for s in suite.scorers}
+    for case in suite.cases:
+        names = [s.name for s in suite.scorers_for(case)]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                from_suite = case.inherit_scorers and name in inherited
+                file, line = suite.located(f"cases.{case.id}")
+                raise HarnessError(
+                    f"case '{case.id}': two scorers are called '{name}'"
+                    + (" (one of the suite's, and one of the case's own, which add to the suite's)" if from_suite
+                       else ""), file=file, line=line,
+                    hint=f"give the case's scorer a name of its own (name: {name}_2)"
+                    + (", or set inherit_scorers: false to use only the case's scorers" if from_suite else ""))
 
 
 def _check_scorers(suite: Suite, root: yaml.Node) -> None:
