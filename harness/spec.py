@@ -231,6 +231,8 @@ class Suite(_Strict):
     response_format: ResponseFormat | None = None
     # The model behind judge scorers (a litellm model string or `local`); else the default model.
     judge: ModelSpec | None = None
+    # Python expressions over the suite's named metrics, in order (see harness.derived_metrics).
+    derived_metrics: dict[str, str] = Field(default_factory=dict)
     thresholds: dict[str, float | Bound] = Field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
     repeats: int = Field(default=1, ge=1)
@@ -272,11 +274,14 @@ SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1", "agreement", "kap
 RUN_METRICS = ("pass_rate", "error_rate", "latency_p50_ms", "latency_p95_ms", "cost_usd")
 
 
+def scorer_names(suite: Suite) -> list[str]:
+    """The names the suite's scores are kept under (the suite's scorers' and its cases' own)."""
+    specs = list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
+    return list(dict.fromkeys(spec.name for spec in specs))
+
+
 def metric_names(suite: Suite) -> list[str]:
     """Every metric a threshold may name for this suite."""
-    names = list(RUN_METRICS)
-    specs = list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
-    for spec in specs:
-        names += [f"{spec.name}.{m}" for m in SCORER_METRICS]
-    return list(dict.fromkeys(names))
+    names = [*RUN_METRICS, *(f"{name}.{m}" for name in scorer_names(suite) for m in SCORER_METRICS)]
+    return [*names, *suite.derived_metrics]
 

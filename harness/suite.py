@@ -15,6 +15,7 @@ import yaml
 from harness import prompts, scorers, yamlfile
 from harness.cases import read_cases
 from harness.chat import ResponseFormat, check_json_schema
+from harness.derived_metrics import derived_of
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
 from harness.located import line_of, validate
@@ -206,6 +207,7 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
 
 
 def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:
+    derived_of(suite, lambda name: line_of(root, ("derived_metrics", name)))  # compiles each, or says why not
     known = metric_names(suite)
     for metric, bound in suite.thresholds.items():
         line = line_of(root, ("thresholds", metric))
