@@ -62,8 +62,8 @@ def validate(path: Path) -> tuple[int, str]:
 def stand_in(suite: dict) -> dict:
     """The suite with each construct harness does not have yet replaced by one of the same place that it has: a
     scorer by a regex scorer of the same name, a second scorer under one metric likewise, an http model by echo."""
-    known = set(plugins.SCORERS.names())
     missing = set(features.missing(features.FEATURES))
+    known = set(plugins.SCORERS.names()) | ({"any", "all"} if "groups" not in missing else set())
 
     def scorers(specs: list) -> list:
         found, metrics = [], set()
@@ -71,9 +71,13 @@ def stand_in(suite: dict) -> dict:
             if not isinstance(spec, dict):
                 continue
             spec = {k: v for k, v in spec.items() if not (k == "transform" and k in missing)}
+            group = next((key for key in ("any", "all") if isinstance(spec.get(key), list)), None)
+            if group:
+                spec[group] = scorers(spec[group])
             shared = spec.get("metric") in metrics and "shared_metric" in missing
             metrics.add(spec.get("metric"))
-            if shared or spec.get("type") not in known or spec.get("type") in missing or "metric" in missing:
+            kind = spec.get("type", group)
+            if shared or kind not in known or kind in missing or "metric" in missing:
                 name = f"{spec.get('metric') or spec.get('name') or spec.get('type') or 'group'}-{number}"
                 spec = {"type": "regex", "pattern": "", "name": name, **{k: spec[k] for k in ("weight",) if k in spec}}
             found.append(spec)

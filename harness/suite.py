@@ -187,17 +187,12 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
     uses = [(spec, ("scorers", i)) for i, spec in enumerate(suite.scorers)]
     for i, case in enumerate(suite.cases):
         uses += [(spec, ("cases", i, "scorers", j)) for j, spec in enumerate(case.scorers or [])]
-    roots = prompts.allowed_roots(suite)
     for spec, loc in uses:
         node = _node(root, loc) if loc[0] == "scorers" or inline else None
-        target = spec.type.rpartition(":")[0]
-        if target.endswith(".py"):
-            confined(suite.directory / target, roots, what=f"scorer file '{target}'", file=suite.path,
-                     line=line_of(root, loc))
         file, line = (suite.path, line_of(root, loc)) if node is not None else \
             suite.located(f"cases.{suite.cases[loc[1]].id}")
         scorers.check_spec(spec, suite, file=Path(file), line=line,
-                           lines=lambda arg, n=node: line_of(n, (arg,)) if n is not None else None)
+                           lines=lambda *path, n=node: line_of(n, path) if n is not None else None)
     for case in suite.cases:
         for spec in suite.scorers_for(case):
             problem = scorers.check_case(spec, case, base=suite.directory)

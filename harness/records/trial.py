@@ -65,6 +65,9 @@ class Verdict:
     # Set when the scorer could not reach a verdict (a judge that never gave a parseable answer):
     # the score is recorded as an error, never as a pass.
     error: str | None = None
+    # Pass or fail as the scorer decided it (a check returning {score, passed}), rather than its value against
+    # the threshold.
+    passed: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ score is recorded, rather than a made-up pass or fail.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -20,10 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness import plugins
+from harness import plugins, prompts
 from harness.errors import HarnessError, did_you_mean
+from harness.files import confined
 from harness.providers.tool_calls import turn_tool_calls
 from harness.records import Score, Verdict
+from harness.scorers import groups
 from harness.scorers.arguments import SCORING_PARAMETER, PatternTimeout, check_arguments, coerce
 
 if TYPE_CHECKING:
@@ -55,6 +58,8 @@ class ScoringContext:
     response_format: ResponseFormat | None = None
     # The tool calls of the answer being scored: every call of the conversation, or one turn's.
     turn_calls: list[ToolCall] | None = None
+    # Which of the conversation's answers is scored (from 0; the last unless the scorer says `turn:`).
+    turn: int | None = None
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -73,14 +78,15 @@ class ScorerInfo:
     check: Callable[[Case, dict[str, Any]], str | None] | None = None
     # Checked at load once per use of the scorer, beyond its arguments' types (a G-Eval criterion's template
     # exists in the suite's folder, a tool it names is offered): returns (the argument, its problem), or None.
-    check_args: Callable[[dict[str, Any], Suite], tuple[str, str] | None] | None = None
+    # The problem is text, or a HarnessError to show as it is (placed at the argument's line unless it has a place).
+    check_args: Callable[[dict[str, Any], Suite], tuple[str, str | HarnessError] | None] | None = None
     # Asks a judge model (so the run records which one).
     uses_judge: bool = False
 
 
 def scorer(name: str | Callable[..., Any] | None = None, *, threshold: float = 1.0, kind: str = "score",
            check: Callable[[Case, dict[str, Any]], str | None] | None = None,
-           check_args: Callable[[dict[str, Any], Suite], tuple[str, str] | None] | None = None,
+           check_args: Callable[[dict[str, Any], Suite], tuple[str, str | HarnessError] | None] | None = None,
            uses_judge: bool = False):
     """Register a scorer: ``@scorer`` or ``@scorer("name", threshold=0.5)``.
 
@@ -122,39 +128,79 @@ def resolve(spec: ScorerSpec, *, base: Path | None = None, file: Path | None = N
                        hint="scorers: " + ", ".join(names) + "; or 'path/to/file.py:function' for your own")
 
 
+def confine(target: str, suite: Suite, *, file: Path | None = None, line: int | None = None) -> None:
+    """A suite's own scorer code (``file.py:function``) must be inside its project, as every file it names is."""
+    where = target.rpartition(":")[0]
+    if where.endswith(".py"):
+        confined(suite.directory / where, prompts.allowed_roots(suite), what=f"scorer file '{where}'", file=file,
+                 line=line)
+
+
 def check_spec(spec: ScorerSpec, suite: Suite, *, file: Path, line: int | None,
-               lines: Callable[[str], int | None] = lambda _arg: None) -> ScorerInfo:
-    """Fail at load when a scorer is unknown, or its arguments do not fit its signature or its own checks."""
+               lines: Callable[..., int | None] = lambda *_path: None, depth: int = 0) -> None:
+    """Fail at load when a scorer is unknown, its file is outside the project, or its arguments do not fit its
+    signature or its own checks; a group's members are checked each at its own line. ``lines(*path)`` is the line
+    of what the suite wrote at ``path`` inside the scorer (an argument; ``"all", 0`` for a group's first member)."""
+    if spec.group:
+        _check_group(spec, suite, file=file, line=line, lines=lines, depth=depth)
+        return
+    confine(spec.type, suite, file=file, line=line)
     info = resolve(spec, base=suite.directory, file=file, line=line)
     check_arguments(info.fn, arguments(info, spec), scorer=spec.type, file=file, line=line, lines=lines)
     problem = info.check_args(arguments(info, spec), suite) if info.check_args else None
     if problem:
         argument, text = problem
-        raise HarnessError(f"scorer '{spec.type}': argument '{argument}': {text}", file=file,
-                           line=lines(argument) or line)
-    return info
+        where = lines(argument) or line
+        if isinstance(text, HarnessError):
+            raise HarnessError(text.message, file=text.file or file, line=text.line if text.file else where,
+                               hint=text.hint)
+        raise HarnessError(f"scorer '{spec.type}': argument '{argument}': {text}", file=file, line=where)
+
+
+def _check_group(spec: ScorerSpec, suite: Suite, *, file: Path, line: int | None, lines: Callable[..., int | None],
+                 depth: int) -> None:
+    if depth >= groups.MAX_DEPTH:
+        raise HarnessError(f"groups nested more than {groups.MAX_DEPTH} deep", file=file, line=line,
+                           hint="flatten them: an all inside an all is one all")
+    if spec.arguments:
+        key = next(iter(spec.arguments))
+        raise HarnessError(f"a group has no key '{key}'{did_you_mean(key, groups.KEYS)}", file=file,
+                           line=lines(key) or line, hint=f"a group takes: {spec.group}, " + ", ".join(groups.KEYS))
+    if all(member.weight == 0 for member in spec.members):
+        raise HarnessError(f"every member of this {spec.group} group has weight 0: none would count", file=file,
+                           line=line, hint="give one a weight above 0")
+    for i, member in enumerate(spec.members):
+        place = (spec.group, i)
+        if member.turn is not None:
+            raise HarnessError("a group's member takes no 'turn': give it to the group", file=file,
+                               line=lines(*place, "turn") or lines(*place) or line)
+        check_spec(member, suite, file=file, line=lines(*place) or line,
+                   lines=lambda *path, place=place: lines(*place, *path), depth=depth + 1)
 
 
 def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
-    """A problem the scorer sees with this case before anything runs, or None."""
-    info = resolve(spec, base=base)
-    return info.check(case, arguments(info, spec)) if info.check else None
+    """A problem the scorer (or a member of the group) sees with this case before anything runs, or None."""
+    for leaf in spec.leaves():
+        info = resolve(leaf, base=base)
+        problem = info.check(case, arguments(info, leaf)) if info.check else None
+        if problem:
+            return problem
+    return None
 
 
 async def apply_to_turns(spec: ScorerSpec, answers: list[str], case: Case, context: ScoringContext) -> Score | None:
     """Score the answer ``turn:`` names (the last by default; with ``all``, each, passing when every one does)."""
     if spec.turn is None:
-        return await apply(spec, answers[-1], case, context)
+        return await apply(spec, answers[-1], case, replace(context, turn=len(answers) - 1))
     calls = turn_tool_calls(context.transcript, len(answers)) if context.transcript else [context.tool_calls]
     chosen = range(len(answers)) if spec.turn == "all" else [spec.turn]
     scores = []
     for turn in chosen:
         if turn >= len(answers):
-            info = resolve(spec, base=context.directory)
             error = f"turn {turn} was not reached: the conversation has {len(answers)} answer(s)"
             return Score(name=spec.name, value=0.0, passed=False, weight=spec.weight, explanation=error, error=error,
-                         threshold=spec.threshold if spec.threshold is not None else info.threshold)
-        score = await apply(spec, answers[turn], case, replace(context, turn_calls=calls[turn]))
+                         threshold=_threshold(spec, context.directory))
+        score = await apply(spec, answers[turn], case, replace(context, turn_calls=calls[turn], turn=turn))
         if score is not None:
             scores.append(score)
     if len(scores) <= 1:
@@ -169,8 +215,12 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
     """Run one scorer on one output; None when it does not apply to the case.
 
     A scorer that raises yields a failed Score with the error, never a crash. ``not: true``
-    negates the value (1 - value), so any scorer can say what must *not* happen.
+    negates the value (1 - value), so any scorer can say what must *not* happen. A group scores
+    its members and combines their scores (see harness.scorers.groups).
     """
+    if spec.group:
+        members = await asyncio.gather(*(apply(member, output, case, context) for member in spec.members))
+        return groups.combine(spec, [score for score in members if score is not None])
     info = resolve(spec, base=context.directory)
     threshold = spec.threshold if spec.threshold is not None else info.threshold
     try:
@@ -195,7 +245,8 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
         human = case.human.get(spec.name)
         if human is not None:
             metadata["human"] = human
-        return Score(name=spec.name, value=value, passed=value >= threshold, threshold=threshold,
+        passed = value >= threshold if verdict.passed is None else verdict.passed != spec.negate
+        return Score(name=spec.name, value=value, passed=passed, threshold=threshold,
                      explanation=("not: " if spec.negate else "") + str(verdict.explanation or ""),
                      metadata=metadata, weight=spec.weight, judge=judge)
     except HarnessError:
@@ -206,6 +257,12 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
         error = redact(str(exc) if isinstance(exc, PatternTimeout) else f"{type(exc).__name__}: {exc}")
         return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
                      explanation=f"scorer raised {error}", error=error)
+
+
+def _threshold(spec: ScorerSpec, base: Path) -> float:
+    if spec.threshold is not None:
+        return spec.threshold
+    return groups.DEFAULT_THRESHOLD if spec.group else resolve(spec, base=base).threshold
 
 
 def arguments(info: ScorerInfo, spec: ScorerSpec) -> dict[str, Any]:

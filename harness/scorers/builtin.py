@@ -1,4 +1,9 @@
-"""The built-in scorers. Each compares a model output with the case's ``expected`` unless told otherwise."""
+"""The built-in scorers. Each compares a model output with the case's ``expected`` unless told otherwise.
+
+The text checks agree on their defaults: ``contains`` and its ``_any`` / ``_all`` forms ignore case unless told not
+to; ``equals``, ``starts_with``, ``ends_with`` and ``levenshtein`` compare exactly (``ignore_case: true`` to relax
+them) after stripping the whitespace around the output and the value (``strip: false`` to keep it).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from harness.scorers.arguments import JsonSchema, Pattern, search
 # What a scorer compares the output with: text, or a number or truth value written as text.
 Value = str | int | float | bool
 Labels = Annotated[list[str], Field(min_length=1)]
+Values = Annotated[list[Value], Field(min_length=1)]
 NonNegative = Annotated[float, Field(ge=0)]
 
 if TYPE_CHECKING:
@@ -27,10 +33,21 @@ def _target(case: Case, value: Any) -> str:
     return str(target)
 
 
-def needs_expected(case: Case, args: dict[str, Any]) -> str | None:
-    if args.get("value") is None and case.expected is None:
-        return "no 'expected' value to compare with (or give the scorer a 'value')"
+def needs_expected(case: Case, args: dict[str, Any], argument: str = "value") -> str | None:
+    if args.get(argument) is None and case.expected is None:
+        return f"no 'expected' value to compare with (or give the scorer a '{argument}')"
     return None
+
+
+def _needs_expected_values(case: Case, args: dict[str, Any]) -> str | None:
+    return needs_expected(case, args, "values")
+
+
+def _targets(case: Case, values: list[Value] | None) -> list[str]:
+    """The values given, else the case's expected (a list of them, or one)."""
+    if values is None and isinstance(case.expected, list):
+        values = case.expected
+    return [str(value) for value in values] if values is not None else [_target(case, None)]
 
 
 def expected_label(case: Case, args: dict[str, Any]) -> str | None:
@@ -60,6 +77,87 @@ def contains(output: str, case: Case, *, value: Value | None = None, ignore_case
     target = _target(case, value)
     ok = _fold(target, ignore_case) in _fold(output, ignore_case)
     return Verdict(float(ok), f"{'found' if ok else 'did not find'} {target!r}")
+
+
+@scorer(check=_needs_expected_values)
+def contains_any(output: str, case: Case, *, values: Values | None = None, ignore_case: bool = True) -> Verdict:
+    """At least one of ``values`` is in the output."""
+    targets, text = _targets(case, values), _fold(output, ignore_case)
+    found = next((target for target in targets if _fold(target, ignore_case) in text), None)
+    return Verdict(float(found is not None), f"found {found!r}" if found is not None else
+                   "found none of " + ", ".join(map(repr, targets)))
+
+
+@scorer(check=_needs_expected_values)
+def contains_all(output: str, case: Case, *, values: Values | None = None, ignore_case: bool = True) -> Verdict:
+    """Every one of ``values`` is in the output."""
+    targets, text = _targets(case, values), _fold(output, ignore_case)
+    missing = [target for target in targets if _fold(target, ignore_case) not in text]
+    return Verdict(float(not missing), f"did not find {', '.join(map(repr, missing))} (of {len(targets)})"
+                   if missing else f"found all {len(targets)}")
+
+
+def _stripped(output: str, target: str, strip: bool) -> tuple[str, str]:
+    return (output.strip(), target.strip()) if strip else (output, target)
+
+
+@scorer(check=needs_expected)
+def starts_with(output: str, case: Case, *, value: Value | None = None, ignore_case: bool = False,
+                strip: bool = True) -> Verdict:
+    got, target = _stripped(output, _target(case, value), strip)
+    ok = _fold(got, ignore_case).startswith(_fold(target, ignore_case))
+    return Verdict(float(ok), f"starts with {target!r}" if ok else
+                   f"starts {_clip(got, len(target) + 20)!r}, not {target!r}")
+
+
+@scorer(check=needs_expected)
+def ends_with(output: str, case: Case, *, value: Value | None = None, ignore_case: bool = False,
+              strip: bool = True) -> Verdict:
+    got, target = _stripped(output, _target(case, value), strip)
+    ok = _fold(got, ignore_case).endswith(_fold(target, ignore_case))
+    ending = got if len(got) <= len(target) + 20 else "…" + got[-(len(target) + 19):]
+    return Verdict(float(ok), f"ends with {target!r}" if ok else f"ends {ending!r}, not {target!r}")
+
+
+@scorer(check=needs_expected)
+def levenshtein(output: str, case: Case, *, value: Value | None = None,
+                max_distance: Annotated[int, Field(ge=0)] = 5, ignore_case: bool = False,
+                strip: bool = True) -> Verdict:
+    """The output is at most ``max_distance`` single-character edits (insertions, deletions, substitutions) away
+    from the value."""
+    got, target = _stripped(output, _target(case, value), strip)
+    distance = edit_distance(_fold(got, ignore_case), _fold(target, ignore_case), max_distance)
+    if distance is None:
+        return Verdict(0.0, f"more than {max_distance} edits from {_clip(target)!r}")
+    return Verdict(1.0, f"{distance} edit{'' if distance == 1 else 's'} from {_clip(target)!r} "
+                        f"(at most {max_distance})")
+
+
+def edit_distance(a: str, b: str, limit: int) -> int | None:
+    """The Levenshtein distance between ``a`` and ``b``, or None when it is above ``limit``.
+
+    Only the cells within ``limit`` of the diagonal are computed (a path leaving that band costs more than the
+    limit), so a long output costs time in proportion to its length times the limit, not to the product of both
+    lengths, and the work stops at the first row past the limit.
+    """
+    if len(a) < len(b):
+        a, b = b, a
+    if len(a) - len(b) > limit:
+        return None
+    beyond, width = limit + 1, len(b)
+    previous = [min(j, beyond) for j in range(width + 1)]
+    current = [beyond] * (width + 1)
+    for i, char in enumerate(a, start=1):
+        low, high = max(1, i - limit), min(width, i + limit)
+        current[low - 1] = min(i, beyond) if low == 1 else beyond
+        for j in range(low, high + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != b[j - 1]), beyond)
+        if high < width:
+            current[high + 1] = beyond  # the next row reads it as the cell above its band's last
+        if min(current[low - 1:high + 1]) > limit:
+            return None
+        previous, current = current, previous
+    return previous[width] if previous[width] <= limit else None
 
 
 @scorer
@@ -111,12 +209,8 @@ def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None, sco
     else the one the request's response_format asked for."""
     if schema is None and scoring.response_format is not None:
         schema = scoring.response_format.schema
-    text = output.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
-    if fenced:
-        text = fenced.group(1)
     try:
-        document = json.loads(text)
+        document = parse_json(output)
     except json.JSONDecodeError as exc:
         return Verdict(0.0, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if schema is not None:
@@ -127,6 +221,13 @@ def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None, sco
             where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
             return Verdict(0.0, f"schema violation at {where}: {errors[0].message}")
     return Verdict(1.0, "valid JSON" + (" matching the schema" if schema else ""))
+
+
+def parse_json(output: str) -> Any:
+    """The output as JSON, a ```json fence around it tolerated (models add one); raises json.JSONDecodeError."""
+    text = output.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
+    return json.loads(fenced.group(1) if fenced else text)
 
 
 def _clip(text: str, limit: int = 80) -> str:

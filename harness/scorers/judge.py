@@ -241,7 +241,8 @@ def judge_spec(spec: ModelSpec) -> ModelSpec:
 def judge_models(suite: Suite, name: str | None = None) -> list[ModelSpec]:
     """Every judge the suite's scorers may ask: the run's judge (``name``, or see resolve_judge), and any a scorer
     names with ``model:``."""
-    specs = [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
+    specs = [leaf for spec in [*suite.scorers, *(s for c in suite.cases for s in c.scorers or [])]
+             for leaf in spec.leaves()]
     judged = [s for s in specs if resolve(s, base=suite.directory).uses_judge]
     if not judged:
         return []

@@ -1,0 +1,97 @@
+"""Scorer groups: how {any: [...]} and {all: [...]} combine their members' scores (as promptfoo's assert-set)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.records import Score
+from harness.scorers.groups import combine
+from harness.spec import Case, ScorerSpec
+from harness.testing import score_output
+
+
+def member(name: str, value: float, passed: bool | None = None, *, weight: float = 1.0, error: str | None = None,
+           judge: dict | None = None) -> Score:
+    return Score(name=name, value=value, passed=value >= 1.0 if passed is None else passed, threshold=1.0,
+                 explanation=f"{name} said so", weight=weight, error=error, judge=judge)
+
+
+def group(kind: str, **own) -> ScorerSpec:
+    return ScorerSpec.model_validate({kind: ["contains"], **own})
+
+
+@pytest.mark.parametrize("kind, own, members, value, passed", [
+    # all: the weighted mean; passes when every member does, or (with a threshold) when the mean reaches it.
+    ("all", {}, [member("a", 1), member("b", 1)], 1.0, True),
+    ("all", {}, [member("a", 1), member("b", 0)], 0.5, False),
+    ("all", {}, [member("a", 1, weight=3), member("b", 0)], 0.75, False),
+    ("all", {"threshold": 0.7}, [member("a", 1, weight=3), member("b", 0)], 0.75, True),
+    ("all", {"threshold": 0.8}, [member("a", 1, weight=3), member("b", 0)], 0.75, False),
+    ("all", {}, [member("a", 0.4, True), member("b", 0.6, True)], 0.5, True),  # members' own passes decide
+    # any: the best member's score; passes when any member does, or when the best reaches the threshold.
+    ("any", {}, [member("a", 0), member("b", 1)], 1.0, True),
+    ("any", {}, [member("a", 0), member("b", 0.4)], 0.4, False),
+    ("any", {"threshold": 0.3}, [member("a", 0), member("b", 0.4)], 0.4, True),
+    # not: 1 - the score, and the outcome turned round.
+    ("any", {"not": True}, [member("a", 0), member("b", 1)], 0.0, False),
+    ("any", {"not": True}, [member("a", 0), member("b", 0)], 1.0, True),
+    ("all", {"not": True, "threshold": 0.5}, [member("a", 1), member("b", 0), member("c", 0)], 2 / 3, True),
+    # weight 0: shown, not counted.
+    ("all", {}, [member("a", 1), member("b", 0, weight=0)], 1.0, True),
+])
+def test_a_groups_score_and_verdict(kind, own, members, value, passed):
+    score = combine(group(kind, **own), members)
+    assert score.value == pytest.approx(value) and score.passed is passed and score.error is None
+
+
+def test_its_explanation_lists_every_member():
+    score = combine(group("all", name="polite"), [member("a", 1), member("b", 0.5, False), member("c", 0, weight=0)])
+    assert score.name == "polite"
+    assert score.explanation == ("1 of 2 passed: a passed (a said so); b failed 0.50 (b said so); "
+                                 "c failed (weight 0: not counted) (c said so)")
+    assert combine(group("any", **{"not": True}), [member("a", 1)]).explanation.startswith("not: 1 of 1 passed")
+
+
+def test_a_members_error_is_the_groups_unless_an_any_group_passed_anyway():
+    broken = member("b", 0, error="ValueError: bug")
+    failed = combine(group("all"), [member("a", 1), broken])
+    assert failed.error == "b: ValueError: bug" and not failed.passed and "b error (b said so)" in failed.explanation
+    assert combine(group("any"), [member("a", 1), broken]).error is None
+    unknown = combine(group("any", **{"not": True}), [member("a", 0), broken])
+    assert unknown.error == "b: ValueError: bug" and not unknown.passed  # b might have passed: no verdict
+
+
+def test_no_member_applying_means_the_group_does_not_apply():
+    assert combine(group("all"), []) is None
+    assert combine(group("all"), [member("a", 1, weight=0)]) is None
+
+
+def test_the_judge_calls_behind_the_members_are_counted_in_the_group():
+    first = {"model": "j", "calls": 1, "cached": 0, "prompt_tokens": 10, "completion_tokens": 2, "cost_usd": 0.01}
+    second = {"model": "k", "calls": 2, "cached": 1, "prompt_tokens": 5, "completion_tokens": 1, "cost_usd": None}
+    score = combine(group("all"), [member("a", 1, judge=first), member("b", 1, judge=second), member("c", 1)])
+    assert score.judge == {"model": "j, k", "calls": 3, "cached": 1, "prompt_tokens": 15, "completion_tokens": 3,
+                           "cost_usd": 0.01}
+    assert combine(group("all"), [member("a", 1)]).judge is None
+
+
+def test_groups_nest_and_run_their_members_scorers():
+    spec = {"any": [{"type": "contains", "value": "refund"},
+                    {"all": [{"type": "starts_with", "value": "Sorry"}, {"type": "ends_with", "value": "."}],
+                     "name": "apology"}],
+            "name": "handled"}
+    case = Case(vars={})
+    score = score_output(spec, "Sorry, we cannot do that.", case)
+    assert score.passed and score.name == "handled"
+    assert score.explanation == ("1 of 2 passed: contains failed (did not find 'refund'); apology passed (2 of 2 "
+                                 "passed: starts_with passed (starts with 'Sorry'); ends_with passed (ends with '.'))")
+    assert not score_output(spec, "No.", case).passed
+
+
+def test_a_group_as_the_spec_reads_it():
+    spec = ScorerSpec.model_validate({"all": ["contains", {"type": "regex", "pattern": "x"}], "threshold": 0.5})
+    assert (spec.type, spec.name, spec.group, spec.threshold) == ("all", "all", "all", 0.5)
+    assert [leaf.type for leaf in spec.leaves()] == ["contains", "regex"] and spec.arguments == {}
+    dumped = ScorerSpec.model_validate(spec.model_dump())  # as run.json records it
+    assert [m.type for m in dumped.members] == ["contains", "regex"] and dumped.group == "all"
+    assert ScorerSpec.model_validate("contains").group is None
