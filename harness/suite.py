@@ -19,6 +19,7 @@ from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
 from harness.located import line_of, validate
 from harness.plugins import import_code
+from harness.scorers import transforms
 from harness.spec import KNOWN_PARAMS, Bound, Case, Suite, metric_names
 
 # Metrics that are shares (of trials, of cases): a threshold on one outside [0, 1] can never be met.
@@ -51,6 +52,7 @@ def load_suite(path: str | Path) -> Suite:
     _check_unique_names(suite, path, root)
     suite = suite.model_copy(update={"cases": [case for case, _ in located]})
     _check_scorers(suite, root)
+    _check_transforms(suite, root)
     _check_thresholds(suite, path, root)
     for prompt in suite.prompts:
         prompts.locate_template(prompt, suite, line=suite.where(f"prompts.{prompt.id}"))
@@ -185,6 +187,27 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
             if problem:
                 file, line = suite.located(f"cases.{case.id}")
                 raise HarnessError(f"case '{case.id}': {problem}", file=file, line=line)
+
+
+def _check_transforms(suite: Suite, root: yaml.Node) -> None:
+    """Every transform (the suite's, each prompt's, case's and scorer's) known, well formed and compiled, each step
+    at its own line; a data file's case at its row."""
+    inline = isinstance(_node(root, ("cases",)), yaml.SequenceNode)
+    uses = [(suite.transform, ("transform",)), *((p.transform, ("prompts", i, "transform"))
+                                                 for i, p in enumerate(suite.prompts)),
+            *((s.transform, ("scorers", i, "transform")) for i, s in enumerate(suite.scorers))]
+    for i, case in enumerate(suite.cases):
+        uses += [(case.transform, ("cases", i, "transform")),
+                 *((s.transform, ("cases", i, "scorers", j, "transform")) for j, s in enumerate(case.scorers or []))]
+    for steps, loc in uses:
+        if not steps:
+            continue
+        if loc[0] == "cases" and not inline:
+            file, line = suite.located(f"cases.{suite.cases[loc[1]].id}")
+            transforms.check(steps, file=file, line=line)
+        else:
+            transforms.check(steps, file=suite.path, line=line_of(root, loc),
+                             lines=lambda i, loc=loc: line_of(root, (*loc, i)))
 
 
 def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:

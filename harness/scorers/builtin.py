@@ -10,6 +10,7 @@ from pydantic import Field
 
 from harness.scorers import ScoringContext, Verdict, scorer
 from harness.scorers.arguments import JsonSchema, Pattern, search
+from harness.scorers.transforms import parse_json
 
 # What a scorer compares the output with: text, or a number or truth value written as text.
 Value = str | int | float | bool
@@ -111,12 +112,8 @@ def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None, sco
     else the one the request's response_format asked for."""
     if schema is None and scoring.response_format is not None:
         schema = scoring.response_format.schema
-    text = output.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
-    if fenced:
-        text = fenced.group(1)
     try:
-        document = json.loads(text)
+        document = parse_json(output)
     except json.JSONDecodeError as exc:
         return Verdict(0.0, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if schema is not None:
