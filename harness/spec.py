@@ -23,9 +23,12 @@ class _Strict(BaseModel):
 
 def _as_steps(value: Any) -> Any:
     """``transform: strip`` is a list of one step; nothing (null) is no step."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+    steps = [] if value is None else value if isinstance(value, list) else [value]
+    for step in steps:
+        if not isinstance(step, str | dict):
+            raise ValueError(f"a transform step is a name (such as strip) or a mapping (such as {{json_path: $.a}}), "
+                             f"not {step!r}")
+    return steps
 
 
 # An output transform as the suite writes it: steps applied in order, each a name (``strip``) or a one-key mapping

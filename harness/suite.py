@@ -202,11 +202,12 @@ def _check_transforms(suite: Suite, root: yaml.Node) -> None:
     for steps, loc in uses:
         if not steps:
             continue
-        if loc[0] == "cases" and not inline:
+        owner = f"case '{suite.cases[loc[1]].id}': " if loc[0] == "cases" else ""
+        if owner and not inline:
             file, line = suite.located(f"cases.{suite.cases[loc[1]].id}")
-            transforms.check(steps, file=file, line=line)
+            transforms.check(steps, file=file, line=line, owner=owner)
         else:
-            transforms.check(steps, file=suite.path, line=line_of(root, loc),
+            transforms.check(steps, file=suite.path, line=line_of(root, loc), owner=owner,
                              lines=lambda i, loc=loc: line_of(root, (*loc, i)))
 
 

@@ -98,21 +98,21 @@ def apply(steps: list[Any], value: Any, inputs: Inputs) -> Any:
 
 
 def check(steps: list[Any], *, file: str | Path | None, line: int | None,
-          lines: Callable[[int], int | None] = lambda _i: None) -> None:
+          lines: Callable[[int], int | None] = lambda _i: None, owner: str = "") -> None:
     """Load time: every step is a known one, of the right shape, and compiles; else a HarnessError at the line of
-    the step (``lines(i)``, else ``line``)."""
+    the step (``lines(i)``, else ``line``), its message starting with ``owner`` ("case 'x': ") when given."""
     for i, written in enumerate(steps):
         where = lines(i) or line
         try:
             name, argument = _parts(written)
         except ValueError as exc:
-            raise HarnessError(f"transform: {exc}", file=file, line=where, hint=STEP_HINT) from None
+            raise HarnessError(f"{owner}transform: {exc}", file=file, line=where, hint=STEP_HINT) from None
         if name == "python":  # compiled here, for the file and line of a syntax error
-            compile_expression(argument, what="python transform", file=file, line=where)
+            compile_expression(argument, what=f"{owner}python transform", file=file, line=where)
         try:
             _compiled(name, argument)
         except ValueError as exc:
-            raise HarnessError(f"transform {name}: {exc}", file=file, line=where) from None
+            raise HarnessError(f"{owner}transform {name}: {exc}", file=file, line=where) from None
 
 
 def _parts(step: Any) -> tuple[str, str | None]:
