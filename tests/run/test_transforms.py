@@ -8,6 +8,7 @@ import json
 import textwrap
 from pathlib import Path
 
+from harness.results import load_run
 from harness.testing import FakeLLMServer, last_user_message
 from tests.conftest import embedded_data, run_cli
 
@@ -93,6 +94,10 @@ def test_suite_prompt_and_case_transforms_chain_and_the_raw_output_is_kept(tmp_p
     printed = capsys.readouterr().out
     assert "1 transform error · 1 scorer error" in printed
     assert "1 × transform failed: json: not valid JSON" in printed
+
+    frame = load_run(tmp_path / "run").to_dataframe().set_index("case_id")
+    assert frame.loc["oslo", "transformed_output"] == "Norway" and frame.loc["oslo", "output"].startswith("Oslo...")
+    assert frame.loc["atlantis", "transform_error"].startswith("json: not valid JSON")
 
     cells = {row["id"]: row["c"][0] for row in embedded_data((tmp_path / "run" / "report.html").read_text())["rows"]}
     assert (cells["oslo"]["o"], cells["oslo"]["ro"]) == ("Norway", oslo["response"]["text"])
