@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from harness.derived_metrics import DerivedMetric, derive
 from harness.records import Counts, ScoreFacts, ThresholdCheck, TrialFacts, TrialResult, VariantMetrics, judge_usage
 from harness.spec import Bound
 from harness.stats import (
@@ -28,13 +29,17 @@ from harness.stats import (
 Trials = Iterable[TrialResult | TrialFacts]
 
 
-def summarize(results: Trials) -> list[VariantMetrics]:
-    """One metrics record per (prompt, model), in the order variants first appear."""
+def summarize(results: Trials, derived: Sequence[DerivedMetric] = ()) -> list[VariantMetrics]:
+    """One metrics record per (prompt, model), in the order variants first appear, with the suite's derived
+    metrics on each."""
     groups: dict[tuple[str, str], list[TrialFacts]] = defaultdict(list)
     for result in results:
         facts = result.facts()
         groups[(facts.prompt_id, facts.model_id)].append(facts)
-    return [_variant(prompt_id, model_id, group) for (prompt_id, model_id), group in groups.items()]
+    variants = [_variant(prompt_id, model_id, group) for (prompt_id, model_id), group in groups.items()]
+    for variant, group in zip(variants, groups.values(), strict=True):
+        variant.derived = derive(derived, group)
+    return variants
 
 
 def _variant(prompt_id: str, model_id: str, group: list[TrialFacts]) -> VariantMetrics:

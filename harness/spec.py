@@ -210,7 +210,9 @@ class Case(_Strict):
     turns: list[str] = Field(default_factory=list)
     # The case's own input (a history, content parts): it takes the place of the prompt's last user message.
     messages: list[Message] | None = None
+    # The case's own scorers: they add to the suite's, unless inherit_scorers is false (then they are all it has).
     scorers: list[ScorerSpec] | None = None
+    inherit_scorers: bool = True
     # Passing mark for the weighted mean of the case's scores; when unset every scorer must pass.
     threshold: float | None = Field(default=None, ge=0, le=1)
     # Human labels for judged scorers, by scorer name ({faithfulness: pass}): the run reports
@@ -252,6 +254,8 @@ class Suite(_Strict):
     transform: Transforms = Field(default_factory=list)
     # The model behind judge scorers (a litellm model string or `local`); else the default model.
     judge: ModelSpec | None = None
+    # Python expressions over the suite's named metrics, in order (see harness.derived_metrics).
+    derived_metrics: dict[str, str] = Field(default_factory=dict)
     thresholds: dict[str, float | Bound] = Field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
     repeats: int = Field(default=1, ge=1)
@@ -280,8 +284,10 @@ class Suite(_Strict):
         return self.path.parent if self.path else Path.cwd()
 
     def scorers_for(self, case: Case) -> list[ScorerSpec]:
-        """A case's own scorers replace the suite's defaults."""
-        return case.scorers if case.scorers is not None else self.scorers
+        """The suite's scorers and the case's own, which add to them (as promptfoo's defaultTest and a test's
+        asserts do), or only the case's own with ``inherit_scorers: false``."""
+        own = case.scorers or []
+        return [*self.scorers, *own] if case.inherit_scorers else list(own)
 
     def threshold_for(self, case: Case) -> float | None:
         return case.threshold if case.threshold is not None else self.threshold
@@ -297,11 +303,14 @@ SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1", "agreement", "kap
 RUN_METRICS = ("pass_rate", "error_rate", "latency_p50_ms", "latency_p95_ms", "cost_usd")
 
 
+def scorer_names(suite: Suite) -> list[str]:
+    """The names the suite's scores are kept under (the suite's scorers' and its cases' own)."""
+    specs = list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
+    return list(dict.fromkeys(spec.name for spec in specs))
+
+
 def metric_names(suite: Suite) -> list[str]:
     """Every metric a threshold may name for this suite."""
-    names = list(RUN_METRICS)
-    specs = list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
-    for spec in specs:
-        names += [f"{spec.name}.{m}" for m in SCORER_METRICS]
-    return list(dict.fromkeys(names))
+    names = [*RUN_METRICS, *(f"{name}.{m}" for name in scorer_names(suite) for m in SCORER_METRICS)]
+    return [*names, *suite.derived_metrics]
 

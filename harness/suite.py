@@ -15,6 +15,7 @@ import yaml
 from harness import prompts, scorers, yamlfile
 from harness.cases import read_cases
 from harness.chat import ResponseFormat, check_json_schema
+from harness.derived_metrics import derived_of
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
 from harness.located import line_of, validate
@@ -51,6 +52,7 @@ def load_suite(path: str | Path) -> Suite:
     _check_unique_ids(located, suite)
     _check_unique_names(suite, path, root)
     suite = suite.model_copy(update={"cases": [case for case, _ in located]})
+    _check_case_scorer_names(suite)
     _check_scorers(suite, root)
     _check_transforms(suite, root)
     _check_thresholds(suite, path, root)
@@ -164,6 +166,23 @@ def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
                                    hint=f"give each a distinct '{field}'")
 
 
+def _check_case_scorer_names(suite: Suite) -> None:
+    """A case's own scorers add to the suite's: a name both use would merge two metrics in the case's scores."""
+    inherited = {s.name for s in suite.scorers}
+    for case in suite.cases:
+        names = [s.name for s in suite.scorers_for(case)]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                from_suite = case.inherit_scorers and name in inherited
+                file, line = suite.located(f"cases.{case.id}")
+                raise HarnessError(
+                    f"case '{case.id}': two scorers are called '{name}'"
+                    + (" (one of the suite's, and one of the case's own, which add to the suite's)" if from_suite
+                       else ""), file=file, line=line,
+                    hint=f"give the case's scorer a name of its own (name: {name}_2)"
+                    + (", or set inherit_scorers: false to use only the case's scorers" if from_suite else ""))
+
+
 def _check_scorers(suite: Suite, root: yaml.Node) -> None:
     """Every scorer's arguments at its own line; every case each scorer sees, at the case's line."""
     inline = isinstance(_node(root, ("cases",)), yaml.SequenceNode)
@@ -212,6 +231,7 @@ def _check_transforms(suite: Suite, root: yaml.Node) -> None:
 
 
 def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:
+    derived_of(suite, lambda name: line_of(root, ("derived_metrics", name)))  # compiles each, or says why not
     known = metric_names(suite)
     for metric, bound in suite.thresholds.items():
         line = line_of(root, ("thresholds", metric))

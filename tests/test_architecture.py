@@ -21,7 +21,7 @@ LAYERS = [
     {"errors", "spec", "chat", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located",
      "interrupts", "expressions"},
     {"prompts", "plugins", "cases", "messages"},
-    {"providers", "scorers", "cache", "results", "metrics"},
+    {"providers", "scorers", "cache", "results", "metrics", "derived_metrics"},
     {"suite", "comparison", "baseline", "history"},
     {"run", "importers"},
     {"outputs", "cli", "pytest_plugin", "testing", "__init__", "__main__"},

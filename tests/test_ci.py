@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -117,4 +118,4 @@ def test_the_github_workflow_installs_caches_runs_against_the_baseline_and_uploa
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"
     baseline = (REPO / "suites" / "baselines" / "sentiment.jsonl").read_text().splitlines()
-    assert '"suite": "sentiment"' in baseline[0] and len(baseline) == 89  # header + 44 cases x 2 prompts
+    assert json.loads(baseline[0])["suite"] == "sentiment" and len(baseline) == 133  # header + 44 cases x 3 prompts

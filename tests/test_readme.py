@@ -78,3 +78,19 @@ def _support_answer(request: dict) -> Reply:
     if last["content"] == "Where is order B-7?":
         return Reply(tool_calls=[{"name": "get_order", "arguments": {"id": "B-7"}}])
     return Reply("It has shipped and arrives on Friday." if last["role"] == "tool" else "On Friday.")
+
+
+def test_the_suite_reference_block_loads(tmp_path):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("```yaml\nname: sentiment")
+    block = text[start + len("```yaml\n"):text.index("```", start + 8)]
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "prompts", project / "prompts")
+    (project / "data").mkdir()
+    shutil.copy(ROOT / "suites" / "data" / "sentiment_reviews.csv", project / "data")
+    (project / "pyproject.toml").write_text("")
+    (project / "my_scorers.py").write_text("")
+    (tmp_path / "shared").mkdir()
+    (project / "suite.yaml").write_text(block)
+    suite = harness.load_suite(project / "suite.yaml")
+    assert "positive_share" in suite.derived_metrics and len(suite.cases) == 44

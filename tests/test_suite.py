@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.errors import HarnessError
@@ -179,3 +181,38 @@ def test_a_plugin_with_a_syntax_error_is_bad_input(write, tmp_path, capsys):
     (path.parent / "broken.py").write_text("def oops(:\n")
     assert run_cli("validate", path) == 2
     assert "broken.py:1: syntax error in plugin" in capsys.readouterr().err
+
+
+ADDED = GOOD.replace("    expected: positive\n", """\
+    expected: positive
+  - id: two
+    vars: {review: "Cold soup."}
+    expected: negative
+    scorers: [{type: contains, value: soup}]
+  - id: only-own
+    vars: {review: "Warm bread."}
+    inherit_scorers: false
+    scorers: [{type: contains, value: bread}]
+""")
+
+
+def test_a_cases_scorers_add_to_the_suites_unless_it_says_not_to(write, server, tmp_path):
+    suite = load_suite(write(ADDED))
+    assert {case.id: [s.name for s in suite.scorers_for(case)] for case in suite.cases} == {
+        "one": ["label"], "two": ["label", "contains"], "only-own": ["contains"]}
+
+    assert run_cli("run", suite.path, "--out", tmp_path / "run") in (0, 1)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert {row["case_id"]: [s["name"] for s in row["scores"]] for row in rows} == {
+        "one": ["label"], "two": ["label", "contains"], "only-own": ["contains"]}
+
+
+@pytest.mark.parametrize("scorers, message, hint", [
+    ("[label]", "case 'two': two scorers are called 'label' (one of the suite's, and one of the case's own",
+     "give the case's scorer a name of its own (name: label_2), or set inherit_scorers: false"),
+    ("[contains, {type: contains, value: x}]", "case 'two': two scorers are called 'contains'",
+     "give the case's scorer a name of its own (name: contains_2)"),
+])
+def test_a_scorer_name_a_case_uses_twice_is_refused_at_the_cases_line(write, scorers, message, hint):
+    error = error_of(write(ADDED.replace("[{type: contains, value: soup}]", scorers)))
+    assert message in error.message and error.hint.startswith(hint) and error.line == 9

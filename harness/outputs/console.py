@@ -140,6 +140,8 @@ def _scorer_columns(variants: list[VariantMetrics]) -> list[tuple[str, Any]]:
             columns.append((name, lambda v, n=name: num(_scorer(v, n).mean, 3)))
         if any(_scorer(v, name).agreement is not None for v in variants):
             columns.append((f"{name} vs humans", lambda v, n=name: _agreement(_scorer(v, n))))
+    for name in dict.fromkeys(name for v in variants for name in v.derived):
+        columns.append((name, lambda v, n=name: num(v.derived[n].value, 3) if n in v.derived else "–"))
     return columns
 
 
@@ -183,6 +185,11 @@ def print_summary(run: Run, path: Path | None = None) -> None:
     errors.update(f"{s.name}: {s.error}" for f in run.facts() for s in f.scores if s.error)
     for error, count in errors.most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")
+    for v in run.metrics:
+        for name, derived in v.derived.items():
+            if derived.error:
+                out.print(f"[yellow]derived metric {escape(name)} has no value for {escape(v.prompt_id)} × "
+                          f"{escape(v.model_id)}: {escape(derived.error)}[/]")
     for check in manifest.thresholds:
         if not check.passed:
             out.print(f"[red]threshold missed[/]: {escape(check.describe())}")

@@ -13,6 +13,7 @@ from harness.records.manifest import (
     Classification,
     Counts,
     Delta,
+    DerivedValue,
     Environment,
     GateCheck,
     JudgeRef,
@@ -47,7 +48,8 @@ from harness.records.trial import (
 
 __all__ = [
     "MANIFEST_SCHEMA", "RESULTS_SCHEMA", "ABComparison", "Agreement", "BaselineComparison", "Change", "Classification",
-    "Counts", "Delta", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict", "ModelRef", "PairDelta",
+    "Counts", "Delta", "DerivedValue", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict",
+    "ModelRef", "PairDelta",
     "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScoreFacts", "ScorerMetrics",
     "SuiteRef", "ThresholdCheck", "ToolCall", "TrialFacts", "TrialResult", "Variant", "VariantDelta",
     "VariantMetrics", "Verdict", "TRANSFORM_FAILED",

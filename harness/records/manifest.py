@@ -157,6 +157,14 @@ class RepeatMetrics(Record):
     flaky_rate: float
 
 
+class DerivedValue(Record):
+    """A derived metric's value on one variant, its 95% bootstrap interval over cases, or why it has none."""
+
+    value: float | None
+    ci: Interval | None = None
+    error: str | None = None
+
+
 class VariantMetrics(Record):
     """The metrics of one variant (prompt x model)."""
 
@@ -178,9 +186,12 @@ class VariantMetrics(Record):
     scorers: dict[str, ScorerMetrics] = Field(default_factory=dict)
     judge: JudgeUsage | None = None
     repeats: RepeatMetrics | None = None
+    derived: dict[str, DerivedValue] = Field(default_factory=dict)
 
     def metric(self, name: str) -> float | None:
-        """A value a threshold may name: 'pass_rate' or '<scorer>.<metric>'."""
+        """A value a threshold may name: 'pass_rate', '<scorer>.<metric>' or a derived metric's name."""
+        if name in self.derived:
+            return self.derived[name].value
         if "." in name:
             scorer, _, metric = name.rpartition(".")
             found = self.scorers.get(scorer)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.comparison import Outcome, compare_to_baseline, compare_variants, outcome
+from harness.derived_metrics import derived_of
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds, counts, something_passed, summarize
 from harness.records import BaselineComparison, RunManifest
@@ -35,7 +36,7 @@ def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Tr
     planned = sorted(index_results(directory), key=lambda s: order.get(s.facts.key, len(order)))
     stored = rewrite_results(directory, planned)
     facts = [s.facts for s in stored]
-    variants = summarize(facts)
+    variants = summarize(facts, derived_of(suite))
     # Provider errors are kept out of the pass rate, so their rate gets its own limit.
     checks = check_thresholds(variants, {"error_rate": Bound(max=suite.max_error_rate), **suite.thresholds})
     if not suite.thresholds:

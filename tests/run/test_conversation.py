@@ -69,7 +69,7 @@ cases:
     scorers:
       - {type: tool_call, name: get_order, args: {id: B-7}}
       - {type: contains, value: shipped, turn: 0}
-      - {type: contains, value: Friday}
+      - {type: contains, value: Friday, name: friday}
       - {type: contains, value: shipped, turn: all, metric: every_turn}
       - tool_args_valid
 """
@@ -92,6 +92,7 @@ def test_a_tool_loop_and_a_later_turn_are_run_recorded_scored_and_cached(tmp_pat
                                                   "raw": '{"id": "B-7"}', "id": "call-1-0", "error": None}]
         scores = {s["name"]: s for s in row["scores"]}
         assert scores["get_order"]["passed"] and scores["contains"]["passed"]  # turn 0 said "shipped"
+        assert scores["friday"]["passed"]  # the final answer
         assert not scores["every_turn"]["passed"] and "turn 0: found" in scores["every_turn"]["explanation"]
         assert scores["tool_args_valid"]["passed"]
         assert row["response"]["prompt_tokens"] > 0 and row["response"]["completion_tokens"] > 0  # summed
