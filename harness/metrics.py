@@ -221,11 +221,12 @@ def check_thresholds(variants: Sequence[VariantMetrics], thresholds: dict[str, f
 
 def counts(results: Trials, planned: int) -> Counts:
     """How many trials ran, came from the cache, and met each kind of error (a score is a judge's when a
-    judge model was asked for it)."""
+    judge model was asked for it; a trial's transform error is its own kind)."""
     facts = [r.facts() for r in results]
     scores = [s for r in facts for s in r.scores if s.error]
     return Counts(planned=planned, completed=len(facts), cached=sum(1 for r in facts if r.cached),
                   errors=sum(1 for r in facts if r.error),
+                  transform_errors=sum(1 for r in facts if r.transform_error is not None),
                   judge_errors=sum(1 for s in scores if s.judge), scorer_errors=sum(1 for s in scores if not s.judge))
 
 

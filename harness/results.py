@@ -116,7 +116,8 @@ class Run:
 
     def to_dataframe(self):
         """One row per trial with flat columns (``score.<name>``, ``passed.<name>``, the weighted ``score``, the
-        judge's tokens and cost apart from the model's), for pandas analysis."""
+        judge's tokens and cost apart from the model's; ``output`` as the model gave it, ``transformed_output`` as
+        the scorers read it), for pandas analysis."""
         import pandas as pd
 
         from harness.records import judge_usage
@@ -125,6 +126,7 @@ class Run:
         for r in self.iter_results():
             row = {"trial_id": r.trial_id, "case_id": r.case_id, "prompt_id": r.prompt_id, "model_id": r.model_id,
                    "repeat": r.repeat, "passed": r.passed, "output": r.response.text, "error": r.response.error,
+                   "transformed_output": r.transformed_output, "transform_error": r.transform_error,
                    "latency_ms": r.response.latency_ms, "prompt_tokens": r.response.prompt_tokens,
                    "completion_tokens": r.response.completion_tokens, "cost_usd": r.response.cost_usd,
                    "cached": r.response.cached, "expected": r.expected, "tags": r.tags, "score": r.score}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness.chat import Message, MessageItem, ResponseFormat, Tool, ToolChoice
@@ -21,7 +21,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-OWN_SCORER_KEYS = ("type", "name", "metric", "threshold", "weight", "not", "negate", "turn", "any", "all")
+def _as_steps(value: Any) -> Any:
+    """``transform: strip`` is a list of one step; nothing (null) is no step."""
+    steps = [] if value is None else value if isinstance(value, list) else [value]
+    for step in steps:
+        if not isinstance(step, str | dict):
+            raise ValueError(f"a transform step is a name (such as strip) or a mapping (such as {{json_path: $.a}}), "
+                             f"not {step!r}")
+    return steps
+
+
+# An output transform as the suite writes it: steps applied in order, each a name (``strip``) or a one-key mapping
+# (``{json_path: $.a}``). Their names and arguments are checked, and compiled, when the suite loads
+# (harness.scorers.transforms); here they stay as written, so that a suite dumped and read back is the same.
+Transforms = Annotated[list[str | dict[str, Any]], BeforeValidator(_as_steps)]
+
+OWN_SCORER_KEYS = ("type", "name", "metric", "threshold", "weight", "not", "negate", "turn", "transform", "any",
+                   "all")
 GROUPS = ("any", "all")
 
 
@@ -51,6 +67,8 @@ class ScorerSpec(_Strict):
     negate: bool = Field(default=False, alias="not")
     # Which of a conversation's answers it scores: the Nth (from 0), each ("all"), or (None) the last.
     turn: int | Literal["all"] | None = Field(default=None)
+    # Applied to the output this scorer alone sees, after the trial's own transforms.
+    transform: Transforms = Field(default_factory=list)
     arguments: dict[str, Any] = Field(default_factory=dict)
     # A group's members: it passes when any of them does, or all of them (see harness.scorers.groups).
     any: list[ScorerSpec] | None = None
@@ -118,6 +136,8 @@ class PromptSpec(_Strict):
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
     max_tool_rounds: int | None = Field(default=None, ge=1)
+    # Applied to this prompt's outputs, after the suite's transform.
+    transform: Transforms = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -234,6 +254,8 @@ class Case(_Strict):
     # Human labels for judged scorers, by scorer name ({faithfulness: pass}): the run reports
     # how often the judge agrees with them (accuracy, Cohen's kappa).
     human: dict[str, Any] = Field(default_factory=dict)
+    # Applied to this case's outputs, after the suite's and the prompt's transforms.
+    transform: Transforms = Field(default_factory=list)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -264,6 +286,8 @@ class Suite(_Strict):
     tool_choice: ToolChoice | None = None
     max_tool_rounds: int = Field(default=4, ge=1)
     response_format: ResponseFormat | None = None
+    # Applied to every trial's output before it is scored (then the prompt's, then the case's).
+    transform: Transforms = Field(default_factory=list)
     # The model behind judge scorers (a litellm model string or `local`); else the default model.
     judge: ModelSpec | None = None
     # Python expressions over the suite's named metrics, in order (see harness.derived_metrics).
@@ -303,6 +327,12 @@ class Suite(_Strict):
 
     def threshold_for(self, case: Case) -> float | None:
         return case.threshold if case.threshold is not None else self.threshold
+
+    def transform_for(self, prompt_id: str, case: Case) -> list[str | dict[str, Any]]:
+        """The steps a trial's output goes through before scoring: the suite's, then its prompt's, then its
+        case's, each seeing what the one before left (they chain: a later one never replaces an earlier one)."""
+        prompt = next((p for p in self.prompts if p.id == prompt_id), None)
+        return [*self.transform, *(prompt.transform if prompt else []), *case.transform]
 
 
 SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1", "agreement", "kappa")

@@ -9,6 +9,7 @@ suite names (templates, data, plugins) must be inside its project (see harness.f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -20,7 +21,8 @@ from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
 from harness.located import line_of, validate
 from harness.plugins import import_code
-from harness.spec import KNOWN_PARAMS, Bound, Case, Suite, metric_names
+from harness.scorers import transforms
+from harness.spec import KNOWN_PARAMS, Bound, Case, ScorerSpec, Suite, metric_names
 
 # Metrics that are shares (of trials, of cases): a threshold on one outside [0, 1] can never be met.
 RATE_METRICS = ("pass_rate", "error_rate", "accuracy", "macro_f1", "agreement", "mean")
@@ -53,6 +55,7 @@ def load_suite(path: str | Path) -> Suite:
     suite = suite.model_copy(update={"cases": [case for case, _ in located]})
     _check_case_scorer_names(suite)
     _check_scorers(suite, root)
+    _check_transforms(suite, root)
     _check_thresholds(suite, path, root)
     for prompt in suite.prompts:
         prompts.locate_template(prompt, suite, line=suite.where(f"prompts.{prompt.id}"))
@@ -199,6 +202,36 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
             if problem:
                 file, line = suite.located(f"cases.{case.id}")
                 raise HarnessError(f"case '{case.id}': {problem}", file=file, line=line)
+
+
+def _check_transforms(suite: Suite, root: yaml.Node) -> None:
+    """Every transform (the suite's, each prompt's, case's and scorer's) known, well formed and compiled, each step
+    at its own line; a data file's case at its row."""
+    inline = isinstance(_node(root, ("cases",)), yaml.SequenceNode)
+    uses = [(suite.transform, ("transform",)), *((p.transform, ("prompts", i, "transform"))
+                                                 for i, p in enumerate(suite.prompts)),
+            *(use for i, s in enumerate(suite.scorers) for use in _scorer_transforms(s, ("scorers", i)))]
+    for i, case in enumerate(suite.cases):
+        uses += [(case.transform, ("cases", i, "transform")),
+                 *(use for j, s in enumerate(case.scorers or [])
+                   for use in _scorer_transforms(s, ("cases", i, "scorers", j)))]
+    for steps, loc in uses:
+        if not steps:
+            continue
+        owner = f"case '{suite.cases[loc[1]].id}': " if loc[0] == "cases" else ""
+        if owner and not inline:
+            file, line = suite.located(f"cases.{suite.cases[loc[1]].id}")
+            transforms.check(steps, file=file, line=line, owner=owner)
+        else:
+            transforms.check(steps, file=suite.path, line=line_of(root, loc), owner=owner,
+                             lines=lambda i, loc=loc: line_of(root, (*loc, i)))
+
+
+def _scorer_transforms(spec: ScorerSpec, loc: tuple[Any, ...]) -> list[tuple[list[Any], tuple[Any, ...]]]:
+    """A scorer's transform with where it is written, and its members' when it is a group."""
+    own = [(spec.transform, (*loc, "transform"))]
+    return own + [use for i, member in enumerate(spec.members)
+                  for use in _scorer_transforms(member, (*loc, spec.group, i))]
 
 
 def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:

@@ -51,7 +51,7 @@ def test_run_writes_results_metrics_and_report(project, server, tmp_path, capsys
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "completed" and manifest["passed"] is True
     assert manifest["counts"] == {"planned": 12, "completed": 12, "cached": 0, "errors": 0, "judge_errors": 0,
-                                  "scorer_errors": 0}
+                                  "scorer_errors": 0, "transform_errors": 0}
     terse = next(v for v in manifest["variants"] if v["prompt_id"] == "terse")
     assert terse["pass_rate"] == pytest.approx(5 / 6)
     assert terse["pass_rate_ci"] == pytest.approx([0.4365, 0.9699], abs=1e-3)  # Wilson, 5 of 6

@@ -174,11 +174,18 @@ def _defaults(default: Test, scorers: list[Any], ctx: Context) -> dict[str, Any]
 
 def _push_transforms(default: Test, tests: list[Test]) -> tuple[Test, list[Test]]:
     """A test's (or defaultTest's) output transform that cannot be translated is given to each of its assertions
-    instead, where a tool-call check can still be recognised; the rest are then left out, each on its own."""
+    instead, where a tool-call check can still be recognised; the rest are then left out, each on its own.
+
+    A test's own transform replaces defaultTest's in promptfoo, while a case's follows the suite's in harness: so
+    when some test has its own, defaultTest's is given to each test that has none, rather than to the suite."""
     outer = _raw_transform(default.options)
     if outer is not None and transform_of(outer) is None:
         default = _pushed(default, outer)
         tests = [t if _raw_transform(t.options) is not None else _pushed(t, outer) for t in tests]
+    elif outer is not None and any(_raw_transform(t.options) is not None for t in tests):
+        default = dataclasses.replace(default, options=_without_transform(default.options))
+        tests = [t if _raw_transform(t.options) is not None else
+                 dataclasses.replace(t, options={**t.options, "transform": outer}) for t in tests]
     return default, [_pushed(t, _raw_transform(t.options)) if _raw_transform(t.options) is not None and
                      transform_of(_raw_transform(t.options)) is None else t for t in tests]
 
@@ -190,8 +197,11 @@ def _raw_transform(options: dict[str, Any]) -> Any:
 def _pushed(test: Test, transform: Any) -> Test:
     asserts = [{**a, "transform": [transform, a["transform"]] if "transform" in a else transform}
                if isinstance(a, dict) else a for a in test.asserts]
-    options = {k: v for k, v in test.options.items() if k not in ("transform", "postprocess")}
-    return dataclasses.replace(test, asserts=asserts, options=options)
+    return dataclasses.replace(test, asserts=asserts, options=_without_transform(test.options))
+
+
+def _without_transform(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k not in ("transform", "postprocess")}
 
 
 def _transform(transform: Any, ctx: Context) -> dict[Any, Any]:

@@ -22,7 +22,7 @@ from harness.formatting import num, pct, usd
 from harness.history import PastRun
 from harness.metrics import NOTHING_PASSED
 from harness.outputs import output
-from harness.records import Counts, ScorerMetrics, TrialResult, VariantMetrics
+from harness.records import TRANSFORM_FAILED, Counts, ScorerMetrics, TrialResult, VariantMetrics
 from harness.results import Run
 from harness.spec import ModelSpec, Suite
 
@@ -181,6 +181,7 @@ def print_summary(run: Run, path: Path | None = None) -> None:
     if any(check.bound == NOTHING_PASSED for check in manifest.thresholds):
         out.print("no thresholds set: the run passes unless every trial fails (add thresholds: to the suite)")
     errors = Counter(f.error for f in run.facts() if f.error)
+    errors.update(f"{TRANSFORM_FAILED}: {f.transform_error}" for f in run.facts() if f.transform_error is not None)
     errors.update(f"{s.name}: {s.error}" for f in run.facts() for s in f.scores if s.error)
     for error, count in errors.most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")

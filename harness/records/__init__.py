@@ -34,6 +34,7 @@ from harness.records.manifest import (
 )
 from harness.records.trial import (
     RESULTS_SCHEMA,
+    TRANSFORM_FAILED,
     Response,
     Score,
     ScoreFacts,
@@ -51,6 +52,6 @@ __all__ = [
     "ModelRef", "PairDelta",
     "Plan", "RepeatMetrics", "Response", "RunConfig", "RunManifest", "Score", "ScoreFacts", "ScorerMetrics",
     "SuiteRef", "ThresholdCheck", "ToolCall", "TrialFacts", "TrialResult", "Variant", "VariantDelta",
-    "VariantMetrics", "Verdict",
+    "VariantMetrics", "Verdict", "TRANSFORM_FAILED",
     "judge_usage", "trial_id",
 ]

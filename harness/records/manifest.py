@@ -83,12 +83,13 @@ class Counts(Record):
     cached: int = 0
     errors: int = 0  # trials whose model call failed
     judge_errors: int = 0  # scores a judge could not give (its call failed, or its answer stayed unreadable)
-    scorer_errors: int = 0  # scores whose scorer raised
+    scorer_errors: int = 0  # scores whose scorer raised (or whose own transform failed)
+    transform_errors: int = 0  # trials whose output transforms failed (failed, unscored)
 
     def describe_errors(self) -> str:
         """Every kind of error, counted: '2 model-call errors · 1 judge error' (or 'no errors')."""
-        kinds = [(self.errors, "model-call error"), (self.judge_errors, "judge error"),
-                 (self.scorer_errors, "scorer error")]
+        kinds = [(self.errors, "model-call error"), (self.transform_errors, "transform error"),
+                 (self.judge_errors, "judge error"), (self.scorer_errors, "scorer error")]
         told = [f"{n} {name}{'s' if n != 1 else ''}" for n, name in kinds if n]
         return " · ".join(told) or "no errors"
 

@@ -19,6 +19,10 @@ from harness.files import json_text
 
 # The version of a results line's shape; bumped when a field changes meaning (a new optional field does not).
 RESULTS_SCHEMA = 1
+# How a trial (or a scorer) says its output transform could not be applied.
+TRANSFORM_FAILED = "transform failed"
+# Fields a results line carries only when set (older lines have none of them).
+_WHEN_SET = ("transformed_output", "transform_error")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,11 @@ class TrialResult:
     # What followed the first request's messages: the model's answers (with their tool calls), the tools'
     # results, the case's later user turns. Empty for a single answer with no tool calls.
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    # The final answer as the suite's, prompt's and case's transforms left it (what the scorers read), when any
+    # applied; response.text stays the answer as the model gave it.
+    transformed_output: str | None = None
+    # Why those transforms could not be applied: the trial fails, unscored, its raw output kept.
+    transform_error: str | None = None
 
     def answers(self) -> list[str]:
         """The model's answer to each user turn, in order (its last message before the next turn)."""
@@ -120,9 +129,10 @@ class TrialResult:
 
     @property
     def passed(self) -> bool:
-        """The model answered, no scorer failed to reach a verdict, and either the weighted score reaches
-        the case's threshold or (with none set) every scorer that has weight passed."""
-        if self.response.error is not None or any(s.error for s in self.scores if s.weight > 0):
+        """The model answered, its output transformed, no scorer failed to reach a verdict, and either the weighted
+        score reaches the case's threshold or (with none set) every scorer that has weight passed."""
+        if self.response.error is not None or self.transform_error is not None or \
+                any(s.error for s in self.scores if s.weight > 0):
             return False
         if self.threshold is not None:
             return (self.score if self.score is not None else 1.0) >= self.threshold
@@ -133,6 +143,8 @@ class TrialResult:
         """One line: why the trial failed (what a test runner shows in its short summary)."""
         if self.response.error:
             return self.response.error
+        if self.transform_error is not None:
+            return f"{TRANSFORM_FAILED}: {self.transform_error}"
         if self.passed:
             return "passed"
         failed = [s for s in self.scores if s.weight > 0 and (s.error or not s.passed)]
@@ -145,10 +157,14 @@ class TrialResult:
         """The trial for a person reading a failure: the verdict, the rendered prompt, the output, every score."""
         lines = [self.verdict, ""] + [f"[{m['role']}] {m['content']}" for m in self.messages]
         lines += ["", f"output: {self.response.text}"]
+        if self.transformed_output is not None:
+            lines.append(f"transformed output: {self.transformed_output}")
         lines += [f"{'PASS' if s.passed else 'FAIL'} {s.name} = {s.value:.2f} (threshold {s.threshold})"
                   + (f": {s.explanation}" if s.explanation else "") for s in self.scores]
         if self.response.error:
             lines.append(f"error: {self.response.error}")
+        if self.transform_error is not None:
+            lines.append(f"{TRANSFORM_FAILED}: {self.transform_error}")
         return "\n".join(lines)
 
     def facts(self) -> TrialFacts:
@@ -157,6 +173,7 @@ class TrialResult:
             case_id=sys.intern(self.case_id), prompt_id=sys.intern(self.prompt_id), model_id=sys.intern(self.model_id),
             repeat=self.repeat, passed=self.passed,
             error=sys.intern(self.response.error) if self.response.error is not None else None,
+            transform_error=self.transform_error,
             cached=self.response.cached, latency_ms=self.response.latency_ms,
             prompt_tokens=self.response.prompt_tokens, completion_tokens=self.response.completion_tokens,
             cost_usd=self.response.cost_usd, output_chars=len(self.response.text),
@@ -171,6 +188,9 @@ class TrialResult:
         # and was the largest part of writing a result.
         record = {"v": RESULTS_SCHEMA, "trial_id": self.trial_id, **vars(self), "response": vars(self.response),
                   "scores": [vars(s) for s in self.scores], "score": self.score, "passed": self.passed}
+        for key in _WHEN_SET:
+            if record[key] is None:
+                del record[key]
         return json_text(record, default=_jsonable)
 
     @classmethod
@@ -214,6 +234,8 @@ class TrialFacts:
     cost_usd: float | None
     output_chars: int
     scores: tuple[ScoreFacts, ...]
+    # Why the output transforms failed (the trial counts as failed, unscored).
+    transform_error: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, int]:

@@ -206,20 +206,20 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
 
 async def _record(suite: Suite, trial: Trial, response: Response, transcript: list[dict[str, Any]],
                   writer: ResultsWriter, observer: Observer | None, judges: Judges) -> None:
-    scores: list[scorers.Score] = []
+    scored = scorers.Scored([])
     if response.error is None:
         chat = trial.chat
         context = scorers.ScoringContext(response=response, messages=trial.messages, directory=suite.directory,
                                          judge=judges, transcript=transcript, tools=chat.tools if chat else [],
                                          response_format=chat.response_format if chat else None)
-        answers = conversation_answers(transcript, response.text)
-        applied = await asyncio.gather(*(scorers.apply_to_turns(spec, answers, trial.case, context)
-                                         for spec in suite.scorers_for(trial.case)))
-        scores = [score for score in applied if score is not None]
+        scored = await scorers.score_trial(suite.scorers_for(trial.case),
+                                           suite.transform_for(trial.prompt_id, trial.case),
+                                           conversation_answers(transcript, response.text), trial.case, context)
     result = TrialResult(case_id=trial.case.id, prompt_id=trial.prompt_id, model_id=trial.model.id,
                          repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
-                         expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores,
-                         threshold=suite.threshold_for(trial.case), transcript=transcript)
+                         expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scored.scores,
+                         threshold=suite.threshold_for(trial.case), transcript=transcript,
+                         transformed_output=scored.transformed, transform_error=scored.transform_error)
     _deliver(result, writer, observer)
 
 

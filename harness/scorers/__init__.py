@@ -25,8 +25,8 @@ from harness import plugins, prompts
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined
 from harness.providers.tool_calls import turn_tool_calls
-from harness.records import Score, Verdict
-from harness.scorers import groups
+from harness.records import TRANSFORM_FAILED, Score, Verdict
+from harness.scorers import groups, transforms
 from harness.scorers.arguments import SCORING_PARAMETER, PatternTimeout, check_arguments, coerce
 
 if TYPE_CHECKING:
@@ -188,7 +188,51 @@ def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
     return None
 
 
-async def apply_to_turns(spec: ScorerSpec, answers: list[str], case: Case, context: ScoringContext) -> Score | None:
+@dataclass(frozen=True)
+class Scored:
+    """A trial's scores, and its final answer as its transforms left it (when any applied) or why they failed."""
+
+    scores: list[Score]
+    transformed: str | None = None
+    transform_error: str | None = None
+
+
+async def score_trial(specs: list[ScorerSpec], transform: list[Any], answers: list[str], case: Case,
+                      context: ScoringContext) -> Scored:
+    """Transform the answers the scorers read, once for the trial (not once per scorer), then score them.
+
+    When a transform fails on an answer, no scorer runs: the trial records why, with its raw output kept.
+    """
+    outputs: list[Any] = list(answers)
+    if transform:
+        last = len(answers) - 1
+        for turn in sorted(_turns_read(specs, len(answers))):
+            try:
+                outputs[turn] = transforms.apply(transform, answers[turn],
+                                                 transforms.Inputs(case, context.response))
+            except transforms.TransformError as exc:
+                from harness.redaction import redact
+
+                where = "" if turn == last else f"turn {turn}'s answer: "
+                return Scored([], transform_error=redact(f"{where}{exc}"))
+    applied = await asyncio.gather(*(apply_to_turns(spec, outputs, case, context) for spec in specs))
+    return Scored([score for score in applied if score is not None],
+                  transformed=transforms.text_of(outputs[-1]) if transform else None)
+
+
+def _turns_read(specs: list[ScorerSpec], count: int) -> set[int]:
+    """The answers some scorer reads: the last always (it is the one recorded), and those ``turn:`` names."""
+    turns = {count - 1}
+    for spec in specs:
+        if spec.turn == "all":
+            return set(range(count))
+        if spec.turn is not None and spec.turn < count:
+            turns.add(spec.turn)
+    return turns
+
+
+async def apply_to_turns(spec: ScorerSpec, answers: list[Any], case: Case,
+                         context: ScoringContext) -> Score | None:
     """Score the answer ``turn:`` names (the last by default; with ``all``, each, passing when every one does)."""
     if spec.turn is None:
         return await apply(spec, answers[-1], case, replace(context, turn=len(answers) - 1))
@@ -211,20 +255,24 @@ async def apply_to_turns(spec: ScorerSpec, answers: list[str], case: Case, conte
                    explanation="; ".join(f"turn {i}: {s.explanation}" for i, s in enumerate(scores)))
 
 
-async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringContext) -> Score | None:
-    """Run one scorer on one output; None when it does not apply to the case.
+async def apply(spec: ScorerSpec, output: Any, case: Case, context: ScoringContext) -> Score | None:
+    """Run one scorer on one output (text, or a value a transform left, which the scorer reads as its JSON);
+    None when it does not apply to the case.
 
-    A scorer that raises yields a failed Score with the error, never a crash. ``not: true``
-    negates the value (1 - value), so any scorer can say what must *not* happen. A group scores
-    its members and combines their scores (see harness.scorers.groups).
+    A scorer that raises, or whose own transform fails on this output, yields a failed Score with the error,
+    never a crash. ``not: true`` negates the value (1 - value), so any scorer can say what must *not* happen.
+    A group scores its members and combines their scores (see harness.scorers.groups).
     """
-    if spec.group:
-        members = await asyncio.gather(*(apply(member, output, case, context) for member in spec.members))
-        return groups.combine(spec, [score for score in members if score is not None])
-    info = resolve(spec, base=context.directory)
-    threshold = spec.threshold if spec.threshold is not None else info.threshold
+    info = None if spec.group else resolve(spec, base=context.directory)
+    threshold = spec.threshold if spec.threshold is not None else info.threshold if info else groups.DEFAULT_THRESHOLD
     try:
-        result = info.fn(output, case, **coerce(info.fn, arguments(info, spec)), **_scoring_argument(info, context))
+        if spec.transform:
+            output = transforms.apply(spec.transform, output, transforms.Inputs(case, context.response))
+        if info is None:  # a group: its members read what its own transform left
+            members = await asyncio.gather(*(apply(member, output, case, context) for member in spec.members))
+            return groups.combine(spec, [score for score in members if score is not None])
+        result = info.fn(transforms.text_of(output), case, **coerce(info.fn, arguments(info, spec)),
+                         **_scoring_argument(info, context))
         if inspect.isawaitable(result):
             result = await result
         if result is None:
@@ -251,6 +299,12 @@ async def apply(spec: ScorerSpec, output: str, case: Case, context: ScoringConte
                      metadata=metadata, weight=spec.weight, judge=judge)
     except HarnessError:
         raise  # a setting to fix (a judge without its key): stop the run, rather than fail every trial
+    except transforms.TransformError as exc:
+        from harness.redaction import redact
+
+        error = redact(f"{TRANSFORM_FAILED}: {exc}")
+        return Score(name=spec.name, value=0.0, passed=False, threshold=threshold, weight=spec.weight,
+                     explanation=error, error=error)
     except (Exception, SystemExit) as exc:  # a user scorer's bug (even a sys.exit) must not lose the run
         from harness.redaction import redact
 

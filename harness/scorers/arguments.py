@@ -28,7 +28,8 @@ SCORING_PARAMETER = "scoring"
 REGEX_TIMEOUT_S = 1.0
 
 
-def _compiles(pattern: str) -> str:
+def check_pattern(pattern: str) -> str:
+    """The pattern, or a ValueError when it is not a regular expression (what the ``Pattern`` type checks)."""
     try:
         regex.compile(pattern)
     except regex.error as exc:
@@ -42,7 +43,7 @@ def _low_then_high(scale: list[int]) -> list[int]:
     return scale
 
 
-Pattern = Annotated[str, AfterValidator(_compiles)]
+Pattern = Annotated[str, AfterValidator(check_pattern)]
 JsonSchema = Annotated[dict[str, Any], AfterValidator(check_json_schema)]
 Scale = Annotated[list[int], AfterValidator(_low_then_high)]
 

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from harness.scorers import ScoringContext, Verdict, scorer
 from harness.scorers.arguments import JsonSchema, Pattern, search
+from harness.scorers.transforms import parse_json
 
 # What a scorer compares the output with: text, or a number or truth value written as text.
 Value = str | int | float | bool
@@ -222,12 +223,6 @@ def valid_json(output: str, case: Case, *, schema: JsonSchema | None = None, sco
             return Verdict(0.0, f"schema violation at {where}: {errors[0].message}")
     return Verdict(1.0, "valid JSON" + (" matching the schema" if schema else ""))
 
-
-def parse_json(output: str) -> Any:
-    """The output as JSON, a ```json fence around it tolerated (models add one); raises json.JSONDecodeError."""
-    text = output.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*\n?(.*?)\n?```", text, re.DOTALL | re.IGNORECASE)
-    return json.loads(fenced.group(1) if fenced else text)
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from harness.spec import ScorerSpec
 
 # What a group takes besides its list (and `turn`, given to the group, never to a member).
-KEYS = ("name", "metric", "threshold", "weight", "not", "turn")
+KEYS = ("name", "metric", "threshold", "weight", "not", "turn", "transform")
 # The passing mark recorded on a group without a threshold (whose verdict its members decide).
 DEFAULT_THRESHOLD = 1.0
 # Groups of groups of ...: more than this is a suite written in a tangle, not a check.

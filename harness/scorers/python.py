@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from harness import plugins
 from harness.errors import HarnessError, did_you_mean
 from harness.expressions import Expression, compile_expression
-from harness.scorers import ScoringContext, Verdict, builtin, confine, scorer
+from harness.scorers import ScoringContext, Verdict, confine, scorer, transforms
 
 if TYPE_CHECKING:
     from harness.spec import Case, Suite
@@ -84,7 +84,7 @@ def names(output: str, case: Case, scoring: ScoringContext, wanted: tuple[str, .
 
 def _parsed(output: str) -> Any:
     try:
-        return builtin.parse_json(output)  # the json scorer's reading (the module: builtin may still be loading)
+        return transforms.parse_json(output)  # as the json scorer reads it
     except json.JSONDecodeError:
         return None
 

@@ -184,6 +184,7 @@ def test_transforms_response_format_and_tools(put, tmp_path):
           - vars: {city: Oslo}
             options: {transform: JSON.parse(output).city}
             assert: [{type: equals, value: Oslo}]
+          - vars: {city: Rome}
     """))
     assert suite["response_format"] == {"type": "json_schema", "json_schema": {
         "name": "answer", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}}
@@ -191,9 +192,26 @@ def test_transforms_response_format_and_tools(put, tmp_path):
     assert suite["tools"] == [
         {"name": "get_weather", "description": "Weather now", "parameters": {"type": "object"}},
         {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}]
-    assert suite["transform"] == "strip"
-    assert suite["cases"][0]["transform"] == {"python": "json['city']"}
+    # A test's own transform replaces defaultTest's in promptfoo; in harness a case's follows the suite's: so
+    # defaultTest's goes to each case without one of its own, and none to the suite.
+    assert "transform" not in suite
+    assert [c["transform"] for c in suite["cases"]] == [{"python": "json['city']"}, "strip"]
     assert {"tools", "response_format", "transform"} <= set(result.needs)
+    assert validated(result, tmp_path / "suite.yaml")
+
+
+def test_a_default_transform_no_test_replaces_is_the_suites(put, tmp_path):
+    result, suite = imported("promptfoo", put("promptfooconfig.yaml", """
+        prompts: ['Weather in {{ city }}?']
+        providers: [openai:gpt-4o-mini]
+        defaultTest:
+          options: {transform: output.toLowerCase()}
+        tests:
+          - vars: {city: Oslo}
+            assert: [{type: equals, value: oslo}]
+    """))
+    assert suite["transform"] == "lower" and "transform" not in suite["cases"][0]
+    assert validated(result, tmp_path / "suite.yaml")
 
 
 def test_http_provider_derived_metrics_and_assertion_templates(put):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.records import Score
 from harness.scorers.groups import combine
 from harness.spec import Case, ScorerSpec
+from harness.suite import load_suite
 from harness.testing import score_output
+from tests.scorers.test_transforms import write_suite
 
 
 def member(name: str, value: float, passed: bool | None = None, *, weight: float = 1.0, error: str | None = None,
@@ -95,3 +98,28 @@ def test_a_group_as_the_spec_reads_it():
     dumped = ScorerSpec.model_validate(spec.model_dump())  # as run.json records it
     assert [m.type for m in dumped.members] == ["contains", "regex"] and dumped.group == "all"
     assert ScorerSpec.model_validate("contains").group is None
+
+
+def test_a_groups_transform_is_what_its_members_read():
+    spec = {"all": [{"type": "equals", "value": "refund"}, {"type": "contains", "value": "und"}],
+            "transform": {"json_path": "$.action"}, "name": "action"}
+    assert score_output(spec, '{"action": "refund", "note": "no"}', Case(vars={})).passed
+    failed = score_output(spec, "not JSON", Case(vars={}))
+    assert not failed.passed and "json_path $.action: not valid JSON" in failed.error
+
+
+def test_a_members_bad_transform_is_a_load_error_at_its_line(tmp_path):
+    path = write_suite(tmp_path, """\
+        name: t
+        prompts: [{id: p, text: hi}]
+        cases: [{id: c}]
+        scorers:
+          - any:
+              - {type: contains, value: y}
+              - type: equals
+                value: x
+                transform: {regex: "(a"}
+        """)
+    with pytest.raises(HarnessError) as failed:
+        load_suite(path)
+    assert failed.value.line == 9 and "transform regex: not a regular expression" in failed.value.message

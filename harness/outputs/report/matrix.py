@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.records import BaselineComparison, TrialResult
+from harness.records import TRANSFORM_FAILED, BaselineComparison, TrialResult
 from harness.results import RESULTS_FILE, Stored
 
 
@@ -180,9 +180,10 @@ def message_text(message: dict[str, Any]) -> str:
 
 def _cell(r: TrialResult, strings: dict[str, int], clip: int | None,
           thumbnails: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
-    text = r.response.text
+    raw, text = r.response.text, r.transformed_output if r.transformed_output is not None else r.response.text
+    error = r.response.error or (f"{TRANSFORM_FAILED}: {r.transform_error}" if r.transform_error is not None else None)
     cell = {
-        "s": _status(r.response.error, r.passed), "o": text if clip is None else text[:clip], "e": r.response.error,
+        "s": _status(r.response.error, r.passed), "o": text if clip is None else text[:clip], "e": error,
         "sc": [[s.name, round(s.value, 4), s.passed, s.explanation, s.weight] for s in r.scores],
         "w": [round(r.score, 4), r.threshold] if r.threshold is not None and r.score is not None else None,
         "l": r.response.latency_ms, "t": [r.response.prompt_tokens, r.response.completion_tokens],
@@ -193,6 +194,10 @@ def _cell(r: TrialResult, strings: dict[str, int], clip: int | None,
         cell["tr"] = [_message(m, strings, thumbnails) for m in r.transcript]
     if clip is not None and len(text) > clip:
         cell["oc"] = len(text)  # the output's full length: the page marks it clipped
+    if r.transformed_output is not None:  # "o" is the output the scorers read; the model's own beside it
+        cell["ro"] = raw if clip is None else raw[:clip]
+        if clip is not None and len(raw) > clip:
+            cell["rc"] = len(raw)
     return cell
 
 

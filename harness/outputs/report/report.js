@@ -32,7 +32,7 @@
     row.change = row.c.map((c, j) => data.changes[`${row.id}|${row.r}|${cols[j].prompt}|${cols[j].model}`] || "");
   });
   const haystack = (row) => row.hay || (row.hay = [row.id, JSON.stringify(row.vars), row.x,
-    ...row.c.map((c) => (c ? c.o + " " + (c.e || "") : ""))].join("\n").toLowerCase());
+    ...row.c.map((c) => (c ? c.o + " " + (c.ro || "") + " " + (c.e || "") : ""))].join("\n").toLowerCase());
 
   const filters = {
     all: () => true, fail: (r) => r.anyFail, pass: (r) => r.allPass, error: (r) => r.anyError,
@@ -155,7 +155,10 @@
     if (c.e) td.appendChild(el("pre", "error-text", c.e));
     const a = state.a === "" ? -1 : Number(state.a), b = state.b === "" ? -1 : Number(state.b);
     const against = j === b && a >= 0 && a !== b && row.c[a] ? row.c[a].o : null;
+    // A transformed output (what the scorers read) is shown with the model's own answer a click away.
+    if (c.ro !== undefined) td.appendChild(el("small", "transformed", "transformed output"));
     td.appendChild(outputBlock(c.o, against, c.oc));
+    if (c.ro !== undefined) td.appendChild(lazyDetails("raw output", () => outputBlock(c.ro, null, c.rc)));
     const ul = el("ul", "scores");
     // Weight-0 scores are reported, not voted: shown muted, neither tick nor cross.
     for (const [name, value, passed, why, weight] of c.sc) ul.appendChild(el("li", weight === 0 ? "info" : passed ? "ok" : "bad", `${name} ${fmt(value, 2)}${why ? " · " + why : ""}`));

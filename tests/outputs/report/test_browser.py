@@ -268,3 +268,35 @@ def test_confusion_per_class_and_judge_vs_human_tables_say_what_run_json_says(pa
     assert agreement.confusion == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
     expect(page.locator("table.summary")).to_contain_text("judge agrees with humans 83.3% of 6 · κ 0.67")
     assert page.errors == []
+
+
+def test_a_transformed_output_is_shown_with_the_raw_one_a_click_away(page, tmp_path):
+    from tests.run.test_transforms import reasoning_model, write_suite
+
+    def model(request):  # a payload in the raw output: shown as text, never run
+        return reasoning_model(request).replace("No such place.", '<img src=x onerror=alert("raw")> No such place.')
+
+    with FakeLLMServer(model) as server:
+        run_cli("run", write_suite(tmp_path, server), "--out", tmp_path / "run")
+    page.goto((tmp_path / "run" / "report.html").as_uri())
+
+    oslo = page.locator("#cases-body tr").first.locator("td.cell")  # the rows in suite order: oslo, lyon, atlantis
+    expect(page.locator("#cases-body tr").first.locator("td.case code")).to_have_text("oslo")
+    expect(oslo.locator("small.transformed")).to_have_text("transformed output")
+    expect(oslo.locator("pre.output")).to_have_text(["Norway"])  # the raw output is built when opened
+    oslo.locator("summary", has_text="raw output").click()
+    expect(oslo.locator("pre.output").nth(1)).to_contain_text('Oslo... that is in Norway.\n</think>\n\n```json\n{')
+    page.fill("#q", "that is in france")  # the search reads raw outputs too
+    expect(page.locator("#cases-body tr")).to_have_count(1)
+    expect(page.locator("#cases-body tr")).to_contain_text("lyon")
+
+    page.fill("#q", "atlantis")
+    atlantis = page.locator("#cases-body td.cell")
+    expect(atlantis.locator(".badge").first).to_have_text("fail")
+    expect(atlantis.locator("pre.error-text")).to_have_text(
+        "transform failed: json: not valid JSON (Expecting value at line 1 column 1) in 'I do not know where "
+        "Atlantis is.'")
+    expect(atlantis.locator("pre.output")).to_contain_text('<img src=x onerror=alert("raw")> No such place.')
+    expect(atlantis.locator("small.transformed")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "transforms.png"), full_page=True)
+    assert page.dialogs == [] and page.errors == [] and page.locator("img").count() == 0
