@@ -20,10 +20,11 @@ from harness import plugins
 from harness.errors import HarnessError, did_you_mean
 from harness.providers import _litellm
 from harness.providers.endpoint import LOCAL, TRANSPORT_PARAMS, Endpoint
+from harness.redaction import mask_url
 from harness.spec import ModelSpec
 
 __all__ = ["LOCAL", "TRANSPORT_PARAMS", "Endpoint", "EndpointPool", "ProviderInfo", "check", "default_model",
-           "model_identity", "off_loop", "open_endpoint", "provider", "registered", "remote", "request_of",
+           "describe", "model_identity", "off_loop", "open_endpoint", "provider", "registered", "remote", "request_of",
            "request_params"]
 
 Opener = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
@@ -149,6 +150,15 @@ def request_of(spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str
     """What else of this request reaches the model, for its cache key (None: its messages and params say it all)."""
     info = registered(spec)
     return info.request(spec, messages, params, variables) if info is not None and info.request else None
+
+
+def describe(spec: ModelSpec) -> str:
+    """A model as a person reads it: its id, and what it is when the id does not say (never a credential)."""
+    if spec.http is not None:
+        return f"{spec.id} (http: {spec.http.method} {mask_url(spec.http.url)})"
+    if spec.python is not None:
+        return spec.id if spec.id == spec.python else f"{spec.id} (python: {spec.python})"
+    return spec.id if spec.id == spec.model else f"{spec.id} ({spec.model})"
 
 
 def default_model() -> tuple[str, str]:

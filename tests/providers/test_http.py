@@ -61,6 +61,8 @@ def test_a_json_api_is_asked_answered_scored_recorded_and_cached(tmp_path, env, 
     with JSONEndpointServer(answer) as server:
         suite = write_suite(tmp_path, shape(server))
         assert run_cli("validate", suite) == 0
+        assert f"models (from the suite): my-api (http: POST {server.url}/v2/ask?team=${{TEAM}})" in \
+            capsys.readouterr().out
         assert run_cli("run", suite, "--out", tmp_path / "one") == 0
         sent = server.requests[0]
         assert (sent["method"], sent["path"]) == ("POST", "/v2/ask")
@@ -235,3 +237,10 @@ def test_what_the_promptfoo_importer_writes_runs(tmp_path, monkeypatch):
         assert run_cli("run", tmp_path / "suite.yaml", "--out", tmp_path / "out") == 0
         assert server.requests[0]["json"] == {"input": "Hi", "user": "ann", "stream": False}
         assert server.requests[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_harness_plugins_lists_the_providers(capsys):
+    assert run_cli("plugins") == 0
+    listed = capsys.readouterr().out
+    for name in ("echo", "http", "local", "python"):
+        assert re.search(rf"provider\s+{name}\s+harness", listed), name

@@ -56,8 +56,9 @@ def rows(directory: Path) -> dict[str, dict]:
 
 
 def test_sync_and_async_functions_answer_and_are_cached(tmp_path):
-    suite = write_suite(tmp_path, "- {id: plain, python: myprovider.py:plain}\n- {id: waits, python: myprovider.py:waits}"
-                                  "\n- {id: mutates, python: myprovider.py:mutates}\n")
+    suite = write_suite(tmp_path, "- {id: plain, python: myprovider.py:plain}\n"
+                                  "- {id: waits, python: myprovider.py:waits}\n"
+                                  "- {id: mutates, python: myprovider.py:mutates}\n")
     assert run_cli("validate", suite) == 0
     assert run_cli("run", suite, "--out", tmp_path / "one") == 0
     found = rows(tmp_path / "one")
