@@ -164,8 +164,7 @@ def validate(suite: Path) -> None:
 def _validated(suite: Path) -> str:
     """What ``harness validate`` says of a suite that passes (warnings go to stderr); HarnessError if it does not."""
     from harness.providers import describe
-    from harness.run import RunOptions
-    from harness.run.plan import check_models, plan, resolve_models
+    from harness.run.plan import RunOptions, check_models, plan, resolve_models
     from harness.suite import load_suite, param_warnings
 
     loaded = load_suite(suite)
