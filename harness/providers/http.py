@@ -180,7 +180,7 @@ async def open_http(spec: ModelSpec) -> AsyncIterator[Endpoint]:
         headers = {"Content-Type": "application/json", **headers} if _sends_json(http) else headers
     timeout = http.timeout_s or spec.params.get("timeout") or DEFAULT_TIMEOUT_S
 
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
         async def send(messages: list[dict[str, Any]], params: dict[str, Any], variables: dict[str, Any]) -> Response:
             try:
                 body = render_body(spec, messages, params, variables)
