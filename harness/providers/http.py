@@ -85,10 +85,13 @@ def _secrets(http: HttpSpec) -> tuple[str, ...]:
 
 def identity(spec: ModelSpec) -> str:
     """The endpoint for the cache key: method, URL and the headers not named like credentials (secret variables
-    left as written, so a rotated key keeps the cache)."""
+    left as written, so a rotated key keeps the cache), and the paths the answer is read by (a cached answer is
+    the one they read)."""
     http = _settings(spec)
     headers = {k: v for k, v in sorted(http.headers.items()) if not SECRET_PARAM.search(k)}
-    return "http:" + json.dumps([http.method, _resolved(http.url, None, public=True), headers], ensure_ascii=False)
+    read = [http.output, sorted(http.usage.items()), http.tool_calls]
+    return "http:" + json.dumps([http.method, _resolved(http.url, None, public=True), headers, read],
+                                ensure_ascii=False)
 
 
 def check(spec: ModelSpec) -> list[str]:
@@ -162,8 +165,14 @@ def read_answer(http: HttpSpec, body: str) -> Response:
                     **{name: int(v) for name, v in usage.items() if isinstance(v, int | float) and v >= 0})
 
 
-# The cache key adds the rendered body (the method, URL and headers are the identity).
-@provider("http", identity=identity, check=check, request=render_body)
+def request(spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any],
+            variables: dict[str, Any]) -> str | None:
+    """What the cache key adds: the rendered body (the method, URL and headers are the identity). A model without
+    its settings has none (check says so)."""
+    return render_body(spec, messages, params, variables) if spec.http is not None else None
+
+
+@provider("http", identity=identity, check=check, request=request)
 @contextlib.asynccontextmanager
 async def open_http(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     """The endpoint, its environment variables read (an unset one stops the run here, before any call)."""

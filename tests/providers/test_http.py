@@ -93,6 +93,10 @@ def test_the_cache_key_follows_the_rendered_body_and_the_endpoint(tmp_path, env,
         monkeypatch.setenv("TEAM", "red")
         assert run_cli("run", suite, "--out", tmp_path / "three") == 0
         assert len(server.requests) == 4  # another URL is another endpoint
+        suite.write_text(suite.read_text().replace("$.result.answer", "$.result"))
+        assert run_cli("run", suite, "--out", tmp_path / "four") == 0
+        assert len(server.requests) == 6  # the answer is read by another path: what was cached is not its answer
+        assert json.loads(rows(tmp_path / "four")[0]["response"]["text"]) == {"answer": "Answer to Q: Hi (ann, t=0.5)"}
 
 
 def test_429_and_503_are_retried_after_their_retry_after(tmp_path, env):
