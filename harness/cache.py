@@ -2,9 +2,11 @@
 
 A key is the SHA-256 of the canonical JSON of
 ``{"v": 1, "model": <endpoint identity>, "messages": [...], "params": {...}, "repeat": i}``:
-the model's public identity (litellm model string and base URL, or the local model's
-checksum; never a key), the rendered messages, the request parameters that shape the answer
-(temperature, max_tokens, ...), and the repeat index, so each repeat is its own entry.
+the model's public identity (litellm model string and base URL, the local model's checksum, an
+http: model's method, URL and headers without credentials, a python: model's function and its
+file's digest; never a key), the rendered messages, the request parameters that shape the answer
+(temperature, max_tokens, ...), and the repeat index, so each repeat is its own entry; for an
+http: model also its rendered request body (``"request"``).
 Only successful responses are stored.
 
 Two stores behind one interface (get/put/stats/clear/close); ``open_cache`` picks one:
@@ -51,8 +53,12 @@ BUSY_TIMEOUT_S = 30  # how long a statement waits for another process's write to
 UNUSABLE = ("file is not a database", "database disk image is malformed", "no such table: responses")
 
 
-def cache_key(identity: str, messages: list[dict[str, str]], params: dict[str, Any], repeat: int) -> str:
+def cache_key(identity: str, messages: list[dict[str, str]], params: dict[str, Any], repeat: int,
+              request: Any = None) -> str:
+    """``request``: what else reaches the model (an http: model's rendered body; see providers.request_of)."""
     payload = {"v": KEY_VERSION, "model": identity, "messages": messages, "params": params, "repeat": repeat}
+    if request is not None:  # only then: the keys of every other model stay what they were
+        payload["request"] = request
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()  # any text has a key
 

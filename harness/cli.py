@@ -163,8 +163,8 @@ def validate(suite: Path) -> None:
 
 def _validated(suite: Path) -> str:
     """What ``harness validate`` says of a suite that passes (warnings go to stderr); HarnessError if it does not."""
-    from harness.run import RunOptions
-    from harness.run.plan import check_models, plan, resolve_models
+    from harness.providers import describe
+    from harness.run.plan import RunOptions, check_models, plan, resolve_models
     from harness.suite import load_suite, param_warnings
 
     loaded = load_suite(suite)
@@ -173,7 +173,8 @@ def _validated(suite: Path) -> str:
     for warning in param_warnings(loaded) + check_models(loaded, specs, reason):
         click.echo(f"harness: warning: {warning}", err=True)
     return (f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
-            f" × {loaded.repeats} repeat(s) = {len(trials)} trials")
+            f" × {loaded.repeats} repeat(s) = {len(trials)} trials\n"
+            f"models ({reason}): {' · '.join(describe(spec) for spec in specs)}")
 
 
 @cli.command("import")

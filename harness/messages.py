@@ -1,9 +1,10 @@
 """A prompt rendered for a case into the chat messages sent to the model.
 
 A prompt is a template file or inline text (the body the user message, an optional
-``{% block system %}`` the system message), or a list of messages whose every content is a
-template, with few-shot examples drawn from a data file. A case's own ``messages`` take the place
-of the prompt's last user message; its ``turns`` are sent one by one after the model's answers.
+``{% block system %}`` the system message), a list of messages whose every content is a
+template, with few-shot examples drawn from a data file, or a prompt function (harness.prompt_functions).
+A case's own ``messages`` take the place of the prompt's last user message; its ``turns`` are sent one by
+one after the model's answers.
 Images are files of the project (or URLs): a message records the file and its digest, and only the
 request carries its bytes (see ``for_request``).
 """
@@ -23,9 +24,10 @@ from harness import prompts, yamlfile
 from harness.cases import read_cases
 from harness.chat import FewShot, FewShotItem, Message, MessageItem, ResponseFormat, Tool, ToolChoice, tool_choice_param
 from harness.errors import HarnessError
-from harness.files import confined, read_text
+from harness.files import confined, printable, read_text
 from harness.located import validate
 from harness.plugins import import_function
+from harness.prompt_functions import build_messages, source_file
 from harness.spec import Case, PromptSpec, Suite
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # what the large providers accept for one image
@@ -66,6 +68,10 @@ class ChatPrompt:
     response_format: ResponseFormat | None
     max_tool_rounds: int
     answers: dict[str, prompts.Compiled | Callable[..., Any]] = field(default_factory=dict)
+    # A prompt function (python:), which builds each case's messages; and the sandbox the case's own messages and
+    # later turns render in.
+    function: Callable[..., Any] | None = None
+    env: prompts.Sandbox | None = None
 
 
 def compile_prompts(suite: Suite) -> dict[str, ChatPrompt]:
@@ -76,8 +82,12 @@ def compile_prompts(suite: Suite) -> dict[str, ChatPrompt]:
 
 def _compile(spec: PromptSpec, suite: Suite, env: prompts.Sandbox) -> ChatPrompt:
     where = suite.where(f"prompts.{spec.id}")
-    legacy, entries, file = None, [], str(suite.path)
-    if spec.messages is None:
+    legacy, entries, file, function = None, [], str(suite.path), None
+    if spec.python is not None:
+        function = import_function(spec.python, base=suite.directory, file=suite.path, line=where,
+                                   roots=prompts.allowed_roots(suite), what="prompt file")
+        file = source_file(function) or file
+    elif spec.messages is None:
         path = prompts.locate_template(spec, suite, line=where)
         file = str(path) if path else file
         offset = 0 if path else (suite.where(f"prompts.{spec.id}.text") or where or 1) - 1
@@ -91,7 +101,7 @@ def _compile(spec: PromptSpec, suite: Suite, env: prompts.Sandbox) -> ChatPrompt
                       tool_choice=spec.tool_choice or suite.tool_choice,
                       response_format=spec.response_format or suite.response_format,
                       max_tool_rounds=spec.max_tool_rounds or suite.max_tool_rounds,
-                      answers=_tool_answers(tools, env, suite))
+                      answers=_tool_answers(tools, env, suite), function=function, env=env)
 
 
 def _tool_answers(tools: list[Tool], env: prompts.Sandbox,
@@ -104,11 +114,8 @@ def _tool_answers(tools: list[Tool], env: prompts.Sandbox,
             answers[tool.name] = prompts.compile_template(env, tool.result, file=str(suite.path),
                                                           name=f"tool {tool.name}")
         elif tool.python is not None:
-            target = tool.python.rpartition(":")[0]
-            if target.endswith(".py"):
-                confined(suite.directory / target, prompts.allowed_roots(suite), what=f"tool file '{target}'",
-                         file=suite.path, line=line)
-            answers[tool.name] = import_function(tool.python, base=suite.directory, file=suite.path, line=line)
+            answers[tool.name] = import_function(tool.python, base=suite.directory, file=suite.path, line=line,
+                                                 roots=prompts.allowed_roots(suite), what="tool file")
     return answers
 
 
@@ -182,7 +189,12 @@ def render(prompt: ChatPrompt, case: Case, directory: Path, roots: list[Path]) -
     variables = variables_of(case)
     # A case's own messages take the place of the prompt's last user message, which is then not rendered.
     replaced = _last_user_entry(prompt) if case.messages else None
-    if prompt.legacy is not None:
+    if prompt.function is not None:
+        messages = [_built(m, what, directory, roots) for m in build_messages(prompt.function, prompt.id, case)]
+        users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        if case.messages and users:
+            messages[users[-1]] = {"role": "user", "content": None}  # the case's messages go here
+    elif prompt.legacy is not None:
         messages = prompts.render_messages(prompt.legacy, variables, what=what, system_only=bool(case.messages))
     else:
         messages = []
@@ -195,7 +207,7 @@ def render(prompt: ChatPrompt, case: Case, directory: Path, roots: list[Path]) -
                 messages.append(_message(entry, variables, what, directory, roots))
     if case.messages:
         at = next((i for i, m in enumerate(messages) if m["role"] == "user" and m["content"] is None), len(messages))
-        env = (prompt.legacy or _any_compiled(prompt)).template.environment
+        env = prompt.env
         own = [_message(Entry(m.role, _compiled_content(m.content, env, prompt.file, what), _extra(m)), variables,
                         what, directory, roots) for m in case.messages]
         messages = messages[:at] + own + messages[at + 1:]
@@ -211,15 +223,16 @@ def _last_user_entry(prompt: ChatPrompt) -> int | None:
     return users[-1] if users else None
 
 
-def _any_compiled(prompt: ChatPrompt) -> prompts.Compiled:
-    for entry in prompt.entries:
-        if isinstance(entry, Examples):
-            return entry.user
-        if isinstance(entry.content, prompts.Compiled):
-            return entry.content
-        if entry.content:
-            return entry.content[0][1]
-    raise HarnessError(f"prompt '{prompt.id}' has no message to render", file=prompt.file)
+def _built(message: Message, what: str, directory: Path, roots: list[Path]) -> dict[str, Any]:
+    """A message a prompt function built, as sent: its content is text already (an image part still a file of the
+    project, or a URL)."""
+    content: Any = message.content
+    if isinstance(content, str):
+        content = printable(content)
+    elif content is not None:
+        content = [{"type": "text", "text": printable(part.text)} if part.text is not None
+                   else _image(part.image, what, directory, roots) for part in content]
+    return {"role": message.role, "content": content, **_extra(message)}
 
 
 def _extra(message: Message) -> dict[str, Any]:
@@ -290,10 +303,25 @@ def _with_bytes(part: dict[str, Any], directory: Path) -> dict[str, Any]:
             "image_url": {"url": f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"}}
 
 
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The text of the last user message, content parts as readable text (an image as ``[image: path or URL]``,
+    a data URL by its type alone); "" when there is none."""
+    content = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    if not isinstance(content, list):
+        return content or ""
+
+    def readable(part: dict[str, Any]) -> str:
+        if part.get("type") == "text":
+            return part.get("text", "")
+        url = str((part.get("image_url") or {}).get("url", ""))
+        return f"[image: {url.split(';')[0] if url.startswith('data:') else url}]"
+
+    return "\n".join(readable(part) for part in content)
+
+
 def render_turn(text: str, case: Case, prompt: ChatPrompt, number: int) -> dict[str, Any]:
     """A later user turn of a case, rendered with its vars."""
-    env = (prompt.legacy or _any_compiled(prompt)).template.environment
-    compiled = prompts.compile_template(env, text, file=prompt.file, name=f"turn {number}")
+    compiled = prompts.compile_template(prompt.env, text, file=prompt.file, name=f"turn {number}")
     return {"role": "user", "content": prompts.render_text(compiled, variables_of(case),
                                                           what=f"case '{case.id}', turn {number}")}
 

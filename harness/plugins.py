@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from harness.errors import HarnessError, did_you_mean
+from harness.files import confined
 
 T = TypeVar("T")
 GROUP_PREFIX = "harness."
@@ -167,13 +168,13 @@ def import_code(target: str, *, base: Path, file: Path | str | None = None, line
         raise
     except (Exception, SystemExit) as exc:
         what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
-        raise HarnessError(f"plugin failed to import: {what}", file=path, line=_line_in(exc, path),
+        raise HarnessError(f"plugin failed to import: {what}", file=path, line=line_in(exc, path),
                            hint="a plugin is imported when the suite loads: it must only define things") from None
     sys.modules[module_name] = module
     return module
 
 
-def _line_in(exc: BaseException, path: Path) -> int | None:
+def line_in(exc: BaseException, path: Path) -> int | None:
     """The last line of ``path`` on the exception's traceback: where the plugin's own code failed."""
     line, tb = None, exc.__traceback__
     while tb is not None:
@@ -183,10 +184,13 @@ def _line_in(exc: BaseException, path: Path) -> int | None:
     return line
 
 
-def import_function(target: str, *, base: Path, file: Path | str | None = None, line: int | None = None
-                    ) -> Callable[..., Any]:
-    """``file.py:function`` or ``module:function``."""
+def import_function(target: str, *, base: Path, file: Path | str | None = None, line: int | None = None,
+                    roots: list[Path] | None = None, what: str = "file") -> Callable[..., Any]:
+    """``file.py:function`` or ``module:function``; with ``roots``, a file must be inside one of them (a suite's
+    project: see harness.files.confined), ``what`` naming it in the error."""
     where, _, name = target.rpartition(":")
+    if roots is not None and where.endswith(".py"):
+        confined(base / where, roots, what=f"{what} '{where}'", file=file, line=line)
     module = import_code(where, base=base, file=file, line=line)
     fn = getattr(module, name, None)
     if not callable(fn):

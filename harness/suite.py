@@ -20,7 +20,7 @@ from harness.derived_metrics import derived_of
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
 from harness.located import line_of, validate
-from harness.plugins import import_code
+from harness.plugins import import_code, import_function
 from harness.scorers import transforms
 from harness.spec import KNOWN_PARAMS, Bound, Case, ScorerSpec, Suite, metric_names
 
@@ -49,6 +49,7 @@ def load_suite(path: str | Path) -> Suite:
     suite._where.update(_places(suite, root))
     suite = _with_schema_files(suite, root)
     _import_plugins(suite, root)
+    _import_model_functions(suite, root)
     located = _cases(suite, root)
     _check_unique_ids(located, suite)
     _check_unique_names(suite, path, root)
@@ -123,6 +124,16 @@ def _import_plugins(suite: Suite, root: yaml.Node) -> None:
         if plugin.endswith(".py"):
             confined(suite.directory / plugin, roots, what=f"plugin '{plugin}'", file=suite.path, line=line)
         import_code(plugin, base=suite.directory, file=suite.path, line=line)
+
+
+def _import_model_functions(suite: Suite, root: yaml.Node) -> None:
+    """The functions of ``python:`` models (and judge), imported now: one that is not there fails at its line."""
+    placed = [(("models", i), model) for i, model in enumerate(suite.models)] + [(("judge",), suite.judge)]
+    for loc, model in placed:
+        if model is not None and model.python is not None:
+            model._function = import_function(model.python, base=suite.directory, file=suite.path,
+                                              line=line_of(root, (*loc, "python")),
+                                              roots=prompts.allowed_roots(suite), what="model file")
 
 
 def _cases(suite: Suite, root: yaml.Node) -> list[tuple[Case, tuple[str, int | None]]]:

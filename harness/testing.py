@@ -1,4 +1,5 @@
-"""A real OpenAI-compatible HTTP server on 127.0.0.1 with scripted answers, for tests and benchmarks.
+"""Real HTTP servers on 127.0.0.1 with scripted answers, for tests and benchmarks: an OpenAI-compatible one
+(FakeLLMServer) and a JSON API of any shape (JSONEndpointServer, for ``http:`` models).
 
 Calls reach it through litellm over HTTP exactly as they would reach a hosted model, so a
 test exercises the whole path. A responder decides each answer from the request and can
@@ -41,8 +42,57 @@ def last_user_message(request: dict[str, Any]) -> str:
     return content or ""
 
 
-class FakeLLMServer:
+class _ServerThread:
+    """An aiohttp application served on a free 127.0.0.1 port by an event loop on a thread of its own."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def _routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def start(self):
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True,
+                                        name=f"{type(self).__name__}-thread")
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"the {type(self).__name__} did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        self._routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        ready.set()
+        self._loop.run_forever()
+
+
+class FakeLLMServer(_ServerThread):
     def __init__(self, responder: Responder | None = None, *, latency_s: float = 0.0):
+        super().__init__()
         self.responder = responder or (lambda _request: "ok")
         self.latency_s = latency_s
         self.requests: list[dict[str, Any]] = []
@@ -59,10 +109,6 @@ class FakeLLMServer:
         self.batch_polls = 0
         self.batch_delay_s = 0.5
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -74,30 +120,9 @@ class FakeLLMServer:
             return len(self.requests)
 
     def start(self) -> FakeLLMServer:
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True, name="fake-llm-server")
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake LLM server did not start")
-        return self
+        return super().start()
 
-    def stop(self) -> None:
-        if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = None
-
-    def __enter__(self) -> FakeLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/files", self._upload)
@@ -106,13 +131,6 @@ class FakeLLMServer:
         app.router.add_get("/v1/batches/{batch_id}", self._batch)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
-        ready.set()
-        self._loop.run_forever()
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -232,6 +250,55 @@ class FakeLLMServer:
         tokens = sum(len(t.split()) for t in texts)
         return web.json_response({"object": "list", "data": data, "model": body.get("model", "fake"),
                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """What a JSONEndpointServer answers: ``body`` as JSON (a str is sent as it is: for bodies that are not JSON)."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+class JSONEndpointServer(_ServerThread):
+    """A JSON HTTP API of any shape on 127.0.0.1, for ``http:`` models: every request, at any path and with any
+    method, is recorded ({method, path, headers, body, json}) and answered by ``responder(request)``, which returns
+    an HttpReply or a JSON value to send with status 200."""
+
+    def __init__(self, responder: Callable[[dict[str, Any]], Any]):
+        super().__init__()
+        self.responder = responder
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> JSONEndpointServer:
+        return super().start()
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        text = await request.text()
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = None
+        recorded = {"method": request.method, "path": request.path, "headers": dict(request.headers), "body": text,
+                    "json": parsed}
+        with self._lock:
+            self.requests.append(recorded)
+        reply = self.responder(recorded)
+        reply = reply if isinstance(reply, HttpReply) else HttpReply(body=reply)
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+        return web.Response(text=body, status=reply.status, headers=reply.headers, content_type="application/json")
 
 
 def bag_of_words_vector(text: str, dimensions: int = 64) -> list[float]:

@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 # From the bottom up: each name is a module or subpackage directly under harness/.
 LAYERS = [
     {"errors", "spec", "chat", "records", "stats", "formatting", "redaction", "files", "yamlfile", "located",
-     "interrupts", "expressions"},
-    {"prompts", "plugins", "cases", "messages"},
+     "interrupts", "expressions", "jsonpaths"},
+    {"prompts", "plugins", "cases", "messages", "prompt_functions"},
     {"providers", "scorers", "cache", "results", "metrics", "derived_metrics"},
     {"suite", "comparison", "baseline", "history"},
     {"run", "importers"},

@@ -1,7 +1,7 @@
 """Providers: how a model string becomes an endpoint to call.
 
 A registered provider (``@provider("name")``, fed by the ``harness.providers`` entry points, as
-``local`` and ``echo`` are) serves model strings equal to its name or starting with ``name/``;
+``local``, ``echo``, ``http`` and ``python`` are) serves model strings equal to its name or starting with ``name/``;
 any other model string goes to litellm (harness.providers._litellm). The call itself, with its
 retries, is harness.providers.call; per-model rate limits are harness.providers.limits.
 """
@@ -20,30 +20,43 @@ from harness import plugins
 from harness.errors import HarnessError, did_you_mean
 from harness.providers import _litellm
 from harness.providers.endpoint import LOCAL, TRANSPORT_PARAMS, Endpoint
+from harness.redaction import mask_url
 from harness.spec import ModelSpec
 
 __all__ = ["LOCAL", "TRANSPORT_PARAMS", "Endpoint", "EndpointPool", "ProviderInfo", "check", "default_model",
-           "model_identity", "off_loop", "open_endpoint", "provider", "registered", "remote", "request_params"]
+           "describe", "model_identity", "off_loop", "open_endpoint", "provider", "registered", "remote", "request_of",
+           "request_params"]
 
 Opener = Callable[[ModelSpec], contextlib.AbstractAsyncContextManager[Endpoint]]
+
+
+# What a request adds to its cache key beyond its messages and params: (spec, messages, params, the case's vars).
+RequestOf = Callable[[ModelSpec, list[dict[str, Any]], dict[str, Any], dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
 class ProviderInfo:
     """A registered provider: ``open(spec)`` is an async context manager giving the Endpoint (so it can
     start a server for the run and stop it after), ``identity(spec)`` what the cache key names (known
-    without opening: the model string, unless the provider knows better, as ``local`` its weights)."""
+    without opening: the model string, unless the provider knows better, as ``local`` its weights).
+    ``check(spec)``: what can be known without opening it (a HarnessError, or warnings such as a missing
+    environment variable). ``request(...)``: what else of a request reaches the model (an http: model's
+    rendered body), for the cache key; a HarnessError when it cannot be made (checked for every case at plan)."""
 
     name: str
     open: Opener
     identity: Callable[[ModelSpec], str] | None = None
+    check: Callable[[ModelSpec], list[str]] | None = None
+    request: RequestOf | None = None
 
 
-def provider(name: str, *, identity: Callable[[ModelSpec], str] | None = None):
+def provider(name: str, *, identity: Callable[[ModelSpec], str] | None = None,
+             check: Callable[[ModelSpec], list[str]] | None = None, request: RequestOf | None = None):
     """Register a provider for model strings equal to ``name`` or starting with ``name/``."""
 
     def register(factory: Opener) -> Opener:
-        plugins.PROVIDERS.register(name, ProviderInfo(name, factory, identity), module=factory.__module__)
+        plugins.PROVIDERS.register(name, ProviderInfo(name, factory, identity, check, request),
+                                   module=factory.__module__)
         return factory
 
     return register
@@ -65,8 +78,9 @@ def open_endpoint(spec: ModelSpec) -> contextlib.AbstractAsyncContextManager[End
 def check(spec: ModelSpec) -> list[str]:
     """What can be known of a model without calling it: a HarnessError if nothing serves its model string (with a
     did-you-mean over registered providers and litellm's), else the credentials it lacks (as warnings)."""
-    if registered(spec) is not None:
-        return []
+    info = registered(spec)
+    if info is not None:
+        return info.check(spec) if info.check is not None else []
     prefix = spec.model.split("/", 1)[0]
     close = did_you_mean(prefix, plugins.PROVIDERS.names()) if "/" not in spec.model else ""
     if close:
@@ -102,7 +116,8 @@ class EndpointPool:
         await self._stack.aclose()
 
     async def get(self, spec: ModelSpec) -> Endpoint:
-        key = spec.model + repr(sorted((k, str(v)) for k, v in spec.params.items() if k in TRANSPORT_PARAMS))
+        key = repr((spec.model, spec.http, spec.python,
+                    sorted((k, str(v)) for k, v in spec.params.items() if k in TRANSPORT_PARAMS)))
         async with self._locks.setdefault(key, asyncio.Lock()):
             if key not in self._endpoints:
                 try:
@@ -128,6 +143,22 @@ def model_identity(spec: ModelSpec) -> str:
         return info.identity(spec)
     base = spec.params.get("api_base") or spec.params.get("base_url") or _litellm.env_base_url(spec.model)
     return spec.model + (f"@{base}" if base else "")
+
+
+def request_of(spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any],
+               variables: dict[str, Any]) -> Any:
+    """What else of this request reaches the model, for its cache key (None: its messages and params say it all)."""
+    info = registered(spec)
+    return info.request(spec, messages, params, variables) if info is not None and info.request else None
+
+
+def describe(spec: ModelSpec) -> str:
+    """A model as a person reads it: its id, and what it is when the id does not say (never a credential)."""
+    if spec.http is not None:
+        return f"{spec.id} (http: {spec.http.method} {mask_url(spec.http.url)})"
+    if spec.python is not None:
+        return spec.id if spec.id == spec.python else f"{spec.id} (python: {spec.python})"
+    return spec.id if spec.id == spec.model else f"{spec.id} ({spec.model})"
 
 
 def default_model() -> tuple[str, str]:

@@ -30,17 +30,17 @@ RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
 async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: dict[str, Any],
-                   policy: RetryPolicy, *, throttle: Throttle | None = None) -> Response:
+                   policy: RetryPolicy, *, throttle: Throttle | None = None,
+                   variables: dict[str, Any] | None = None) -> Response:
     """One chat completion, retried on rate limits, server errors and timeouts; errors are returned, not raised.
 
     Each attempt (retries too) passes the model's ``throttle``, which hears how it went: a 429
     lowers the model's concurrency before the retry queues up again behind it. The time spent waiting
     for the throttle is the response's ``queue_ms``, apart from its ``latency_ms`` (the answering
     attempt's own time). An endpoint that cannot be reached at all raises Unreachable (see Reachability).
+    ``variables`` (the case's vars) are for providers that send requests of their own (see Endpoint.send).
     """
-    if endpoint.answer is not None:
-        return Response(text=endpoint.answer(messages), finish_reason="stop", latency_ms=0.0)
-    litellm = litellm_module()
+    litellm = litellm_module() if endpoint.send is None else None
     tokens = estimate_tokens(messages, params) if throttle is not None else 0
     attempt, queued = 0, 0.0
     while True:
@@ -49,10 +49,8 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
         epoch = await throttle.acquire(tokens) if throttle is not None else None
         started = time.perf_counter()  # latency is the answering attempt's, without queue or retry waits
         queued += started - waiting
-        # We retry (honouring Retry-After) ourselves, so the SDK's own retries stay off.
-        kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
         try:
-            reply = await acompletion(litellm, endpoint, messages, kwargs)
+            reply = await _attempt(litellm, endpoint, messages, params, policy, variables)
         except asyncio.CancelledError:  # the run is stopping: the slot goes back
             if throttle is not None:
                 await throttle.release(tokens, epoch=epoch, answered=False)
@@ -71,16 +69,37 @@ async def complete(endpoint: Endpoint, messages: list[dict[str, str]], params: d
             await asyncio.sleep(_wait_s(exc, attempt, policy))
             continue
         endpoint.reach.answered()
-        try:
-            response = _with_calls_from_text(_response(reply, started, attempt, queued), endpoint, params)
-        except (AttributeError, IndexError, TypeError) as exc:
-            response = Response(text="", latency_ms=_ms(started), attempts=attempt, queue_ms=round(queued * 1000, 1),
-                                error=f"malformed response: {type(exc).__name__}: {exc}")
+        response = _answer(reply, endpoint, params, started, attempt, queued)
         if throttle is not None:
             used = None if response.prompt_tokens is None else response.prompt_tokens + (
                 response.completion_tokens or 0)
             await throttle.release(tokens, used, epoch=epoch)
         return response
+
+
+async def _attempt(litellm: Any, endpoint: Endpoint, messages: list[dict[str, Any]], params: dict[str, Any],
+                   policy: RetryPolicy, variables: dict[str, Any] | None) -> Any:
+    """One try: the provider's own send, or litellm's call (its SDK's own retries off: we retry, honouring
+    Retry-After, ourselves)."""
+    if endpoint.send is not None:
+        return await endpoint.send(messages, params, variables or {})
+    kwargs = {"timeout": policy.timeout_s, **params, **endpoint.kwargs, "max_retries": 0, "num_retries": 0}
+    return await acompletion(litellm, endpoint, messages, kwargs)
+
+
+def _answer(reply: Any, endpoint: Endpoint, params: dict[str, Any], started: float, attempt: int,
+            queued: float) -> Response:
+    """The Response of an answered attempt: a provider's own (timed here), or litellm's reply read."""
+    try:
+        if isinstance(reply, Response):
+            response = replace(reply, latency_ms=_ms(started), attempts=attempt, queue_ms=round(queued * 1000, 1),
+                               error=redact(reply.error, *_secrets(endpoint)) if reply.error else None)
+        else:
+            response = _response(reply, started, attempt, queued)
+        return _with_calls_from_text(response, endpoint, params)
+    except (AttributeError, IndexError, TypeError) as exc:
+        return Response(text="", latency_ms=_ms(started), attempts=attempt, queue_ms=round(queued * 1000, 1),
+                        error=f"malformed response: {type(exc).__name__}: {exc}")
 
 
 def _response(reply: Any, started: float, attempt: int, queued: float) -> Response:
@@ -111,7 +130,8 @@ def _with_calls_from_text(response: Response, endpoint: Endpoint, params: dict[s
 def _secrets(endpoint: Endpoint) -> list[str]:
     """What of an endpoint's settings is a credential: its key, and a password in its base URL."""
     base = endpoint.kwargs.get("api_base") or endpoint.kwargs.get("base_url")
-    return [endpoint.kwargs.get("api_key") or "", *(url_secrets(base) if isinstance(base, str) else [])]
+    return [endpoint.kwargs.get("api_key") or "", *(url_secrets(base) if isinstance(base, str) else []),
+            *endpoint.secrets]
 
 
 def connection_failure(exc: BaseException) -> str | None:
@@ -149,12 +169,20 @@ def _retryable(exc: Exception) -> bool:
     if status in RETRYABLE_STATUS:
         return True
     name = type(exc).__name__
-    return status is None and name in ("APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError")
+    return status is None and (name in ("APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError")
+                               or _is_transport_error(exc))
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    """httpx's own failures to connect, send or hear back in time (an http: model's requests): worth a retry."""
+    return type(exc).__module__.startswith("httpx") and type(exc).__name__ in (
+        "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "ReadError",
+        "RemoteProtocolError")
 
 
 def _wait_s(exc: Exception, attempt: int, policy: RetryPolicy) -> float:
     """Retry-After when the server sends it, else exponential backoff with jitter."""
-    retry_after = retry_after_s(getattr(exc, "litellm_response_headers", None) or {})
+    retry_after = retry_after_s(getattr(exc, "litellm_response_headers", None) or getattr(exc, "headers", None) or {})
     if retry_after is not None:
         return min(retry_after, policy.max_wait_s)
     return min(policy.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()), policy.max_wait_s)

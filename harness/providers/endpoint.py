@@ -4,23 +4,39 @@ whether it can be reached at all."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.records import Response
 
 LOCAL = "local"
 # Keys of a model's params that configure the transport, not the request: they never enter
 # the cache key or the results (an api_key would be a leak; a base URL may change per run).
 TRANSPORT_PARAMS = ("api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries")
 
+# A provider that answers by itself (echo, a python: function) or sends its own requests (http:):
+# (messages, request params, the case's vars) -> the answer. It raises HttpStatusError (or a connection error) to
+# be retried as a litellm call is; anything it cannot make of an answer it returns as the Response's error.
+Send = Callable[[list[dict[str, Any]], dict[str, Any], dict[str, Any]], Awaitable[Response]]
+
+
+class HttpStatusError(Exception):
+    """An endpoint answered with an HTTP error: retried on rate limits and server errors (see RETRYABLE_STATUS),
+    after its Retry-After."""
+
+    def __init__(self, status_code: int, message: str, headers: Any = None):
+        super().__init__(message)
+        self.status_code, self.message, self.headers = status_code, message, headers or {}
+
 
 @dataclass(frozen=True)
 class Endpoint:
     """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
 
-    ``answer`` short-circuits the call for providers that compute their reply themselves (echo).
+    ``send`` replaces litellm for providers that answer themselves or send their own requests (see Send);
+    ``secrets`` are values of theirs no error may show.
     ``inline_sync_half``: litellm's synchronous half of a call to this model only builds the request
     (see INLINE_PROVIDERS), so it can run on the event loop's thread. ``address`` says where it is, for
     messages (never a credential). ``capacity``: requests the server answers at once (the bundled model's
@@ -29,7 +45,8 @@ class Endpoint:
 
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
-    answer: Callable[[list[dict[str, str]]], str] | None = None
+    send: Send | None = field(default=None, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     inline_sync_half: bool = False
     address: str = ""
     capacity: int | None = None

@@ -28,19 +28,30 @@ def native(message: Any) -> list[ToolCall]:
     return calls
 
 
+def from_json(value: Any, *, prefix: str = "call") -> list[ToolCall]:
+    """Calls given as JSON data (an http: model's response, a python: model's answer): OpenAI's
+    ``[{id, type: function, function: {name, arguments}}]`` or ``[{name, arguments}]``, or one such call;
+    ``arguments`` as a JSON string or an object. Items without a name are not calls."""
+    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    calls = []
+    for number, item in enumerate(items):
+        function = item.get("function") if isinstance(item, dict) and isinstance(item.get("function"), dict) else item
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            continue
+        arguments = function.get("arguments", function.get("parameters", {}))
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        calls.append(_call(function["name"], raw, str(item.get("id") or f"{prefix}-{number}")))
+    return calls
+
+
 def from_text(text: str, offered: set[str]) -> list[ToolCall]:
     """Calls written as JSON in the answer's text naming offered tools: a call object, a list of them, or several
     one after another (a line each); anything else in the text and it is an answer, not calls."""
     fenced = _FENCE.match(text)
     items = _json_values((fenced.group(1) if fenced else text).strip())
-    calls = []
-    for number, item in enumerate(items):
-        if not (isinstance(item, dict) and item.get("name") in offered):
-            return []
-        arguments = item.get("arguments", item.get("parameters", {}))
-        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-        calls.append(_call(item["name"], raw, f"text-call-{number}"))
-    return calls
+    if not all(isinstance(item, dict) and item.get("name") in offered for item in items):
+        return []
+    return from_json([{k: v for k, v in item.items() if k != "id"} for item in items], prefix="text-call")
 
 
 def _json_values(text: str) -> list[Any]:

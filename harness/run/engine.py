@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from harness import scorers
 from harness.cache import Cache, cache_key, open_cache
+from harness.errors import HarnessError
 from harness.messages import for_request
-from harness.providers import Endpoint, EndpointPool, model_identity, remote, request_params
+from harness.providers import Endpoint, EndpointPool, model_identity, remote, request_of, request_params
 from harness.providers._litellm import litellm_module, tuned_for_calls
 from harness.providers.call import complete
 from harness.providers.limits import Throttle, split
@@ -61,16 +62,19 @@ class Caller:
                                                tpm=spec.tpm / count if spec.tpm else None, shared=self.limit)
         return self.throttles[spec.id]
 
-    async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
+    async def call(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str,
+                   variables: dict[str, Any] | None = None) -> Response:
         """The model's answer: from the cache when ``key`` is there, else asked."""
         cached = self.cache.get(key) if self.cache is not None else None
-        return cached if cached is not None else await self.ask(spec, messages, params, key)
+        return cached if cached is not None else await self.ask(spec, messages, params, key, variables)
 
-    async def ask(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Response:
-        """Ask the model (known not to be in the cache), and cache its answer under ``key``."""
+    async def ask(self, spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], key: str,
+                  variables: dict[str, Any] | None = None) -> Response:
+        """Ask the model (known not to be in the cache), and cache its answer under ``key``. ``variables``: the
+        case's vars, for a provider whose request is a template over them (http:)."""
         endpoint = await self.pool.get(spec)
         response = await complete(endpoint, for_request(messages, self.directory), params, self.options.retry,
-                                  throttle=self.throttle(spec, endpoint))
+                                  throttle=self.throttle(spec, endpoint), variables=variables)
         if self.cache is not None:
             self.cache.put(key, response)
         return response
@@ -93,7 +97,7 @@ class Judges:
     async def ask(self, messages: list[dict[str, str]], model: str | None = None) -> Response:
         spec = self.spec(model)
         params = request_params(spec)
-        return await self.caller.call(spec, messages, params, cache_key(model_identity(spec), messages, params, 0))
+        return await self.caller.call(spec, messages, params, key_of(spec, model_identity(spec), messages, params, 0))
 
 
 def run_coroutine(coroutine: Any) -> Any:
@@ -154,7 +158,19 @@ def _shardable(suite: Suite, trials: list[Trial], options: RunOptions) -> bool:
 
 def _cache_keys(trials: list[Trial]) -> dict[int, str]:
     identities = {t.model.id: model_identity(t.model) for t in trials}
-    return {id(t): cache_key(identities[t.model.id], t.messages, t.params, t.repeat) for t in trials}
+    return {id(t): key_of(t.model, identities[t.model.id], t.messages, t.params, t.repeat, t.case.vars)
+            for t in trials}
+
+
+def key_of(spec: ModelSpec, identity: str, messages: list[dict[str, Any]], params: dict[str, Any], repeat: int,
+           variables: dict[str, Any] | None = None) -> str:
+    """The cache key of one request: what reaches the model (see harness.cache). A request an http: model cannot
+    render (a later step of a conversation) is keyed by its error: its call records the same error, uncached."""
+    try:
+        request = request_of(spec, messages, params, variables or {})
+    except HarnessError as exc:
+        request = {"error": exc.message}
+    return cache_key(identity, messages, params, repeat, request)
 
 
 async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, writer: ResultsWriter,
@@ -179,12 +195,14 @@ async def _execute(suite: Suite, trials: list[Trial], options: RunOptions, write
                 identities = {t.model.id: model_identity(t.model) for t in trials}
 
                 async def run_one(trial: Trial) -> None:
+                    variables = trial.case.vars
                     first = known.get(id(trial)) or await caller.ask(trial.model, trial.messages, trial.params,
-                                                                     keys[id(trial)])
+                                                                     keys[id(trial)], variables)
 
                     def ask(messages: list[dict[str, Any]]) -> Awaitable[Response]:
-                        key = cache_key(identities[trial.model.id], messages, trial.params, trial.repeat)
-                        return caller.call(trial.model, messages, trial.params, key)
+                        key = key_of(trial.model, identities[trial.model.id], messages, trial.params, trial.repeat,
+                                     variables)
+                        return caller.call(trial.model, messages, trial.params, key, variables)
 
                     response, transcript = await converse(trial.chat, trial.case, trial.messages, trial.turns,
                                                           first, ask)

@@ -150,5 +150,17 @@ def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list
                         messages.render(chat, case, suite.directory, roots),
                         [messages.render_turn(turn, case, chat, n) for n, turn in enumerate(case.turns, start=1)])
                 first, turns = rendered[(prompt_id, case.id)]
+                _check_request(suite, model, prompt_id, case, first, params)
                 trials.extend(Trial(case, prompt_id, model, r, first, params, chat, turns) for r in range(repeats))
     return trials
+
+
+def _check_request(suite: Suite, model: ModelSpec, prompt_id: str, case: Case, messages: list[dict[str, Any]],
+                   params: dict[str, Any]) -> None:
+    """The first request of the case made as its provider would make it (an http: model's body rendered and
+    checked), so a body that fails for a case fails here, at validate, naming the case."""
+    try:
+        providers.request_of(model, messages, params, case.vars)
+    except HarnessError as exc:
+        raise HarnessError(f"model '{model.id}', prompt '{prompt_id}', case '{case.id}': {exc.message}",
+                           file=suite.path, line=suite.where(f"models.{model.id}"), hint=exc.hint) from None

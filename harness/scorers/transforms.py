@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, did_you_mean
 from harness.expressions import Expression, compile_expression, failure
+from harness.jsonpaths import compile_path, names_one_place
 from harness.scorers.arguments import PatternTimeout, check_pattern, search
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def _compiled(name: str, argument: str | None) -> Step:
     """A step ready to run (compiled once: a JSONPath takes milliseconds to parse). ValueError when its argument
     does not compile."""
     if name == "json_path":
-        return Step(f"json_path {argument}", _json_path_step(argument, _jsonpath(argument)))
+        return Step(f"json_path {argument}", _json_path_step(argument, compile_path(argument)))
     if name == "regex":
         check_pattern(argument)
         return Step(f"regex /{argument}/", lambda value, _inputs: _first_group(argument, text_of(value)))
@@ -195,19 +196,11 @@ def _first_group(pattern: str, text: str) -> str:
     return next((group for group in match.groups() if group is not None), match.group(0))
 
 
-def _jsonpath(path: str) -> JSONPath:
-    from jsonpath_ng.ext import parse
-
-    try:
-        return parse(path)
-    except Exception as exc:  # JSONPathError, and plain exceptions for some inputs
-        raise ValueError(f"not a JSONPath ({exc}): such as $.answer, $.items[0].name, $.items[*].name") from None
-
 
 def _json_path_step(path: str, compiled: JSONPath) -> Callable[[Any, Inputs], Any]:
     """What the path finds: the value, for a path that names one place ($.a.b, $.items[0]); the list of every
     match, in document order, for one that may match several (a wildcard, a slice, a filter, ``..``)."""
-    single = _names_one_place(compiled)
+    single = names_one_place(compiled)
 
     def run(value: Any, _inputs: Inputs) -> Any:
         document = _parsed(value) if isinstance(value, str) else value
@@ -221,21 +214,6 @@ def _json_path_step(path: str, compiled: JSONPath) -> Callable[[Any, Inputs], An
 
     return run
 
-
-def _names_one_place(path: Any) -> bool:
-    """Whether a parsed JSONPath names at most one place: only fields by one name and single indexes, from the
-    root or the current value (JSONPath implementations call this a definite path)."""
-    from jsonpath_ng.jsonpath import Child, Fields, Index, Root, This
-
-    if type(path) in (Root, This):
-        return True
-    if type(path) is Child:
-        return _names_one_place(path.left) and _names_one_place(path.right)
-    if type(path) is Fields:
-        return len(path.fields) == 1 and path.fields[0] != "*"
-    if type(path) is Index:
-        return len(getattr(path, "indices", (None,))) == 1
-    return False
 
 
 def _evaluate(expression: Expression, value: Any, inputs: Inputs) -> Any:

@@ -1,0 +1,2 @@
+def call(messages, params):
+    return "good"

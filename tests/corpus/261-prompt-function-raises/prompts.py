@@ -1,0 +1,2 @@
+def build(vars):
+    return "Review: " + vars["text"]
