@@ -121,7 +121,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         outputs.write(name, result, path)
         click.echo(f"{name + ':':<8} {path}")
     _write_step_summary(result)
-    sys.exit(EXIT_OK if result.manifest.passed else EXIT_THRESHOLD)
+    sys.exit(EXIT_OK if result.manifest.verdict.passed else EXIT_THRESHOLD)
 
 
 def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,

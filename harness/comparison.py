@@ -84,15 +84,8 @@ def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: i
 
 
 def significant(row: Delta, alpha: float) -> int:
-    """+1 or -1 when b - a is significantly positive or negative, else 0.
-
-    The test's p-value and the interval must agree: a rank test can be significant while the
-    mean moves the other way (many small gains, one large loss), and then nothing is claimed.
-    """
-    if row.p_adjusted is None or row.p_adjusted >= alpha:
-        return 0
-    low, high = row.ci
-    return 1 if low > 0 and row.delta > 0 else -1 if high < 0 and row.delta < 0 else 0
+    """+1 or -1 when b - a is significantly positive or negative, else 0 (see Delta.direction)."""
+    return row.direction(alpha)
 
 
 def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[str, dict[str, float]]:
@@ -223,6 +216,7 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
     mapped_base = [Outcome(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat, o.passed,
                            o.errored, o.scores, o.output) for o in base]
     result.deltas = _variant_deltas(mapped_base, candidate)
+    result.alpha = gates.alpha
     result.gates = _check_gates(result, gates)
     return result
 

@@ -183,6 +183,8 @@ class Case(_Strict):
     scorers: list[ScorerSpec] | None = None
     # Passing mark for the weighted mean of the case's scores; when unset every scorer must pass.
     threshold: float | None = Field(default=None, ge=0, le=1)
+    # This case fails the run when it does not pass, whatever the thresholds allow (unset: the suite's must_pass).
+    must_pass: bool | None = None
     # Human labels for judged scorers, by scorer name ({faithfulness: pass}): the run reports
     # how often the judge agrees with them (accuracy, Cohen's kappa).
     human: dict[str, Any] = Field(default_factory=dict)
@@ -211,6 +213,8 @@ class Suite(_Strict):
     scorers: list[ScorerSpec] = Field(default_factory=list)
     # Every case's passing mark on its weighted score, unless the case sets its own.
     threshold: float | None = Field(default=None, ge=0, le=1)
+    # Every case must pass (else the thresholds say how many may fail); a case's own must_pass wins.
+    must_pass: bool = False
     # Tools the model may call, and the rounds of calls the harness answers before it stops the loop.
     tools: list[Tool] = Field(default_factory=list)
     tool_choice: ToolChoice | None = None
@@ -251,6 +255,9 @@ class Suite(_Strict):
 
     def threshold_for(self, case: Case) -> float | None:
         return case.threshold if case.threshold is not None else self.threshold
+
+    def must_pass_for(self, case: Case) -> bool:
+        return case.must_pass if case.must_pass is not None else self.must_pass
 
 
 SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1", "agreement", "kappa")

@@ -159,15 +159,22 @@ def print_summary(run: Run, path: Path | None = None) -> None:
     errors.update(f"{s.name}: {s.error}" for f in run.facts() for s in f.scores if s.error)
     for error, count in errors.most_common(3):
         out.print(f"[yellow]{count} × {escape(error)}[/]")
-    for check in manifest.thresholds:
-        if not check.passed:
-            out.print(f"[red]threshold missed[/]: {escape(check.describe())}")
-    baseline = manifest.baseline
-    if baseline:
-        verdict = "[green]gates passed[/]" if baseline.passed else "[red]gate failed[/]"
-        out.print(f"vs baseline: {baseline.matched} matched · {len(baseline.regressions)} regressions · "
-                  f"{len(baseline.improvements)} improvements · {verdict}")
-        for gate in baseline.gates:
-            if not gate.passed:
-                out.print(f"[red]gate failed[/]: {escape(gate.describe())}")
+    print_verdict(out, run)
     out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
+
+
+def print_verdict(out: Console, run: Run) -> None:
+    """The verdict, as every output tells it: what the thresholds allowed, the baseline's story, what failed.
+    Each line whole (the terminal wraps it), so a CI log can be searched for it."""
+    verdict = run.manifest.verdict
+    lines = [f"[yellow]allowed[/]: {escape(line)}" for line in verdict.allowed(run.facts())]
+    baseline = run.manifest.baseline
+    if baseline:
+        lines.append(f"vs baseline {escape(baseline.source or '')}: {baseline.matched} matched · "
+                     f"{len(baseline.regressions)} regressions · {len(baseline.improvements)} improvements")
+        lines += [f"  {escape(line)}" for line in baseline.explain()]
+    lines += [f"[red]{escape(problem)}[/]" for problem in verdict.problems()]
+    mark = "[green]✓ passed[/]" if verdict.passed else "[red]✗ failed[/]"
+    lines.append(f"verdict: {mark}: {escape(verdict.headline())}")
+    for line in lines:
+        out.print(line, soft_wrap=True)

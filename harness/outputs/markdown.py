@@ -1,32 +1,43 @@
-"""Markdown summaries: short enough for a PR comment, exact enough to act on (regressions first)."""
+"""Markdown summaries: short enough for a PR comment, exact enough to act on (the verdict and regressions first)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from harness.files import write_atomically
 from harness.formatting import num, p_value, pct, usd
 from harness.outputs import output
-from harness.records import BaselineComparison, Change, RunManifest
+from harness.records import BaselineComparison, Change, RunManifest, TrialFacts
 
 LISTED = 15  # changes listed by name before "… and N more"
 
 
 @output("summary", filename="summary.md", description="the Markdown summary (for a PR comment or a CI step summary)")
 def write_summary(run: Any, path: Path) -> Path:
-    return write_atomically(path, run_summary(run.manifest))
+    return write_atomically(path, run_summary(run.manifest, run.facts()))
 
 
-def run_summary(manifest: RunManifest) -> str:
-    """The headline table, the threshold verdict, the A/B verdicts and any baseline comparison."""
-    if manifest.status != "completed":
-        verdict = f"⚠️ the run {manifest.status} before it completed"
-    elif manifest.passed:
-        verdict = "✅ all thresholds and gates met"
-    else:
-        verdict = "❌ a threshold or gate failed"
-    lines = [f"## {manifest.suite.name}: {verdict}", ""]
+def verdict_heading(manifest: RunManifest) -> str:
+    """'sentiment: ✅ all thresholds and gates met': the verdict as a Markdown heading's text."""
+    verdict = manifest.verdict
+    mark = "⚠️" if verdict.status != "completed" else "✅" if verdict.passed else "❌"
+    return f"{manifest.suite.name}: {mark} {verdict.headline()}"
+
+
+def verdict_lines(manifest: RunManifest, facts: Iterable[TrialFacts]) -> list[str]:
+    """What failed the run, then what the thresholds allowed: a Markdown list item each."""
+    verdict = manifest.verdict
+    return [f"- ❌ {problem}" for problem in verdict.problems()] + \
+        [f"- ➖ allowed: {line}" for line in verdict.allowed(facts)]
+
+
+def run_summary(manifest: RunManifest, facts: Iterable[TrialFacts] = ()) -> str:
+    """The verdict (what failed, what was allowed), any baseline comparison, the headline table, the A/B verdicts."""
+    lines = [f"## {verdict_heading(manifest)}", ""]
+    told = verdict_lines(manifest, facts)
+    lines += [*told, ""] if told else []
     if manifest.baseline:
         lines += comparison_summary(manifest.baseline, "baseline", "this run", heading="###") + [""]
     lines += ["| prompt | model | pass rate [95% CI] | errors | p50 ms | cost |", "|---|---|---|---|---|---|"]
@@ -39,9 +50,6 @@ def run_summary(manifest: RunManifest) -> str:
             flaky = ", ".join(f"`{c}`" for c in r.flaky[:LISTED]) or "none"
             lines.append(f"| | ↳ {r.k} repeats | pass@{r.k} {pct(r.pass_at_k)} · pass^{r.k} "
                          f"{pct(r.pass_hat_k)} | flaky: {flaky} | | |")
-    missed = [c for c in manifest.thresholds if not c.passed]
-    for c in missed:
-        lines.append(f"\n- ❌ threshold missed: {c.describe()}")
     if manifest.ab:
         lines += ["", "### A/B", ""]
         lines += [f"- {m.verdict}" for m in manifest.ab.metrics]
@@ -55,6 +63,7 @@ def comparison_summary(comparison: BaselineComparison, base: str, candidate: str
              f"{comparison.matched} trials matched · {len(comparison.regressions)} regressions · "
              f"{len(comparison.improvements)} improvements · {len(comparison.new)} new · "
              f"{len(comparison.removed)} removed · {len(comparison.errored)} errored", ""]
+    lines += [f"- {line}" for line in comparison.explain()] + [""]
     if comparison.regressions:
         lines += ["**Regressions**", ""] + _changes(comparison.regressions) + [""]
     for gate in comparison.gates:

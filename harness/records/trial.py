@@ -99,6 +99,8 @@ class TrialResult:
     # What followed the first request's messages: the model's answers (with their tool calls), the tools'
     # results, the case's later user turns. Empty for a single answer with no tool calls.
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    # The case must pass whatever the suite's thresholds allow (must_pass: true on the case or the suite).
+    must_pass: bool = False
 
     def answers(self) -> list[str]:
         """The model's answer to each user turn, in order (its last message before the next turn)."""
@@ -156,7 +158,7 @@ class TrialResult:
             error=sys.intern(self.response.error) if self.response.error is not None else None,
             cached=self.response.cached, latency_ms=self.response.latency_ms,
             prompt_tokens=self.response.prompt_tokens, completion_tokens=self.response.completion_tokens,
-            cost_usd=self.response.cost_usd, output_chars=len(self.response.text),
+            cost_usd=self.response.cost_usd, output_chars=len(self.response.text), must_pass=self.must_pass,
             scores=tuple(ScoreFacts(name=sys.intern(s.name), value=s.value, passed=s.passed, error=s.error,
                                     weight=s.weight, judge=s.judge,
                                     metadata={k: s.metadata[k] for k in AGGREGATED_METADATA if k in s.metadata})
@@ -211,11 +213,16 @@ class TrialFacts:
     cost_usd: float | None
     output_chars: int
     scores: tuple[ScoreFacts, ...]
+    must_pass: bool = False
 
     @property
     def key(self) -> tuple[str, str, str, int]:
         """(case, prompt, model, repeat): what a plan and a baseline match trials by."""
         return (self.case_id, self.prompt_id, self.model_id, self.repeat)
+
+    @property
+    def trial_id(self) -> str:
+        return trial_id(*self.key)
 
     def facts(self) -> TrialFacts:
         """Itself: so whatever takes trials takes a TrialResult or its facts alike."""

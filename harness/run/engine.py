@@ -219,7 +219,8 @@ async def _record(suite: Suite, trial: Trial, response: Response, transcript: li
     result = TrialResult(case_id=trial.case.id, prompt_id=trial.prompt_id, model_id=trial.model.id,
                          repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
                          expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scores,
-                         threshold=suite.threshold_for(trial.case), transcript=transcript)
+                         threshold=suite.threshold_for(trial.case), transcript=transcript,
+                         must_pass=suite.must_pass_for(trial.case))
     _deliver(result, writer, observer)
 
 

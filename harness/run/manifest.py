@@ -16,7 +16,7 @@ from typing import Any
 from harness.comparison import Outcome, compare_to_baseline, compare_variants, outcome
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds, counts, something_passed, summarize
-from harness.records import BaselineComparison, RunManifest
+from harness.records import BaselineComparison, RunManifest, must_pass_check
 from harness.redaction import public_params
 from harness.results import Stored, index_results, results_at, rewrite_results, write_manifest
 from harness.run.plan import RunOptions, Trial
@@ -53,8 +53,8 @@ def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Tr
         comparison.source = manifest.config.baseline
         _candidate_outputs(directory, stored, comparison)
     manifest.baseline = comparison
-    manifest.passed = manifest.status == "completed" and all(c.passed for c in checks) and (
-        comparison is None or comparison.passed)
+    manifest.must_pass = must_pass_check(facts)
+    manifest.passed = manifest.verdict.passed
     write_manifest(directory, manifest)
 
 
