@@ -97,6 +97,8 @@ KNOWN_PARAMS: dict[str, tuple[type, ...]] = {
 URL_PARAMS = ("api_base", "base_url")
 # Params whose values are credentials: an error about one never shows its value.
 SECRET_PARAMS = ("api_key",)
+# Params that say where and how to reach one model's server: they never carry over to another model.
+CONNECTION_PARAMS = (*URL_PARAMS, *SECRET_PARAMS, "api_version", "extra_headers")
 
 
 def check_params(params: dict[str, Any]) -> dict[str, Any]:
