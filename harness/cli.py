@@ -22,14 +22,26 @@ from harness.interrupts import Interrupted, signals_as_ctrl_c
 EXIT_OK, EXIT_THRESHOLD, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """A group whose command list gives each command's first sentence whole (click cuts it to fit with '...')."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name, command in commands
+                if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harness")
 def cli() -> None:
     """Evaluate prompts and models: YAML suites, Jinja prompts, any model through litellm.
 
-    \b
-    Exit codes: 0 all thresholds met · 1 a threshold or gate missed (or too many provider errors)
-    · 2 bad input · 3 internal error · 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (interrupted; --resume completes it)
+    Exit codes: 0 every threshold and gate met; 1 a threshold, gate or must-pass case failed (or too many
+    provider errors); 2 bad input; 3 internal error; 130, 143, 129 interrupted by Ctrl-C, SIGTERM or SIGHUP
+    (--resume completes the run).
     """
 
 
@@ -227,6 +239,7 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
     """
     from harness.baseline import compare as compare_runs
     from harness.baseline import run_gates
+    from harness.outputs.console import print_comparison
     from harness.outputs.markdown import comparison_summary
     from harness.spec import Gates
 
@@ -238,14 +251,14 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
         raise HarnessError("--model takes OLD=NEW model ids, e.g. --model gpt-4o-mini=gpt-4.1-mini")
     mapping = dict(pair.split("=", 1) for pair in model_map)
     result = compare_runs(base, candidate, gates=gates, model_map=mapping)
-    text = "\n".join(comparison_summary(result, str(base), str(candidate))) + "\n"
-    click.echo(text)
+    print_comparison(result, str(base), str(candidate))
     if summary_file:
-        summary_file.write_text(text, encoding="utf-8")
+        summary_file.write_text("\n".join(comparison_summary(result, str(base), str(candidate))) + "\n",
+                                encoding="utf-8")
     sys.exit(EXIT_OK if result.passed else EXIT_THRESHOLD)
 
 
-@cli.group()
+@cli.group(cls=Commands)
 def cache() -> None:
     """The response cache (Redis at $HARNESS_CACHE_URL, else SQLite under $HARNESS_CACHE_DIR): stats and clear."""
 
@@ -278,7 +291,7 @@ def cache_clear() -> None:
     click.echo(f"removed {removed} cached responses from {store.path}")
 
 
-@cli.group()
+@cli.group(cls=Commands)
 def baseline() -> None:
     """Baselines committed to the repository, so CI compares against them without old runs."""
 

@@ -157,13 +157,15 @@ def _verdict(metric: str, rows: list[PairDelta], variants: list[tuple[str, str]]
             continue  # not compared with every other variant (no shared cases): it cannot be named best
         if all(significant(r, alpha) == (1 if r.b == candidate else -1) for r in own):
             worst = max(own, key=lambda r: r.p_adjusted)
-            verdict = f"{candidate} is best on {metric} (p={p_value(worst.p_adjusted)}, n={worst.n})"
+            over = f"closest: over {worst.a if worst.b == candidate else worst.b}, " if len(variants) > 2 else ""
+            verdict = f"{candidate} is best on {metric} ({over}p={p_value(worst.p_adjusted)}, n={worst.n})"
             return MetricVerdict(metric=metric, pairs=rows, winner=candidate, verdict=verdict)
     if not rows:
         return MetricVerdict(metric=metric, pairs=rows, verdict=f"no cases shared by the variants on {metric}")
     closest = min(rows, key=lambda r: r.p_adjusted)
+    pair = f"closest: {closest.b} vs {closest.a}, " if len(variants) > 2 else ""  # with two, the pair is plain
     return MetricVerdict(metric=metric, pairs=rows,
-                         verdict=f"no significant difference on {metric} (p={p_value(closest.p_adjusted)}, "
+                         verdict=f"no significant difference on {metric} ({pair}p={p_value(closest.p_adjusted)}, "
                                  f"n={closest.n})")
 
 

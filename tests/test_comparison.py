@@ -46,15 +46,19 @@ def test_compare_finds_exactly_the_changed_cases_and_gates_decide_the_exit(proje
 
     out = capsys.readouterr().out
     assert "12 trials matched · 2 regressions · 2 improvements" in out
-    assert "- `mochi` (`terse` × `fake`): pass → fail; label 1.00 → 0.00" in out
-    assert "- `mochi` (`critic` × `fake`): pass → fail" in out
-    assert out.index("**Regressions**") < out.index("**Improvements**")
-    assert "`sarcasm` (`terse` × `fake`): fail → pass" in out
-    assert "✅ gate max_drop: no significant drop" in out
-    assert (tmp_path / "cmp.md").read_text().strip() == out.strip()
+    summary = (tmp_path / "cmp.md").read_text()
+    assert "- `mochi` (`terse` × `fake`): pass → fail; label 1.00 → 0.00" in summary
+    assert "- `mochi` (`critic` × `fake`): pass → fail" in summary
+    assert summary.index("**Regressions**") < summary.index("**Improvements**")
+    assert "`sarcasm` (`terse` × `fake`): fail → pass" in summary
+    assert "✅ gate max_drop: no significant drop" in summary
+    assert out.index("regressions (2)") < out.index("improvements (2)")  # the terminal's tables, in that order
+    assert "✓ gate max_drop: no significant drop" in out
 
     assert run_cli("compare", tmp_path / "base", tmp_path / "new", "--max-regressions", "1") == 1
-    assert "❌ gate max_regressions: 2 regressions (limit 1)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "✗ gate max_regressions: 2 regressions (limit 1)" in out
+    assert "stopped by gate max_regressions: 2 regressions (limit 1)" in out
 
 
 def test_run_with_baseline_checks_a_model_upgrade_with_the_suites_gates(project, tmp_path):

@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import write_atomically
-from harness.formatting import num, p_value, pct, usd
+from harness.formatting import LISTED, num, p_value, pct, usd
 from harness.outputs import output
-from harness.records import BaselineComparison, Change, RunManifest, TrialFacts
-
-LISTED = 15  # changes listed by name before "… and N more"
+from harness.records import ABComparison, BaselineComparison, Change, RunManifest, TrialFacts
 
 
 @output("summary", filename="summary.md", description="the Markdown summary (for a PR comment or a CI step summary)")
@@ -53,7 +51,19 @@ def run_summary(manifest: RunManifest, facts: Iterable[TrialFacts] = ()) -> str:
     if manifest.ab:
         lines += ["", "### A/B", ""]
         lines += [f"- {m.verdict}" for m in manifest.ab.metrics]
+        if len(manifest.variants or []) > 2:  # which pair each difference is of
+            lines += ["", *ab_pairs(manifest.ab)]
     return "\n".join(lines) + "\n"
+
+
+def ab_pairs(ab: ABComparison) -> list[str]:
+    """Every paired difference of the A/B comparison, each naming its pair."""
+    lines = ["| metric | A | B | B − A [95% CI] | p (Holm) | n |", "|---|---|---|---|---|---|"]
+    for metric in ab.metrics:
+        for d in metric.pairs:
+            lines.append(f"| {d.metric} | `{d.a}` | `{d.b}` | {d.delta:+.3f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}] "
+                         f"| {p_value(d.p_adjusted if d.p_adjusted is not None else d.p_value)} | {d.n} |")
+    return lines
 
 
 def comparison_summary(comparison: BaselineComparison, base: str, candidate: str, *, heading: str = "##") -> list[str]:

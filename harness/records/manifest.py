@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from harness.files import json_text
-from harness.formatting import p_value
+from harness.formatting import LISTED, p_value
 from harness.records.verdict import GateCheck, MustPassCheck, RunVerdict, ThresholdCheck
 
 MANIFEST_SCHEMA = 2
@@ -260,9 +260,6 @@ class Change(Record):
     reasons: list[str]
     base_output: str = ""
     candidate_output: str = ""
-
-
-LISTED = 10  # cases named in a line before "… and N more"
 
 
 def _count(n: int, noun: str) -> str:

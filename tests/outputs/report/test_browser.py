@@ -268,3 +268,20 @@ def test_confusion_per_class_and_judge_vs_human_tables_say_what_run_json_says(pa
     assert agreement.confusion == {"fail": {"fail": 2, "pass": 1}, "pass": {"fail": 0, "pass": 3}}
     expect(page.locator("table.summary")).to_contain_text("judge agrees with humans 83.3% of 6 · κ 0.67")
     assert page.errors == []
+
+
+def test_variants_differ_means_their_verdicts_differ_not_their_wording(page, project, tmp_path):
+    def worded(request):
+        critic = request["messages"][0]["role"] == "system"
+        answer = sentiment_answer(request)
+        if critic and "mochi" in last_user_message(request):
+            return "negative"  # the one case whose verdicts differ
+        return answer.upper() + "!" if critic else answer  # the same verdicts, worded apart
+
+    with FakeLLMServer(worded) as server:
+        assert run_cli("run", project(base_url=server.base_url), "--out", tmp_path / "run") == 0
+    page.goto((tmp_path / "run" / "report.html").as_uri())
+    page.click("[data-filter=different]")
+    expect(page.locator("#cases-body tr")).to_have_count(1)
+    expect(page.locator("#cases-body tr")).to_contain_text("mochi")
+    assert page.errors == []
