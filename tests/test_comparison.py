@@ -296,3 +296,29 @@ def test_the_too_few_cases_note_counts_the_pass_rates_cases_not_a_sparse_scorers
     candidate = [outcome(f"c{i}", score=0.8 if i < 2 else None) for i in range(12)]
     drop = next(g for g in compare_to_baseline(base, candidate, Gates()).gates if g.gate == "max_drop")
     assert drop.detail == "no significant drop"
+
+
+def test_a_run_against_its_baseline_says_what_regressed_how_surely_and_which_gate_decided(project, tmp_path, capsys):
+    with FakeLLMServer(upgraded) as server:
+        suite = project(base_url=server.base_url)
+        assert run_cli("run", suite, "--out", tmp_path / "base") == 0
+        capsys.readouterr()
+        assert run_cli("run", suite, "--model", "fake=openai/new-model", "--baseline", tmp_path / "base",
+                       "--out", tmp_path / "new") == 0  # the default gates: only a significant drop fails
+        out = capsys.readouterr().out
+        suite.write_text(suite.read_text() + "gates:\n  max_regressions: 0\n")
+        assert run_cli("run", suite, "--model", "fake=openai/new-model", "--baseline", tmp_path / "base",
+                       "--out", tmp_path / "gated") == 1
+        gated = capsys.readouterr().out
+
+    told = ["2 regressions in 1 case: mochi",
+            "pass rate of terse × fake: 0.833 → 0.833 (+0.000 [-0.500, +0.500], p=1.000, n=6): not significant",
+            "let through by gate max_drop: no significant drop (gates: max_regressions: 0 would fail the run on any "
+            "regression)"]
+    summary = (tmp_path / "new" / "summary.md").read_text()
+    report = (tmp_path / "new" / "report.html").read_text()
+    for line in told:
+        assert line in out and f"- {line}" in summary and line in report
+    assert "stopped by gate max_regressions: 2 regressions (limit 0)" in gated
+    assert "gate failed: gate max_regressions: 2 regressions (limit 0)" in gated
+    assert "verdict: ✗ failed: 1 gate failed" in gated
