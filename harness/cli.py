@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from harness.commands.github import comment
 from harness.errors import HarnessError
 from harness.interrupts import Interrupted, signals_as_ctrl_c
 
@@ -90,6 +91,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         fail_on_error: bool, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
     from harness import outputs
+    from harness.outputs import github
     from harness.outputs.console import RunConsole
     from harness.providers.call import RetryPolicy
     from harness.run import RunOptions, resume_run, run_suite
@@ -132,8 +134,19 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
     for name, path in requested:
         outputs.write(name, result, path)
         click.echo(f"{name + ':':<8} {path}")
-    _write_step_summary(result)
+    for line in github.report_to_actions(result, loaded if resume_dir is None else _suite_of(result)):
+        click.echo(line)
     sys.exit(EXIT_OK if result.manifest.verdict.passed else EXIT_THRESHOLD)
+
+
+def _suite_of(run_):
+    """The suite a resumed run ran (for the lines its annotations point at), if it still loads."""
+    from harness.suite import load_suite
+
+    try:
+        return load_suite(run_.manifest.suite.path) if run_.manifest.suite.path else None
+    except HarnessError:
+        return None
 
 
 def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
@@ -154,16 +167,6 @@ def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
             raise HarnessError(f"--{'output ' + name + '=' if name not in ('junit', 'summary') else name} {path}: "
                                "is a folder; give a file name", hint=f"e.g. {path / (name + '.out')}")
     return requested
-
-
-def _write_step_summary(run_) -> None:
-    """Under GitHub Actions, the summary goes to the job's step summary too."""
-    from harness.results import SUMMARY_FILE
-
-    summary = (run_.directory / SUMMARY_FILE).read_text(encoding="utf-8")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as step_summary:
-            step_summary.write(summary + "\n")
 
 
 @cli.command()
@@ -330,6 +333,9 @@ def list_plugins() -> None:
     from harness.plugins import installed
 
     print_plugins(installed())
+
+
+cli.add_command(comment)
 
 
 def main(argv: list[str] | None = None) -> None:

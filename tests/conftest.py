@@ -43,6 +43,8 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HARNESS_MODEL", "OPENAI_BASE_URL", "OPENAI_API_BASE",
                 "HARNESS_CACHE_URL"):
         monkeypatch.delenv(key, raising=False)
+    for key in [k for k in os.environ if k.startswith("GITHUB_")] + ["GH_TOKEN"]:  # as if not under Actions
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 
 

@@ -24,7 +24,7 @@ LAYERS = [
     {"providers", "scorers", "cache", "results", "metrics"},
     {"suite", "comparison", "baseline", "history"},
     {"run"},
-    {"outputs", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
+    {"outputs", "commands", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
 ]
 LAYER_OF = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 MAX_MODULE_LINES = 400

@@ -75,7 +75,7 @@ def comparison_summary(comparison: BaselineComparison, base: str, candidate: str
              f"{len(comparison.removed)} removed · {len(comparison.errored)} errored", ""]
     lines += [f"- {line}" for line in comparison.explain()] + [""]
     if comparison.regressions:
-        lines += ["**Regressions**", ""] + _changes(comparison.regressions) + [""]
+        lines += ["**Regressions**", ""] + change_lines(comparison.regressions) + [""]
     for gate in comparison.gates:
         lines.append(f"- {'✅' if gate.passed else '❌'} {gate.describe()}")
     if comparison.deltas:
@@ -86,7 +86,7 @@ def comparison_summary(comparison: BaselineComparison, base: str, candidate: str
                          f"| {num(d.mean_a, 3)} | {num(d.mean_b, 3)} | {d.delta:+.3f} "
                          f"[{d.ci[0]:+.3f}, {d.ci[1]:+.3f}] | {p_value(d.p_adjusted)} | {d.n} |")
     if comparison.improvements:
-        lines += ["", "**Improvements**", ""] + _changes(comparison.improvements)
+        lines += ["", "**Improvements**", ""] + change_lines(comparison.improvements)
     for kind in ("new", "removed", "errored"):
         trials = getattr(comparison, kind)
         if trials:
@@ -96,7 +96,8 @@ def comparison_summary(comparison: BaselineComparison, base: str, candidate: str
     return lines
 
 
-def _changes(changes: list[Change]) -> list[str]:
+def change_lines(changes: list[Change]) -> list[str]:
+    """A Markdown list item per change (the first LISTED), with its reasons."""
     rows = [f"- `{c.case_id}` (`{c.prompt_id}` × `{c.model_id}`"
             + (f", repeat {c.repeat}" if c.repeat else "") + f"): {'; '.join(c.reasons)}"
             for c in changes[:LISTED]]
