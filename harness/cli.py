@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from harness.commands.github import comment
+from harness.commands.init import init
 from harness.errors import HarnessError
 from harness.interrupts import Interrupted, signals_as_ctrl_c
 
@@ -336,6 +337,7 @@ def list_plugins() -> None:
 
 
 cli.add_command(comment)
+cli.add_command(init)
 
 
 def main(argv: list[str] | None = None) -> None:

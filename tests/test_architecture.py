@@ -22,7 +22,7 @@ LAYERS = [
      "interrupts"},
     {"prompts", "plugins", "cases", "messages"},
     {"providers", "scorers", "cache", "results", "metrics"},
-    {"suite", "comparison", "baseline", "history"},
+    {"suite", "comparison", "baseline", "history", "scaffold"},
     {"run"},
     {"outputs", "commands", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
 ]
