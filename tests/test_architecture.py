@@ -1,6 +1,6 @@
 """The package's shape, enforced: layers import downward only, no import circles, small modules and functions.
 
-harness/ is layered (see README, "How it is built"). A module may import from its own layer or the
+harness/ is layered (see docs/architecture.md). A module may import from its own layer or the
 layers below, never above; within a layer, imports must not go round in a circle. Imports under
 ``if TYPE_CHECKING:`` are for type checkers only and are not counted. Imports made by name at run
 time (entry points, a suite's plugins) are not imports of the package and are not seen here: that
