@@ -56,11 +56,11 @@ EXTRACTION_SCHEMA = {"type": "object", "required": ["name", "product", "quantity
                                     "quantity": {"type": "integer"}}}
 
 KINDS = {kind.name: kind for kind in [
-    Kind("classification", "classification: a label for each text (sentiment, intent, topic)", "classification.csv",
+    Kind("classification", "a label for each text (sentiment, intent, topic)", "classification.csv",
          "Classify the text into exactly one of these labels: {labels}. Answer with the label only.",
          "You label texts carefully: read each one to the end before you choose, and answer with the label alone.",
          lambda cases, sample: [{"type": "label", "labels": _labels(cases)}], pass_rate=0.7),
-    Kind("extraction", "JSON extraction: fields out of free text, as a JSON object", "extraction.jsonl",
+    Kind("extraction", "fields out of free text, as one JSON object", "extraction.jsonl",
          "Extract the information asked for from the text. Answer with a single JSON object and nothing else.",
          "You turn messages into clean JSON for a database. Never add keys, comments or text outside the JSON.",
          lambda cases, sample: [{"type": "json", **({"schema": EXTRACTION_SCHEMA} if sample else {})},
@@ -69,13 +69,13 @@ KINDS = {kind.name: kind for kind in [
                             "Answer with a single JSON object with the keys name, product and quantity, and nothing "
                             "else.",
          params={"temperature": 0, "max_tokens": 80}),
-    Kind("summarization", "summarization: a short summary of a document, against a reference", "summarization.jsonl",
+    Kind("summarization", "a short summary of a document, against a reference", "summarization.jsonl",
          "Summarize the text in one sentence.",
          "You write summaries for busy readers: one sentence, the main fact first, no details that are not in "
          "the text.",
          lambda cases, sample: [{"type": "rougeL"}, {"type": "length", "max_words": 40}],
          params={"temperature": 0, "max_tokens": 80}),
-    Kind("rag", "RAG answers with hallucination checks: answers from a given context, or 'not in the context'",
+    Kind("rag", "answers from a given context (or 'not in the context'), checked for hallucinations",
          "rag.jsonl",
          "Answer the question from the context alone. If the context does not say, answer: "
          "\"The context does not say.\"",
@@ -221,7 +221,7 @@ def _suite_yaml(kind: Kind, name: str, suffix: str, scorers: list[dict[str, Any]
     params = ", ".join(f"{k}: {json.dumps(v)}" for k, v in kind.params.items())
     scorer_lines = "".join(f"\n  - {{{', '.join(f'{k}: {json.dumps(v)}' for k, v in s.items())}}}" for s in scorers)
     return f"""\
-# {kind.title}.
+# A suite of kind {kind.name}: {kind.title}.
 # Run it:     harness run suites/{name}.yaml          (then open the report it names)
 # Then edit:  the prompts in prompts/{name}/, the cases in suites/data/{name}{suffix}, and run it again.
 name: {name}

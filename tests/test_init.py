@@ -123,9 +123,9 @@ def test_it_asks_when_not_told(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
 
     assert done.returncode == 0, done.stderr
-    assert "What will the suite check?\n  1. classification" in done.stdout
+    assert "What will the suite check?\n  1. classification: a label for each text" in done.stdout
     assert "no kind of suite '9'" in done.stdout and "'Bad Name' cannot name a suite" in done.stdout
-    assert (tmp_path / "suites" / "news.yaml").read_text().startswith("# summarization")
+    assert (tmp_path / "suites" / "news.yaml").read_text().startswith("# A suite of kind summarization: a short summary")
 
 
 def test_without_answers_or_flags_it_says_how_to_go_without(tmp_path):

@@ -29,7 +29,7 @@ def _questions(kind: str | None, name: str | None, data: Path | None) -> tuple[s
     while kind is None:
         click.echo("What will the suite check?")
         for number, known in enumerate(KINDS.values(), start=1):
-            click.echo(f"  {number}. {known.title}")
+            click.echo(f"  {number}. {known.name}: {known.title}")
         answer = _ask("Choose a number or a name", "1")
         chosen = list(KINDS)[int(answer) - 1] if answer.isdigit() and 0 < int(answer) <= len(KINDS) else answer
         try:
