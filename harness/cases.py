@@ -23,7 +23,7 @@ MAX_FIELD_CHARS = 16 * 1024 * 1024  # a long document in one cell is data, not a
 def read_cases(path: Path, *, suite_file: Path | str, line: int | None) -> list[tuple[Case, int]]:
     """Every case of a data file with its line; errors name the data file and line (or the suite's line)."""
     if path.suffix in CSV_SUFFIXES:
-        rows = _csv_rows(path)
+        rows = csv_rows(read_text(path), path)
     elif path.suffix in JSONL_SUFFIXES:
         rows = _jsonl_rows(path)
     else:
@@ -44,8 +44,8 @@ def _jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    text = read_text(path)
+def csv_rows(text: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The rows of a CSV's text as case fields (vars, expected, id, tags), each with its line; errors name ``path``."""
     if "\0" in text:
         raise HarnessError("a NUL character (\\x00) in a CSV: is this a binary file?", file=path,
                            line=text.count("\n", 0, text.index("\0")) + 1)

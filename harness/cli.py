@@ -16,20 +16,36 @@ from pathlib import Path
 
 import click
 
+from harness.commands.github import comment
+from harness.commands.importing import import_
+from harness.commands.init import init
+from harness.commands.validate import validate
 from harness.errors import HarnessError
 from harness.interrupts import Interrupted, signals_as_ctrl_c
 
 EXIT_OK, EXIT_THRESHOLD, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """A group whose command list gives each command's first sentence whole (click cuts it to fit with '...')."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name, command in commands
+                if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harness")
 def cli() -> None:
     """Evaluate prompts and models: YAML suites, Jinja prompts, any model through litellm.
 
-    \b
-    Exit codes: 0 all thresholds met · 1 a threshold or gate missed (or too many provider errors)
-    · 2 bad input · 3 internal error · 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (interrupted; --resume completes it)
+    Exit codes: 0 every threshold and gate met; 1 a threshold, gate or must-pass case failed (or too many
+    provider errors); 2 bad input; 3 internal error; 130, 143, 129 interrupted by Ctrl-C, SIGTERM or SIGHUP
+    (--resume completes the run).
     """
 
 
@@ -78,6 +94,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         fail_on_error: bool, timeout: float, retries: int) -> None:
     """Run SUITE and write results.jsonl, run.json, report.html and summary.md."""
     from harness import outputs
+    from harness.outputs import github
     from harness.outputs.console import RunConsole
     from harness.providers.call import RetryPolicy
     from harness.run import RunOptions, resume_run, run_suite
@@ -120,8 +137,19 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
     for name, path in requested:
         outputs.write(name, result, path)
         click.echo(f"{name + ':':<8} {path}")
-    _write_step_summary(result)
-    sys.exit(EXIT_OK if result.manifest.passed else EXIT_THRESHOLD)
+    for line in github.report_to_actions(result, loaded if resume_dir is None else _suite_of(result)):
+        click.echo(line)
+    sys.exit(EXIT_OK if result.manifest.verdict.passed else EXIT_THRESHOLD)
+
+
+def _suite_of(run_):
+    """The suite a resumed run ran (for the lines its annotations point at), if it still loads."""
+    from harness.suite import load_suite
+
+    try:
+        return load_suite(run_.manifest.suite.path) if run_.manifest.suite.path else None
+    except HarnessError:
+        return None
 
 
 def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
@@ -142,59 +170,6 @@ def _requested_outputs(specs: tuple[str, ...], junit_file: Path | None,
             raise HarnessError(f"--{'output ' + name + '=' if name not in ('junit', 'summary') else name} {path}: "
                                "is a folder; give a file name", hint=f"e.g. {path / (name + '.out')}")
     return requested
-
-
-def _write_step_summary(run_) -> None:
-    """Under GitHub Actions, the summary goes to the job's step summary too."""
-    from harness.results import SUMMARY_FILE
-
-    summary = (run_.directory / SUMMARY_FILE).read_text(encoding="utf-8")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as step_summary:
-            step_summary.write(summary + "\n")
-
-
-@cli.command()
-@click.argument("suite", type=click.Path(path_type=Path))
-def validate(suite: Path) -> None:
-    """Check SUITE and render every prompt for every case, without calling any model."""
-    click.echo(_validated(suite))
-
-
-def _validated(suite: Path) -> str:
-    """What ``harness validate`` says of a suite that passes (warnings go to stderr); HarnessError if it does not."""
-    from harness.providers import describe
-    from harness.run.plan import RunOptions, check_models, plan, resolve_models
-    from harness.suite import load_suite, param_warnings
-
-    loaded = load_suite(suite)
-    specs, reason = resolve_models(loaded, ())
-    trials = plan(loaded, specs, RunOptions())
-    for warning in param_warnings(loaded) + check_models(loaded, specs, reason):
-        click.echo(f"harness: warning: {warning}", err=True)
-    return (f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
-            f" × {loaded.repeats} repeat(s) = {len(trials)} trials\n"
-            f"models ({reason}): {' · '.join(describe(spec) for spec in specs)}")
-
-
-@cli.command("import")
-@click.argument("tool", type=click.Choice(["promptfoo", "openai-evals"]))
-@click.argument("config", type=click.Path(path_type=Path))
-@click.option("--out", "out_file", type=click.Path(path_type=Path), metavar="SUITE.yaml",
-              help="Where to write the suite [default: beside CONFIG, as <name>.harness.yaml].")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def import_(tool: str, config: Path, out_file: Path | None, force: bool) -> None:
-    """Write TOOL's eval CONFIG (a promptfooconfig.yaml, an OpenAI evals registry file) as a harness suite."""
-    from harness.importers import default_out, features, import_file, write
-    from harness.outputs.console import print_import
-
-    imported = import_file(tool, config)
-    path = write(imported, out_file or default_out(imported), force=force)
-    try:
-        check = features.waiting(imported.needs) or f"harness validate: {_validated(path)}"
-    except HarnessError as exc:
-        check = f"harness validate fails: {exc}"
-    print_import(imported, path, check)
 
 
 @cli.command()
@@ -253,6 +228,7 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
     """
     from harness.baseline import compare as compare_runs
     from harness.baseline import run_gates
+    from harness.outputs.console import print_comparison
     from harness.outputs.markdown import comparison_summary
     from harness.spec import Gates
 
@@ -264,14 +240,14 @@ def compare(base: Path, candidate: Path, model_map: tuple[str, ...], max_regress
         raise HarnessError("--model takes OLD=NEW model ids, e.g. --model gpt-4o-mini=gpt-4.1-mini")
     mapping = dict(pair.split("=", 1) for pair in model_map)
     result = compare_runs(base, candidate, gates=gates, model_map=mapping)
-    text = "\n".join(comparison_summary(result, str(base), str(candidate))) + "\n"
-    click.echo(text)
+    print_comparison(result, str(base), str(candidate))
     if summary_file:
-        summary_file.write_text(text, encoding="utf-8")
+        summary_file.write_text("\n".join(comparison_summary(result, str(base), str(candidate))) + "\n",
+                                encoding="utf-8")
     sys.exit(EXIT_OK if result.passed else EXIT_THRESHOLD)
 
 
-@cli.group()
+@cli.group(cls=Commands)
 def cache() -> None:
     """The response cache (Redis at $HARNESS_CACHE_URL, else SQLite under $HARNESS_CACHE_DIR): stats and clear."""
 
@@ -304,7 +280,7 @@ def cache_clear() -> None:
     click.echo(f"removed {removed} cached responses from {store.path}")
 
 
-@cli.group()
+@cli.group(cls=Commands)
 def baseline() -> None:
     """Baselines committed to the repository, so CI compares against them without old runs."""
 
@@ -343,6 +319,12 @@ def list_plugins() -> None:
     from harness.plugins import installed
 
     print_plugins(installed())
+
+
+cli.add_command(comment)
+cli.add_command(init)
+cli.add_command(import_)
+cli.add_command(validate)
 
 
 def main(argv: list[str] | None = None) -> None:

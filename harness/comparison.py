@@ -84,15 +84,8 @@ def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: i
 
 
 def significant(row: Delta, alpha: float) -> int:
-    """+1 or -1 when b - a is significantly positive or negative, else 0.
-
-    The test's p-value and the interval must agree: a rank test can be significant while the
-    mean moves the other way (many small gains, one large loss), and then nothing is claimed.
-    """
-    if row.p_adjusted is None or row.p_adjusted >= alpha:
-        return 0
-    low, high = row.ci
-    return 1 if low > 0 and row.delta > 0 else -1 if high < 0 and row.delta < 0 else 0
+    """+1 or -1 when b - a is significantly positive or negative, else 0 (see Delta.direction)."""
+    return row.direction(alpha)
 
 
 def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[str, dict[str, float]]:
@@ -164,13 +157,15 @@ def _verdict(metric: str, rows: list[PairDelta], variants: list[tuple[str, str]]
             continue  # not compared with every other variant (no shared cases): it cannot be named best
         if all(significant(r, alpha) == (1 if r.b == candidate else -1) for r in own):
             worst = max(own, key=lambda r: r.p_adjusted)
-            verdict = f"{candidate} is best on {metric} (p={p_value(worst.p_adjusted)}, n={worst.n})"
+            over = f"closest: over {worst.a if worst.b == candidate else worst.b}, " if len(variants) > 2 else ""
+            verdict = f"{candidate} is best on {metric} ({over}p={p_value(worst.p_adjusted)}, n={worst.n})"
             return MetricVerdict(metric=metric, pairs=rows, winner=candidate, verdict=verdict)
     if not rows:
         return MetricVerdict(metric=metric, pairs=rows, verdict=f"no cases shared by the variants on {metric}")
     closest = min(rows, key=lambda r: r.p_adjusted)
+    pair = f"closest: {closest.b} vs {closest.a}, " if len(variants) > 2 else ""  # with two, the pair is plain
     return MetricVerdict(metric=metric, pairs=rows,
-                         verdict=f"no significant difference on {metric} (p={p_value(closest.p_adjusted)}, "
+                         verdict=f"no significant difference on {metric} ({pair}p={p_value(closest.p_adjusted)}, "
                                  f"n={closest.n})")
 
 
@@ -223,6 +218,7 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
     mapped_base = [Outcome(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat, o.passed,
                            o.errored, o.scores, o.output) for o in base]
     result.deltas = _variant_deltas(mapped_base, candidate)
+    result.alpha = gates.alpha
     result.gates = _check_gates(result, gates)
     return result
 

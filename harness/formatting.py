@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+LISTED = 15  # items a line or list names before "… and N more"
+
 
 def pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"

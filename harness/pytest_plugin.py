@@ -1,11 +1,14 @@
 """pytest plugin: suites become tests, so failures show in pytest's own output.
 
 ``pytest suites/`` (or ``pytest --harness-suite suites/x.yaml``) collects every suite file
-as one test per case x prompt x model, plus one per threshold and per baseline gate. The
-first test of a suite runs all of its selected trials at once, concurrently, through the
-same runner as ``harness run``; each test then reports its own trial. A provider error is a
-pytest error, a failing score a failure that prints the rendered prompt, the output and why.
-Suite and case tags become markers (``-m``), and ``-k`` narrows the trials that run.
+as one test per case x prompt x model, plus one per threshold, baseline gate and must-pass check.
+The first test of a suite runs all of its selected trials at once, concurrently, through the
+same runner as ``harness run``; each test then reports its own trial as the run's verdict has it
+(harness.records.verdict), so pytest passes exactly when ``harness run`` does: a trial the suite's
+thresholds allow to fail is xfailed with the reason (its whole story in the report section); one
+that fails the run is a failure that prints the rendered prompt, the output and why, or an error
+for a model call that failed. Suite and case tags become markers (``-m``), and ``-k`` narrows
+the trials that run.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pytest
 import yaml
 
 from harness.errors import HarnessError
-from harness.records import TrialResult, trial_id
+from harness.records import ALLOWED, ERRORED, PASSED, TrialResult, trial_id
 from harness.results import Run
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -86,14 +89,21 @@ class SuiteFile(pytest.File):
         for model in self.models:
             for prompt_id in {t.prompt_id: None for t in trials}:
                 for metric in dict.fromkeys(metrics):
-                    item = ThresholdItem.from_parent(self, name=f"threshold::{prompt_id}::{model.id}::{metric}",
-                                                     key=(prompt_id, model.id, metric))
-                    self._mark(item, self.suite.tags)
-                    yield item
+                    yield self._check(ThresholdItem, f"threshold::{prompt_id}::{model.id}::{metric}",
+                                      (prompt_id, model.id, metric))
+        if not self.suite.thresholds:  # the run-wide check a suite without thresholds still gets
+            yield self._check(ThresholdItem, "threshold::run::pass_rate", (None, None, "pass_rate"))
         if self.config.getoption("harness_baseline"):
-            for gate in ("max_regressions", "max_regression_rate", "max_drop"):
-                if getattr(self.suite.gates, gate) is not None:
-                    yield GateItem.from_parent(self, name=f"gate::{gate}", key=gate)
+            for gate in ("matched", "max_regressions", "max_regression_rate", "max_drop"):
+                if gate == "matched" or getattr(self.suite.gates, gate) is not None:
+                    yield self._check(GateItem, f"gate::{gate}", gate)
+        if any(self.suite.must_pass_for(case) for case in self.suite.cases):
+            yield self._check(MustPassItem, "must_pass", None)
+
+    def _check(self, kind: type[_HarnessItem], name: str, key: Any) -> _HarnessItem:
+        item = kind.from_parent(self, name=name, key=key)
+        self._mark(item, self.suite.tags)
+        return item
 
     def _mark(self, item: pytest.Item, tags: list[str]) -> None:
         item.add_marker(pytest.mark.harness)
@@ -158,15 +168,21 @@ class TrialItem(_HarnessItem):
     def setup(self) -> None:
         run = self.parent.run()
         self.result: TrialResult | None = next((r for r in run.results if r.trial_id == self.key), None)
-        if self.result is not None and self.result.response.error:
-            # A provider error is not the prompt's failure: pytest counts it as an error.
-            raise HarnessFailure(f"provider error for {self.key}: {self.result.response.error}")
+        self.outcome = run.manifest.verdict.trial(self.result.facts()) if self.result is not None else None
+        if self.outcome is not None and self.outcome.kind == ERRORED:
+            # A model call that failed is not the prompt's failure: pytest counts it as an error.
+            raise HarnessFailure(f"provider error for {self.key}: {self.result.response.error}\n"
+                                 f"{self.outcome.reason}")
 
     def runtest(self) -> None:
-        if self.result is None:
+        if self.result is None or self.outcome is None:
             raise HarnessFailure(f"{self.key} was not run (the run was interrupted?)")
-        if not self.result.passed:
-            raise HarnessFailure(self.result.describe())
+        if self.outcome.kind == PASSED:
+            return
+        if self.outcome.kind == ALLOWED:
+            self.add_report_section("call", "harness", self.result.describe())
+            pytest.xfail(f"{self.result.verdict} ({self.outcome.reason})")
+        raise HarnessFailure(f"{self.result.describe()}\n\n{self.outcome.reason}")
 
 
 class ThresholdItem(_HarnessItem):
@@ -185,9 +201,14 @@ class GateItem(_HarnessItem):
         baseline = self.parent.run().manifest.baseline
         gate = next(g for g in baseline.gates if g.gate == self.key)
         if not gate.passed:
-            raise HarnessFailure(f"gate failed: {gate.describe()}" + "\nregressions:\n" + "\n".join(
-                f"  {c.case_id} ({c.prompt_id} x {c.model_id}): " + "; ".join(c.reasons)
-                for c in baseline.regressions[:20]))
+            raise HarnessFailure("\n".join([f"gate failed: {gate.describe()}", *baseline.explain()]))
+
+
+class MustPassItem(_HarnessItem):
+    def runtest(self) -> None:
+        check = self.parent.run().manifest.must_pass
+        if check is not None and not check.passed:
+            raise HarnessFailure(check.describe())
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -204,9 +225,7 @@ def assert_suite(suite: str | Path, *, min_pass_rate: float | None = None, **opt
     from harness.run import run_suite
 
     run = run_suite(suite, **options)
-    problems = [f"threshold missed: {c.describe()}" for c in run.manifest.thresholds if not c.passed]
-    baseline = run.manifest.baseline
-    problems += [f"gate failed: {g.describe()}" for g in (baseline.gates if baseline else []) if not g.passed]
+    problems = run.manifest.verdict.problems()
     if min_pass_rate is not None:
         problems += [f"{v.prompt_id} x {v.model_id}: pass rate {v.pass_rate} < {min_pass_rate}"
                      for v in run.metrics if v.pass_rate is None or v.pass_rate < min_pass_rate]

@@ -64,7 +64,7 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def _places(suite: Suite, root: yaml.Node) -> dict[str, tuple[str, int | None]]:
-    """Where each prompt, model and inline case was written in the suite file."""
+    """Where each prompt, model, inline case, threshold and gate was written in the suite file."""
     file = str(suite.path)
     places = {f"prompts.{p.id}": (file, line_of(root, ("prompts", i, "template"))) for i, p in enumerate(suite.prompts)}
     for i, prompt in enumerate(suite.prompts):
@@ -72,6 +72,13 @@ def _places(suite: Suite, root: yaml.Node) -> dict[str, tuple[str, int | None]]:
         if text is not None:  # a block scalar (text: |) starts on the line after its key
             places[f"prompts.{prompt.id}.text"] = (file, text.start_mark.line + 1 + (text.style in ("|", ">")))
     places.update({f"models.{m.id}": (file, line_of(root, ("models", i))) for i, m in enumerate(suite.models)})
+    # What a verdict's checks point at: each threshold and gate where it is set (else the key, else the name).
+    places.update({key: (file, line_of(root, (key,))) for key in ("name", "thresholds", "gates", "max_error_rate",
+                                                                   "must_pass") if _node(root, (key,)) is not None})
+    places.update({f"thresholds.{metric}": (file, line_of(root, ("thresholds", metric)))
+                   for metric in suite.thresholds})
+    places.update({f"gates.{gate}": (file, line_of(root, ("gates", gate)))
+                   for gate in suite.gates.model_fields_set})
     if isinstance(suite.cases, list):
         places.update({f"cases.{c.id}": (file, line_of(root, ("cases", i))) for i, c in enumerate(suite.cases)})
     return places

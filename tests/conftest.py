@@ -43,6 +43,8 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HARNESS_MODEL", "OPENAI_BASE_URL", "OPENAI_API_BASE",
                 "HARNESS_CACHE_URL"):
         monkeypatch.delenv(key, raising=False)
+    for key in [k for k in os.environ if k.startswith("GITHUB_")] + ["GH_TOKEN"]:  # as if not under Actions
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 
 
@@ -101,6 +103,29 @@ def project(tmp_path: Path, server: FakeLLMServer):
         return path
 
     return make
+
+
+def plugin_suite(directory: Path, base_url: str, extra: str = "", *, tags: bool = False) -> Path:
+    """A one-prompt sentiment suite in ``directory`` whose model is the server at ``base_url``; ``extra`` is more
+    YAML (thresholds, gates); ``tags`` tags the mochi case 'classic' in the data file."""
+    (directory / "prompts").mkdir(exist_ok=True)
+    (directory / "prompts" / "terse.j2").write_text("Classify the sentiment.\nReview: {{ review }}")
+    header = "id,review,expected" + (",tags" if tags else "")
+    rows = [f'{i},"{r}",{e}' + ("," + ("classic" if i == "mochi" else "") if tags else "") for i, r, e in REVIEWS]
+    (directory / "suites").mkdir(exist_ok=True)
+    (directory / "suites" / "reviews.csv").write_text("\n".join([header, *rows]) + "\n")
+    path = directory / "suites" / "sentiment.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: sentiment
+        prompts: [terse.j2]
+        models:
+          - id: fake
+            model: openai/fake-model
+            params: {{api_base: "{base_url}", api_key: sk-plugin-test-1234}}
+        cases: reviews.csv
+        scorers: [{{type: label, labels: [positive, negative]}}]
+        """) + extra)
+    return path
 
 
 def run_cli(*args: str) -> int:

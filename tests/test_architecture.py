@@ -1,6 +1,6 @@
 """The package's shape, enforced: layers import downward only, no import circles, small modules and functions.
 
-harness/ is layered (see README, "How it is built"). A module may import from its own layer or the
+harness/ is layered (see docs/architecture.md). A module may import from its own layer or the
 layers below, never above; within a layer, imports must not go round in a circle. Imports under
 ``if TYPE_CHECKING:`` are for type checkers only and are not counted. Imports made by name at run
 time (entry points, a suite's plugins) are not imports of the package and are not seen here: that
@@ -22,9 +22,9 @@ LAYERS = [
      "interrupts", "expressions", "jsonpaths"},
     {"prompts", "plugins", "cases", "messages", "prompt_functions"},
     {"providers", "scorers", "cache", "results", "metrics", "derived_metrics"},
-    {"suite", "comparison", "baseline", "history"},
+    {"suite", "comparison", "baseline", "history", "scaffold"},
     {"run", "importers"},
-    {"outputs", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
+    {"outputs", "commands", "cli", "pytest_plugin", "testing", "__init__", "__main__"},
 ]
 LAYER_OF = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 MAX_MODULE_LINES = 400

@@ -46,15 +46,19 @@ def test_compare_finds_exactly_the_changed_cases_and_gates_decide_the_exit(proje
 
     out = capsys.readouterr().out
     assert "12 trials matched · 2 regressions · 2 improvements" in out
-    assert "- `mochi` (`terse` × `fake`): pass → fail; label 1.00 → 0.00" in out
-    assert "- `mochi` (`critic` × `fake`): pass → fail" in out
-    assert out.index("**Regressions**") < out.index("**Improvements**")
-    assert "`sarcasm` (`terse` × `fake`): fail → pass" in out
-    assert "✅ gate max_drop: no significant drop" in out
-    assert (tmp_path / "cmp.md").read_text().strip() == out.strip()
+    summary = (tmp_path / "cmp.md").read_text()
+    assert "- `mochi` (`terse` × `fake`): pass → fail; label 1.00 → 0.00" in summary
+    assert "- `mochi` (`critic` × `fake`): pass → fail" in summary
+    assert summary.index("**Regressions**") < summary.index("**Improvements**")
+    assert "`sarcasm` (`terse` × `fake`): fail → pass" in summary
+    assert "✅ gate max_drop: no significant drop" in summary
+    assert out.index("regressions (2)") < out.index("improvements (2)")  # the terminal's tables, in that order
+    assert "✓ gate max_drop: no significant drop" in out
 
     assert run_cli("compare", tmp_path / "base", tmp_path / "new", "--max-regressions", "1") == 1
-    assert "❌ gate max_regressions: 2 regressions (limit 1)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "✗ gate max_regressions: 2 regressions (limit 1)" in out
+    assert "stopped by gate max_regressions: 2 regressions (limit 1)" in out
 
 
 def test_run_with_baseline_checks_a_model_upgrade_with_the_suites_gates(project, tmp_path):
@@ -292,3 +296,29 @@ def test_the_too_few_cases_note_counts_the_pass_rates_cases_not_a_sparse_scorers
     candidate = [outcome(f"c{i}", score=0.8 if i < 2 else None) for i in range(12)]
     drop = next(g for g in compare_to_baseline(base, candidate, Gates()).gates if g.gate == "max_drop")
     assert drop.detail == "no significant drop"
+
+
+def test_a_run_against_its_baseline_says_what_regressed_how_surely_and_which_gate_decided(project, tmp_path, capsys):
+    with FakeLLMServer(upgraded) as server:
+        suite = project(base_url=server.base_url)
+        assert run_cli("run", suite, "--out", tmp_path / "base") == 0
+        capsys.readouterr()
+        assert run_cli("run", suite, "--model", "fake=openai/new-model", "--baseline", tmp_path / "base",
+                       "--out", tmp_path / "new") == 0  # the default gates: only a significant drop fails
+        out = capsys.readouterr().out
+        suite.write_text(suite.read_text() + "gates:\n  max_regressions: 0\n")
+        assert run_cli("run", suite, "--model", "fake=openai/new-model", "--baseline", tmp_path / "base",
+                       "--out", tmp_path / "gated") == 1
+        gated = capsys.readouterr().out
+
+    told = ["2 regressions in 1 case: mochi",
+            "pass rate of terse × fake: 0.833 → 0.833 (+0.000 [-0.500, +0.500], p=1.000, n=6): not significant",
+            "let through by gate max_drop: no significant drop (gates: max_regressions: 0 would fail the run on any "
+            "regression)"]
+    summary = (tmp_path / "new" / "summary.md").read_text()
+    report = (tmp_path / "new" / "report.html").read_text()
+    for line in told:
+        assert line in out and f"- {line}" in summary and line in report
+    assert "stopped by gate max_regressions: 2 regressions (limit 0)" in gated
+    assert "gate failed: gate max_regressions: 2 regressions (limit 0)" in gated
+    assert "verdict: ✗ failed: 1 gate failed" in gated

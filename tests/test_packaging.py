@@ -50,6 +50,8 @@ def test_the_wheel_holds_the_judge_templates_and_the_report_assets(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for template in (ROOT / "harness" / "templates").rglob("*.j2"):
         assert template.relative_to(ROOT).as_posix() in names
+    for sample in (ROOT / "harness" / "templates" / "init").iterdir():  # harness init's sample cases
+        assert sample.relative_to(ROOT).as_posix() in names
     for asset in ("report.html.j2", "report.css", "report.js"):
         assert f"harness/outputs/report/{asset}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

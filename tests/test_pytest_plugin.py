@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from harness.providers._litellm import litellm_module
 from harness.testing import FakeLLMServer, Reply, last_user_message
-from tests.conftest import REVIEWS, sentiment_answer
+from tests.conftest import plugin_suite, sentiment_answer
 
 # pytester runs pytest in this process and restores sys.modules after each run; a litellm first
 # imported inside such a run leaves the next run unable to load any entry-point plugin. Imported
@@ -30,24 +28,7 @@ def fake():
 
 @pytest.fixture
 def suite_file(pytester, fake):
-    pytester.makefile(".j2", **{"prompts/terse": "Classify the sentiment.\nReview: {{ review }}"})
-    rows = ["id,review,expected,tags"] + [f'{i},"{r}",{e},{"classic" if i == "mochi" else ""}' for i, r, e in REVIEWS]
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "reviews.csv").write_text("\n".join(rows) + "\n")
-    path = pytester.path / "suites" / "sentiment.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        name: sentiment
-        prompts: [terse.j2]
-        models:
-          - id: fake
-            model: openai/fake-model
-            params: {{api_base: "{fake.base_url}", api_key: sk-plugin-test-1234}}
-        cases: reviews.csv
-        scorers: [{{type: label, labels: [positive, negative]}}]
-        thresholds: {{pass_rate: 0.9}}
-        tags: [sentiment]
-        """))
-    return path
+    return plugin_suite(pytester.path, fake.base_url, "thresholds: {pass_rate: 0.9}\ntags: [sentiment]\n", tags=True)
 
 
 def test_pytest_collects_a_suite_as_trials_and_thresholds(pytester, suite_file, fake):

@@ -18,11 +18,19 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.formatting import num, pct, usd
+from harness.formatting import LISTED, num, p_value, pct, usd
 from harness.history import PastRun
 from harness.metrics import NOTHING_PASSED
 from harness.outputs import output
-from harness.records import TRANSFORM_FAILED, Counts, ScorerMetrics, TrialResult, VariantMetrics
+from harness.records import (
+    TRANSFORM_FAILED,
+    BaselineComparison,
+    Change,
+    Counts,
+    ScorerMetrics,
+    TrialResult,
+    VariantMetrics,
+)
 from harness.results import Run
 from harness.spec import ModelSpec, Suite
 
@@ -190,15 +198,65 @@ def print_summary(run: Run, path: Path | None = None) -> None:
             if derived.error:
                 out.print(f"[yellow]derived metric {escape(name)} has no value for {escape(v.prompt_id)} × "
                           f"{escape(v.model_id)}: {escape(derived.error)}[/]")
-    for check in manifest.thresholds:
-        if not check.passed:
-            out.print(f"[red]threshold missed[/]: {escape(check.describe())}")
-    baseline = manifest.baseline
-    if baseline:
-        verdict = "[green]gates passed[/]" if baseline.passed else "[red]gate failed[/]"
-        out.print(f"vs baseline: {baseline.matched} matched · {len(baseline.regressions)} regressions · "
-                  f"{len(baseline.improvements)} improvements · {verdict}")
-        for gate in baseline.gates:
-            if not gate.passed:
-                out.print(f"[red]gate failed[/]: {escape(gate.describe())}")
+    print_verdict(out, run)
     out.print(f"results: {run.directory}/results.jsonl\nreport:  {run.directory}/report.html")
+
+
+def print_verdict(out: Console, run: Run) -> None:
+    """The verdict, as every output tells it: what the thresholds allowed, the baseline's story, what failed.
+    Each line whole (the terminal wraps it), so a CI log can be searched for it."""
+    verdict = run.manifest.verdict
+    lines = [f"[yellow]allowed[/]: {escape(line)}" for line in verdict.allowed(run.facts())]
+    baseline = run.manifest.baseline
+    if baseline:
+        lines.append(f"vs baseline {escape(baseline.source or '')}: {baseline.matched} matched · "
+                     f"{len(baseline.regressions)} regressions · {len(baseline.improvements)} improvements")
+        lines += [f"  {escape(line)}" for line in baseline.explain()]
+    lines += [f"[red]{escape(problem)}[/]" for problem in verdict.problems()]
+    mark = "[green]✓ passed[/]" if verdict.passed else "[red]✗ failed[/]"
+    lines.append(f"verdict: {mark}: {escape(verdict.headline())}")
+    for line in lines:
+        out.print(line, soft_wrap=True)
+
+
+def print_comparison(comparison: BaselineComparison, base: str, candidate: str) -> None:
+    """What ``harness compare`` shows: the gates' decision and why, then the changes as tables."""
+    out = _console()
+    verdict = "[green]✓ gates passed[/]" if comparison.passed else "[red]✗ gate failed[/]"
+    out.print(f"[bold]{escape(candidate)}[/] vs [bold]{escape(base)}[/]: {verdict}", soft_wrap=True)
+    out.print(f"{comparison.matched} trials matched · {len(comparison.regressions)} regressions · "
+              f"{len(comparison.improvements)} improvements · {len(comparison.new)} new · "
+              f"{len(comparison.removed)} removed · {len(comparison.errored)} errored")
+    for line in comparison.explain():
+        out.print(f"  {escape(line)}", soft_wrap=True)
+    if comparison.deltas:
+        table = Table(title="metric changes (paired by case)", title_justify="left")
+        for header in ("variant", "metric", "base", "candidate", "Δ [95% CI]", "p (Holm)", "n"):
+            table.add_column(header, justify="left" if header in ("variant", "metric") else "right")
+        for d in comparison.deltas:
+            table.add_row(escape(str(d.variant)), escape(d.metric), num(d.mean_a, 3), num(d.mean_b, 3),
+                          f"{d.delta:+.3f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]",
+                          "–" if d.p_adjusted is None else p_value(d.p_adjusted), str(d.n))
+        out.print(table)
+    for title, changes in (("regressions", comparison.regressions), ("improvements", comparison.improvements)):
+        if changes:
+            out.print(_changes_table(title, changes))
+    for gate in comparison.gates:
+        out.print(f"{'[green]✓[/]' if gate.passed else '[red]✗[/]'} {escape(gate.describe())}", soft_wrap=True)
+    for kind in ("new", "removed", "errored"):
+        trials = getattr(comparison, kind)
+        if trials:
+            more = f" … and {len(trials) - LISTED} more" if len(trials) > LISTED else ""
+            out.print(f"{kind}: {escape(', '.join(trials[:LISTED]))}{more}", soft_wrap=True)
+
+
+def _changes_table(title: str, changes: list[Change]) -> Table:
+    table = Table(title=f"{title} ({len(changes)})", title_justify="left")
+    for header in ("case", "variant", "what changed"):
+        table.add_column(header, overflow="fold")
+    for c in changes[:LISTED]:
+        table.add_row(escape(c.case_id + (f" [repeat {c.repeat}]" if c.repeat else "")),
+                      escape(f"{c.prompt_id} × {c.model_id}"), escape("; ".join(c.reasons)))
+    if len(changes) > LISTED:
+        table.add_row(f"… and {len(changes) - LISTED} more", "", "")
+    return table

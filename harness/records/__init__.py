@@ -1,7 +1,7 @@
 """What a run saves, as typed, versioned records; every saved file is written and read through these.
 
 ``results.jsonl``: a TrialResult per line (harness.records.trial). ``run.json``: a RunManifest
-(harness.records.manifest).
+(harness.records.manifest), whose verdict every output reads (harness.records.verdict).
 """
 
 from harness.records.manifest import (
@@ -15,7 +15,6 @@ from harness.records.manifest import (
     Delta,
     DerivedValue,
     Environment,
-    GateCheck,
     JudgeRef,
     JudgeUsage,
     MetricVerdict,
@@ -27,7 +26,6 @@ from harness.records.manifest import (
     RunManifest,
     ScorerMetrics,
     SuiteRef,
-    ThresholdCheck,
     Variant,
     VariantDelta,
     VariantMetrics,
@@ -45,8 +43,21 @@ from harness.records.trial import (
     judge_usage,
     trial_id,
 )
+from harness.records.verdict import (
+    ALLOWED,
+    ERRORED,
+    FAILED,
+    PASSED,
+    GateCheck,
+    MustPassCheck,
+    RunVerdict,
+    ThresholdCheck,
+    TrialOutcome,
+    must_pass_check,
+)
 
 __all__ = [
+    "ALLOWED", "ERRORED", "FAILED", "PASSED", "MustPassCheck", "RunVerdict", "TrialOutcome", "must_pass_check",
     "MANIFEST_SCHEMA", "RESULTS_SCHEMA", "ABComparison", "Agreement", "BaselineComparison", "Change", "Classification",
     "Counts", "Delta", "DerivedValue", "Environment", "GateCheck", "JudgeRef", "JudgeUsage", "MetricVerdict",
     "ModelRef", "PairDelta",

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from harness.files import json_text
+from harness.formatting import LISTED, p_value
+from harness.records.verdict import GateCheck, MustPassCheck, RunVerdict, ThresholdCheck
 
 MANIFEST_SCHEMA = 2
 
@@ -199,25 +201,6 @@ class VariantMetrics(Record):
         return getattr(self, name, None)
 
 
-class ThresholdCheck(Record):
-    """A threshold checked on one variant, or (prompt and model None) on the whole run."""
-
-    prompt_id: str | None
-    model_id: str | None
-    metric: str
-    value: float | None
-    min: float | None = None
-    max: float | None = None
-    bound: str
-    passed: bool
-
-    def describe(self) -> str:
-        """One line, the same wherever a check is told: 'pass_rate = 0.583 for terse × fake (needs ≥ 0.7)'."""
-        value = "n/a" if self.value is None else f"{self.value:.3g}"
-        where = f"{self.prompt_id} × {self.model_id}" if self.prompt_id is not None else "the whole run"
-        return f"{self.metric} = {value} for {where} (needs {self.bound})"
-
-
 class Variant(Record):
     prompt_id: str
     model_id: str
@@ -238,6 +221,24 @@ class Delta(Record):
     p_value: float
     test: str
     p_adjusted: float | None = None
+
+    def direction(self, alpha: float) -> int:
+        """+1 or -1 when b - a is significantly positive or negative (Holm-adjusted p below alpha), else 0.
+
+        The test's p-value and the interval must agree: a rank test can be significant while the
+        mean moves the other way (many small gains, one large loss), and then nothing is claimed.
+        """
+        if self.p_adjusted is None or self.p_adjusted >= alpha:
+            return 0
+        low, high = self.ci
+        return 1 if low > 0 and self.delta > 0 else -1 if high < 0 and self.delta < 0 else 0
+
+    def describe(self, alpha: float) -> str:
+        """'0.833 → 0.667 (-0.167 [-0.500, +0.000], p=1.000): not significant'."""
+        moved = {1: "a significant rise", -1: "a significant drop", 0: "not significant"}[self.direction(alpha)]
+        p = "n/a" if self.p_adjusted is None else p_value(self.p_adjusted)
+        return (f"{self.mean_a:.3f} → {self.mean_b:.3f} ({self.delta:+.3f} [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}], "
+                f"p={p}, n={self.n}): {moved}")
 
 
 class PairDelta(Delta):
@@ -273,17 +274,8 @@ class Change(Record):
     candidate_output: str = ""
 
 
-class GateCheck(Record):
-    gate: str
-    limit: float
-    value: float
-    passed: bool
-    detail: str
-    alpha: float | None = None
-
-    def describe(self) -> str:
-        """One line, the same wherever a gate is told: 'gate max_regressions: 3 regressions (limit 0)'."""
-        return f"gate {self.gate}: {self.detail}"
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 class BaselineComparison(Record):
@@ -296,11 +288,40 @@ class BaselineComparison(Record):
     errored: list[str] = Field(default_factory=list)
     deltas: list[VariantDelta] = Field(default_factory=list)
     gates: list[GateCheck] = Field(default_factory=list)
+    alpha: float = 0.05  # the gates' significance level
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def passed(self) -> bool:
         return all(g.passed for g in self.gates)
+
+    def regressed_cases(self) -> list[str]:
+        """The cases with a regressed trial, in the order they regressed."""
+        return list(dict.fromkeys(c.case_id for c in self.regressions))
+
+    def explain(self) -> list[str]:
+        """Why the gates let this run through or stopped it, a line each: the regressions (how many, which cases),
+        each variant's pass-rate change and whether it is significant (the paired test), and the deciding gates."""
+        cases = self.regressed_cases()
+        if cases:
+            named = ", ".join(cases[:LISTED]) + (f", … and {len(cases) - LISTED} more" if len(cases) > LISTED else "")
+            lines = [f"{_count(len(self.regressions), 'regression')} in {_count(len(cases), 'case')}: {named}"]
+        else:
+            lines = ["no regressions"]
+        lines += [f"pass rate of {d.variant}: {d.describe(self.alpha)}" for d in self.deltas if d.metric == "pass_rate"]
+        return [*lines, self.decision()]
+
+    def decision(self) -> str:
+        """Which gates stopped the run, or which let it through."""
+        failed = [g.describe() for g in self.gates if not g.passed]
+        if failed:
+            return "stopped by " + "; ".join(failed)
+        checked = "; ".join(g.describe() for g in self.gates if g.gate != "matched") or "no gates are set"
+        if not self.regressions:
+            return f"gates passed: {checked}"
+        unset = "" if any(g.gate == "max_regressions" for g in self.gates) else \
+            " (gates: max_regressions: 0 would fail the run on any regression)"
+        return f"let through by {checked}{unset}"
 
 
 class RunManifest(Record):
@@ -321,6 +342,7 @@ class RunManifest(Record):
     thresholds: list[ThresholdCheck] = Field(default_factory=list)
     ab: ABComparison | None = None
     baseline: BaselineComparison | None = None
+    must_pass: MustPassCheck | None = None
     passed: bool | None = None
     # What a person reading the run should know about how it went (e.g. what --resume found).
     notes: list[str] = Field(default_factory=list)
@@ -331,6 +353,12 @@ class RunManifest(Record):
         if isinstance(data, dict) and "schema_version" not in data:
             data = {**data, "schema_version": 1}
         return data
+
+    @property
+    def verdict(self) -> RunVerdict:
+        """The run's verdict, which every output reads (see harness.records.verdict)."""
+        return RunVerdict(status=self.status, thresholds=self.thresholds,
+                          gates=self.baseline.gates if self.baseline else [], must_pass=self.must_pass)
 
     def to_json(self) -> str:
         return json_text(self.model_dump(mode="json"), indent=2)

@@ -111,6 +111,8 @@ class TrialResult:
     transformed_output: str | None = None
     # Why those transforms could not be applied: the trial fails, unscored, its raw output kept.
     transform_error: str | None = None
+    # The case must pass whatever the suite's thresholds allow (must_pass: true on the case or the suite).
+    must_pass: bool = False
 
     def answers(self) -> list[str]:
         """The model's answer to each user turn, in order (its last message before the next turn)."""
@@ -176,7 +178,7 @@ class TrialResult:
             transform_error=self.transform_error,
             cached=self.response.cached, latency_ms=self.response.latency_ms,
             prompt_tokens=self.response.prompt_tokens, completion_tokens=self.response.completion_tokens,
-            cost_usd=self.response.cost_usd, output_chars=len(self.response.text),
+            cost_usd=self.response.cost_usd, output_chars=len(self.response.text), must_pass=self.must_pass,
             scores=tuple(ScoreFacts(name=sys.intern(s.name), value=s.value, passed=s.passed, error=s.error,
                                     weight=s.weight, judge=s.judge,
                                     metadata={k: s.metadata[k] for k in AGGREGATED_METADATA if k in s.metadata})
@@ -236,11 +238,16 @@ class TrialFacts:
     scores: tuple[ScoreFacts, ...]
     # Why the output transforms failed (the trial counts as failed, unscored).
     transform_error: str | None = None
+    must_pass: bool = False
 
     @property
     def key(self) -> tuple[str, str, str, int]:
         """(case, prompt, model, repeat): what a plan and a baseline match trials by."""
         return (self.case_id, self.prompt_id, self.model_id, self.repeat)
+
+    @property
+    def trial_id(self) -> str:
+        return trial_id(*self.key)
 
     def facts(self) -> TrialFacts:
         """Itself: so whatever takes trials takes a TrialResult or its facts alike."""

@@ -237,7 +237,8 @@ async def _record(suite: Suite, trial: Trial, response: Response, transcript: li
                          repeat=trial.repeat, messages=trial.messages, vars=trial.case.vars,
                          expected=trial.case.expected, tags=trial.case.tags, response=response, scores=scored.scores,
                          threshold=suite.threshold_for(trial.case), transcript=transcript,
-                         transformed_output=scored.transformed, transform_error=scored.transform_error)
+                         transformed_output=scored.transformed, transform_error=scored.transform_error,
+                         must_pass=suite.must_pass_for(trial.case))
     _deliver(result, writer, observer)
 
 

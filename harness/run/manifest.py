@@ -17,7 +17,7 @@ from harness.comparison import Outcome, compare_to_baseline, compare_variants, o
 from harness.derived_metrics import derived_of
 from harness.errors import HarnessError
 from harness.metrics import check_thresholds, counts, something_passed, summarize
-from harness.records import BaselineComparison, RunManifest
+from harness.records import BaselineComparison, RunManifest, must_pass_check
 from harness.redaction import public_params
 from harness.results import Stored, index_results, results_at, rewrite_results, write_manifest
 from harness.run.plan import RunOptions, Trial
@@ -54,8 +54,8 @@ def finish(directory: Path, manifest: RunManifest, suite: Suite, trials: list[Tr
         comparison.source = manifest.config.baseline
         _candidate_outputs(directory, stored, comparison)
     manifest.baseline = comparison
-    manifest.passed = manifest.status == "completed" and all(c.passed for c in checks) and (
-        comparison is None or comparison.passed)
+    manifest.must_pass = must_pass_check(facts)
+    manifest.passed = manifest.verdict.passed
     write_manifest(directory, manifest)
 
 

@@ -16,7 +16,7 @@ from harness.messages import ChatPrompt
 from harness.providers import default_model, request_params
 from harness.providers.call import RetryPolicy
 from harness.scorers.judge import judge_models
-from harness.spec import Case, ModelSpec, Suite
+from harness.spec import CONNECTION_PARAMS, Case, ModelSpec, Suite
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
 
     --model replaces the suite's models: a suite model's id picks that model as configured;
     ``ROLE=MODEL`` runs MODEL in the place of ROLE (its results keep ROLE as model id), which
-    is how a model upgrade lines up with a baseline of the old model. With neither, the
-    default model.
+    is how a model upgrade lines up with a baseline of the old model; any other model string
+    replaces only the model, keeping the request params the suite's models share (temperature,
+    max_tokens, ...; not where or how to reach them). With neither, the default model.
     """
     names = [names] if isinstance(names, str) else list(names)
     by_id = {m.id: m for m in suite.models}
@@ -92,7 +93,7 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
             if model:
                 specs.append(ModelSpec(id=role, model=model, params=base.params if base else {}))
             else:
-                specs.append(base or ModelSpec(model=name))
+                specs.append(base or ModelSpec(model=name, params=_shared_params(suite.models)))
         reason = "from --model"
     elif suite.models:
         specs, reason = list(suite.models), "from the suite"
@@ -106,6 +107,15 @@ def resolve_models(suite: Suite, names: Sequence[str] | str = ()) -> tuple[list[
         if model_id in ids[:i]:
             raise HarnessError(f"model '{model_id}' is given twice", hint="give each model a distinct id")
     return [s.model_copy(update={"params": {**suite.params, **s.params}}) for s in specs], reason
+
+
+def _shared_params(models: Sequence[ModelSpec]) -> dict[str, Any]:
+    """The request params every one of the suite's models sets alike, without where and how to reach them."""
+    if not models:
+        return {}
+    first, *others = models
+    return {key: value for key, value in first.params.items() if key not in CONNECTION_PARAMS
+            and all(key in m.params and m.params[key] == value for m in others)}
 
 
 def check_models(suite: Suite, models: Sequence[ModelSpec], reason: str) -> list[str]:

@@ -51,3 +51,19 @@ def test_a_run_killed_before_any_trial_still_writes_valid_junit(tmp_path):
     root = ET.parse(written).getroot()
     assert root.get("tests") == "0" and root.find("testsuite").get("failures") == "0"
     assert written.read_text().endswith('skipped="0" time="0.000" />\n</testsuites>')
+
+
+def test_a_cached_run_says_it_took_no_model_time(project, server, tmp_path):
+    suite = project()
+    assert run_cli("run", suite, "--prompt", "terse", "--junit", tmp_path / "first.xml") == 0
+    assert run_cli("run", suite, "--prompt", "terse", "--junit", tmp_path / "cached.xml",
+                   "--out", tmp_path / "run") == 0
+
+    first, cached = (next(iter(JUnitXml.fromfile(str(tmp_path / name)))) for name in ("first.xml", "cached.xml"))
+    trials = [case for case in cached if case.classname == "sentiment.terse.fake"]
+    assert len(trials) == 6 and all(case.time == 0 for case in trials)  # answered from the cache, not by the model
+    assert any(case.time > 0 for case in first if case.classname == "sentiment.terse.fake")
+    from harness.results import load_run
+    assert cached.time == load_run(tmp_path / "run").manifest.duration_s  # the run's own wall time
+    (skipped,) = [case for case in cached if case.name == "sarcasm"]  # allowed by pass_rate 0.5: not a failure
+    assert cached.failures == 0 and cached.skipped == 1 and skipped.result[0]._tag == "skipped"

@@ -59,7 +59,8 @@ def render_report(run: Run, limits: Limits = LIMITS) -> Iterator[str]:
     matrix = plan_matrix(stored, columns, manifest.baseline, limits)
     script = _asset("report.js")
     return _environment().get_template("report.html.j2").generate(
-        run=manifest, variants=variants, css=_asset("report.css"),
+        run=manifest, verdict=manifest.verdict, allowed=manifest.verdict.allowed(facts),
+        variants=variants, css=_asset("report.css"),
         tables={key: _tables(variants, key) for key in ("classification", "human_agreement")},
         ab=manifest.ab, baseline=manifest.baseline, best=_best(variants, manifest.ab),
         runs_model={m.id: m.model for m in manifest.config.models},

@@ -25,7 +25,7 @@ from harness.results import RESULTS_FILE, Stored
 
 @dataclass(frozen=True)
 class Limits:
-    """What the report embeds of a big run (measured in headless Chromium; see README, "What a run writes")."""
+    """What the report embeds of a big run (measured in headless Chromium; see docs/outputs.md)."""
 
     budget_bytes: int = 100_000_000  # of results lines embedded as they are; past it, clipped and chosen rows
     output_chars: int = 2_000  # of an output kept once the budget is passed

@@ -27,8 +27,7 @@
     row.anyFail = states.includes("fail");
     row.anyError = states.includes("error");
     row.allPass = states.every((s) => s === "pass");
-    const outputs = row.c.map((c) => (c ? c.o : null));
-    row.different = new Set(states).size > 1 || new Set(outputs).size > 1;
+    row.different = new Set(states).size > 1;  // the verdicts differ (not merely the wording of the outputs)
     row.change = row.c.map((c, j) => data.changes[`${row.id}|${row.r}|${cols[j].prompt}|${cols[j].model}`] || "");
   });
   const haystack = (row) => row.hay || (row.hay = [row.id, JSON.stringify(row.vars), row.x,

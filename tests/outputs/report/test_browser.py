@@ -300,3 +300,20 @@ def test_a_transformed_output_is_shown_with_the_raw_one_a_click_away(page, tmp_p
     expect(atlantis.locator("small.transformed")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "transforms.png"), full_page=True)
     assert page.dialogs == [] and page.errors == [] and page.locator("img").count() == 0
+
+
+def test_variants_differ_means_their_verdicts_differ_not_their_wording(page, project, tmp_path):
+    def worded(request):
+        critic = request["messages"][0]["role"] == "system"
+        answer = sentiment_answer(request)
+        if critic and "mochi" in last_user_message(request):
+            return "negative"  # the one case whose verdicts differ
+        return answer.upper() + "!" if critic else answer  # the same verdicts, worded apart
+
+    with FakeLLMServer(worded) as server:
+        assert run_cli("run", project(base_url=server.base_url), "--out", tmp_path / "run") == 0
+    page.goto((tmp_path / "run" / "report.html").as_uri())
+    page.click("[data-filter=different]")
+    expect(page.locator("#cases-body tr")).to_have_count(1)
+    expect(page.locator("#cases-body tr")).to_contain_text("mochi")
+    assert page.errors == []
