@@ -145,4 +145,4 @@ def test_the_example_workflow_uses_the_action_and_may_comment():
     upload = next(s for s in action["runs"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "${{ inputs.out }}"
     baseline = (REPO / "suites" / "baselines" / "sentiment.jsonl").read_text().splitlines()
-    assert '"suite": "sentiment"' in baseline[0] and len(baseline) == 89  # header + 44 cases x 2 prompts
+    assert json.loads(baseline[0])["suite"] == "sentiment" and len(baseline) == 133  # header + 44 cases x 3 prompts

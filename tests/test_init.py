@@ -57,7 +57,7 @@ def test_from_a_csv_of_ones_own_the_columns_become_vars(tmp_path):
         "Classify the text into exactly one of these labels: negative, positive. Answer with the label only.\n"
         "\nreview: {{ review }}\nstars: {{ stars }}\n")
     suite = load_suite(tmp_path / "suites/reviews.yaml")
-    assert suite.scorers[0].args == {"labels": ["negative", "positive"]}
+    assert suite.scorers[0].arguments == {"labels": ["negative", "positive"]}
     assert [c.vars for c in suite.cases] == [{"review": "The mochi is excellent!", "stars": "5"},
                                             {"review": "Cold fries again.", "stars": "1"}]
 

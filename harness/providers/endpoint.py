@@ -36,6 +36,7 @@ class Endpoint:
     """How to reach one model: litellm's model string and call kwargs (which may hold secrets).
 
     ``send`` replaces litellm for providers that answer themselves or send their own requests (see Send);
+    ``answer`` is its simplest form, for a plugin whose reply is a function of the messages alone (the text);
     ``secrets`` are values of theirs no error may show.
     ``inline_sync_half``: litellm's synchronous half of a call to this model only builds the request
     (see INLINE_PROVIDERS), so it can run on the event loop's thread. ``address`` says where it is, for
@@ -46,6 +47,7 @@ class Endpoint:
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
     send: Send | None = field(default=None, repr=False)
+    answer: Callable[[list[dict[str, Any]]], str] | None = field(default=None, repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
     inline_sync_half: bool = False
     address: str = ""
@@ -53,6 +55,16 @@ class Endpoint:
     # Read tool calls a model writes as JSON in its text (see harness.providers.tool_calls).
     tool_calls_from_text: bool = False
     reach: Reachability = field(default_factory=lambda: Reachability(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.answer is not None and self.send is None:
+            answer = self.answer
+
+            async def send(messages: list[dict[str, Any]], _params: dict[str, Any],
+                           _variables: dict[str, Any]) -> Response:
+                return Response(text=answer(messages))
+
+            object.__setattr__(self, "send", send)
 
 
 class Unreachable(HarnessError):
