@@ -106,8 +106,8 @@ class TrialResult:
     # What followed the first request's messages: the model's answers (with their tool calls), the tools'
     # results, the case's later user turns. Empty for a single answer with no tool calls.
     transcript: list[dict[str, Any]] = field(default_factory=list)
-    # The final answer as the suite's, prompt's and case's transforms left it (what the scorers read), when any
-    # applied; response.text stays the answer as the model gave it.
+    # The final answer as the suite's, prompt's and case's transforms left it (what the scorers read), when they
+    # changed it; response.text stays the answer as the model gave it.
     transformed_output: str | None = None
     # Why those transforms could not be applied: the trial fails, unscored, its raw output kept.
     transform_error: str | None = None

@@ -190,7 +190,7 @@ def check_case(spec: ScorerSpec, case: Case, *, base: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Scored:
-    """A trial's scores, and its final answer as its transforms left it (when any applied) or why they failed."""
+    """A trial's scores, and its final answer as its transforms left it (when they changed it) or why they failed."""
 
     scores: list[Score]
     transformed: str | None = None
@@ -216,8 +216,9 @@ async def score_trial(specs: list[ScorerSpec], transform: list[Any], answers: li
                 where = "" if turn == last else f"turn {turn}'s answer: "
                 return Scored([], transform_error=redact(f"{where}{exc}"))
     applied = await asyncio.gather(*(apply_to_turns(spec, outputs, case, context) for spec in specs))
+    final = transforms.text_of(outputs[-1])
     return Scored([score for score in applied if score is not None],
-                  transformed=transforms.text_of(outputs[-1]) if transform else None)
+                  transformed=final if transform and final != answers[-1] else None)
 
 
 def _turns_read(specs: list[ScorerSpec], count: int) -> set[int]:

@@ -156,6 +156,8 @@ def test_a_trials_transform_runs_once_before_its_scorers_and_is_recorded_as_text
     assert scored(["equals"], ["json"], ['{"a": 1}']).transformed == '{"a":1}'
     untouched = scored(["equals"], [], ["Oslo"])
     assert (untouched.transformed, untouched.transform_error, untouched.scores[0].passed) == (None, None, True)
+    unchanged = scored(["equals"], ["strip"], ["Oslo"])  # nothing to show beside the raw output
+    assert (unchanged.transformed, unchanged.transform_error, unchanged.scores[0].passed) == (None, None, True)
 
 
 def test_a_trials_transform_failing_leaves_it_unscored_with_the_reason():
