@@ -225,7 +225,7 @@ def _suite_yaml(kind: Kind, name: str, suffix: str, scorers: list[dict[str, Any]
 # Run it:     harness run suites/{name}.yaml          (then open the report it names)
 # Then edit:  the prompts in prompts/{name}/, the cases in suites/data/{name}{suffix}, and run it again.
 name: {name}
-description: A {kind.name} suite written by harness init.
+description: {json.dumps(f"Written by harness init ({kind.name}): {kind.title}.")}
 prompts:                      # the variants to compare, case by case
   - id: plain
     template: {name}/plain.j2
