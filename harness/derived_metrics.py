@@ -1,12 +1,13 @@
 """Derived metrics: a suite's Python expressions over its named metrics (precision, recall, F1 over a suite).
 
 ``derived_metrics: {precision: "tp / (tp + fp)", f1: "2 * precision * recall / (precision + recall)"}``. In an
-expression each scorer metric's name stands for the **sum** of its scores over the variant's scored trials (so a
-0/1 scorer named ``tp`` counts them, as promptfoo's named metrics do), ``trials`` for how many trials were scored,
-and each derived metric written before it for its value. A ratio of sums is the same whichever way it is read; a
-mean is ``name / trials``. Each value comes with a 95% bootstrap interval over cases (a case's repeats resampled
-together), like every other metric of a run. A value that cannot be computed (a division by zero: no positives
-at all) is None with the reason, and a threshold on it fails.
+expression each scorer's name stands for the **sum** of its scores over the variant's scored trials (so a 0/1
+scorer named ``tp`` counts them, as promptfoo's named metrics do), each named metric (``metric:``) for the sum of
+the scores of every scorer under it, ``trials`` for how many trials were scored, and each derived metric written
+before it for its value. A ratio of sums is the same whichever way it is read; a mean is ``name / trials``. Each
+value comes with a 95% bootstrap interval over cases (a case's repeats resampled together), like every other
+metric of a run. A value that cannot be computed (a division by zero: no positives at all) is None with the
+reason, and a threshold on it fails.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from harness.errors import HarnessError, did_you_mean
 from harness.expressions import MODULES, Expression, compile_expression, failure
 from harness.records import DerivedValue, TrialFacts
-from harness.spec import Suite, scorer_names
+from harness.spec import Suite, named_metrics, scorer_names
 from harness.stats import BOOTSTRAP_RESAMPLES
 
 TRIALS = "trials"
@@ -33,9 +34,9 @@ class DerivedMetric:
 
 
 def derived_of(suite: Suite, lines: Callable[[str], int | None] = lambda _name: None) -> list[DerivedMetric]:
-    """The suite's derived metrics, compiled in order; a name an expression uses must be a scorer's metric,
-    ``trials``, or a derived metric written before it (``lines`` gives the line each was written on)."""
-    known, compiled, file = [*scorer_names(suite), TRIALS], [], suite.path
+    """The suite's derived metrics, compiled in order; a name an expression uses must be a scorer's, a named
+    metric's, ``trials``, or a derived metric's written before it (``lines`` gives the line each was written on)."""
+    known, compiled, file = [*scorer_names(suite), *named_metrics(suite), TRIALS], [], suite.path
     for name, source in suite.derived_metrics.items():
         line = lines(name)
         what = f"derived metric '{name}'"
@@ -71,6 +72,8 @@ def derive(derived: Sequence[DerivedMetric], facts: Sequence[TrialFacts], *, see
         for score in trial.scores:
             if not score.error:
                 sums[score.name] += score.value
+                if score.metric is not None:
+                    sums[score.metric] += score.value
     names = sorted({n for sums in by_case.values() for n in sums} | {TRIALS})
     cases = [[sums.get(n, 0.0) for n in names] for sums in by_case.values()]
     totals = [sum(column) for column in zip(*cases, strict=True)] if cases else [0.0] * len(names)

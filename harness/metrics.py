@@ -9,7 +9,7 @@ is aggregated without its text in memory; a TrialResult is taken too, and gives 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from harness.derived_metrics import DerivedMetric, derive
@@ -65,6 +65,7 @@ def _variant(prompt_id: str, model_id: str, group: list[TrialFacts]) -> VariantM
         "completion_tokens": sum(r.completion_tokens or 0 for r in group),
         "cost_usd": sum(costs) if costs else None,
         "scorers": _scorer_metrics(scored),
+        "named_metrics": _named_metrics(scored),
         "judge": judge_usage([s for r in group for s in r.scores]),
         "repeats": _repeat_metrics(scored),
     })
@@ -114,51 +115,69 @@ def _repeat_metrics(scored: list[TrialFacts]) -> dict[str, Any] | None:
 
 
 def _scorer_metrics(scored: list[TrialFacts]) -> dict[str, dict[str, Any]]:
-    by_name: dict[str, list[tuple[str, ScoreFacts]]] = defaultdict(list)
+    return {name: {"weight": scores[0][1].weight, **_figures(scores)}
+            for name, scores in _scores_by(scored, lambda score: score.name).items()}
+
+
+def _named_metrics(scored: list[TrialFacts]) -> dict[str, dict[str, Any]]:
+    """Each named metric's figures over every score that counts under it, whichever scorer gave it: each score
+    once, as if one scorer had given them all (a trial with two of its scorers adds two scores)."""
+    return {metric: {"scorers": list(dict.fromkeys(s.name for _, s in scores)), **_figures(scores)}
+            for metric, scores in _scores_by(scored, lambda score: score.metric).items()}
+
+
+def _scores_by(scored: list[TrialFacts], key: Callable[[ScoreFacts], str | None]
+               ) -> dict[str, list[tuple[str, ScoreFacts]]]:
+    """The trials' scores as (case id, score), grouped by ``key`` (a score whose key is None is in no group)."""
+    grouped: dict[str, list[tuple[str, ScoreFacts]]] = defaultdict(list)
     for result in scored:
         for score in result.scores:
-            by_name[score.name].append((result.case_id, score))
-    metrics = {}
-    for name, scores in by_name.items():
-        values = [s for _, s in scores]
-        passed = sum(1 for s in values if s.passed)
-        # A score without a verdict (an error) is counted under errors, not averaged in as a 0.
-        verdicts = [(case_id, s) for case_id, s in scores if not s.error]
-        entry: dict[str, Any] = {
-            "n": len(values),
-            "weight": values[0].weight,
-            "mean": sum(s.value for _, s in verdicts) / len(verdicts) if verdicts else None,
-            "mean_ci": _mean_interval(verdicts),
-            "pass_rate": passed / len(values),
-            "pass_rate_ci": rate_interval([(case_id, s.passed) for case_id, s in scores]),
-            "errors": sum(1 for s in values if s.error),
-        }
-        by_case: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
-        for case_id, s in scores:
-            if s.metadata.get("kind") == "classification" and s.metadata.get("expected") is not None:
-                by_case[case_id].append((s.metadata["expected"], s.metadata.get("predicted")))
-        if by_case:
-            pairs = [pair for case_pairs in by_case.values() for pair in case_pairs]
-            labels = sorted({e for e, _ in pairs} | {p for _, p in pairs if p is not None})
-            classification = classification_metrics(pairs, labels)
-            cases = list(by_case.values())
-            classification["accuracy_ci"] = list(clustered_wilson_interval([[e == p for e, p in c] for c in cases]))
-            classification["macro_f1_ci"] = list(macro_f1_interval(cases, labels))
-            classification["unparseable_rate_ci"] = list(clustered_wilson_interval([[p is None for _, p in c]
-                                                                                     for c in cases]))
-            entry.update(classification=classification, accuracy=classification["accuracy"],
-                         macro_f1=classification["macro_f1"])
-        agreement = judge_agreement(scores)
-        if agreement:
-            entry.update(human_agreement=agreement, agreement=agreement["accuracy"], kappa=agreement["kappa"])
-        entry.update(judge_usage(values) or {})
-        metrics[name] = entry
-    return metrics
+            name = key(score)
+            if name is not None:
+                grouped[name].append((result.case_id, score))
+    return grouped
+
+
+def _figures(scores: list[tuple[str, ScoreFacts]]) -> dict[str, Any]:
+    """The figures of some scores, given as (case id, score): how many, their mean and pass rate with 95%
+    intervals over cases, errors, and (when they have them) classification, agreement with humans, judge usage."""
+    values = [s for _, s in scores]
+    passed = sum(1 for s in values if s.passed)
+    # A score without a verdict (an error) is counted under errors, not averaged in as a 0.
+    verdicts = [(case_id, s) for case_id, s in scores if not s.error]
+    entry: dict[str, Any] = {
+        "n": len(values),
+        "mean": sum(s.value for _, s in verdicts) / len(verdicts) if verdicts else None,
+        "mean_ci": _mean_interval(verdicts),
+        "pass_rate": passed / len(values),
+        "pass_rate_ci": rate_interval([(case_id, s.passed) for case_id, s in scores]),
+        "errors": sum(1 for s in values if s.error),
+    }
+    by_case: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+    for case_id, s in scores:
+        if s.metadata.get("kind") == "classification" and s.metadata.get("expected") is not None:
+            by_case[case_id].append((s.metadata["expected"], s.metadata.get("predicted")))
+    if by_case:
+        pairs = [pair for case_pairs in by_case.values() for pair in case_pairs]
+        labels = sorted({e for e, _ in pairs} | {p for _, p in pairs if p is not None})
+        classification = classification_metrics(pairs, labels)
+        cases = list(by_case.values())
+        classification["accuracy_ci"] = list(clustered_wilson_interval([[e == p for e, p in c] for c in cases]))
+        classification["macro_f1_ci"] = list(macro_f1_interval(cases, labels))
+        classification["unparseable_rate_ci"] = list(clustered_wilson_interval([[p is None for _, p in c]
+                                                                                 for c in cases]))
+        entry.update(classification=classification, accuracy=classification["accuracy"],
+                     macro_f1=classification["macro_f1"])
+    agreement = judge_agreement(scores)
+    if agreement:
+        entry.update(human_agreement=agreement, agreement=agreement["accuracy"], kappa=agreement["kappa"])
+    entry.update(judge_usage(values) or {})
+    return entry
 
 
 def _mean_interval(scores: list[tuple[str, ScoreFacts]]) -> list[float] | None:
-    """95% bootstrap interval of a scorer's mean value, over cases; None for one case (it says nothing of the
-    spread)."""
+    """95% bootstrap interval of a mean value, over cases (each case's scores averaged first: its repeats, and its
+    several scorers' under a named metric); None for one case (it says nothing of the spread)."""
     by_case: dict[str, list[float]] = defaultdict(list)
     for case_id, score in scores:
         by_case[case_id].append(score.value)

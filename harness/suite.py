@@ -22,6 +22,7 @@ from harness.files import confined, read_text
 from harness.located import line_of, validate
 from harness.plugins import import_code, import_function
 from harness.scorers import transforms
+from harness.scorers.names import Where, name_scorers
 from harness.spec import KNOWN_PARAMS, Bound, Case, ScorerSpec, Suite, metric_names
 
 # Metrics that are shares (of trials, of cases): a threshold on one outside [0, 1] can never be met.
@@ -54,8 +55,8 @@ def load_suite(path: str | Path) -> Suite:
     _check_unique_ids(located, suite)
     _check_unique_names(suite, path, root)
     suite = suite.model_copy(update={"cases": [case for case, _ in located]})
-    _check_case_scorer_names(suite)
     _check_scorers(suite, root)
+    suite = name_scorers(suite, _placer(suite, root))
     _check_transforms(suite, root)
     _check_thresholds(suite, path, root)
     for prompt in suite.prompts:
@@ -175,31 +176,24 @@ def _check_unique_ids(cases: list[tuple[Case, tuple[str, int | None]]], suite: S
 
 
 def _check_unique_names(suite: Suite, path: Path, root: yaml.Node) -> None:
-    """Prompt ids, model ids and a list's scorer names key the results: two alike would merge silently."""
-    groups = [("prompts", [p.id for p in suite.prompts], "id"), ("models", [m.id for m in suite.models], "id"),
-              ("scorers", [s.name for s in suite.scorers], "name")]
-    for key, names, field in groups:
+    """Prompt ids and model ids key the results: two alike would merge silently (scorers: harness.scorers.names)."""
+    for key, names in [("prompts", [p.id for p in suite.prompts]), ("models", [m.id for m in suite.models])]:
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise HarnessError(f"two {key} are called '{name}'", file=path, line=line_of(root, (key, i)),
-                                   hint=f"give each a distinct '{field}'")
+                                   hint="give each a distinct 'id'")
 
 
-def _check_case_scorer_names(suite: Suite) -> None:
-    """A case's own scorers add to the suite's: a name both use would merge two metrics in the case's scores."""
-    inherited = {s.name for s in suite.scorers}
-    for case in suite.cases:
-        names = [s.name for s in suite.scorers_for(case)]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                from_suite = case.inherit_scorers and name in inherited
-                file, line = suite.located(f"cases.{case.id}")
-                raise HarnessError(
-                    f"case '{case.id}': two scorers are called '{name}'"
-                    + (" (one of the suite's, and one of the case's own, which add to the suite's)" if from_suite
-                       else ""), file=file, line=line,
-                    hint=f"give the case's scorer a name of its own (name: {name}_2)"
-                    + (", or set inherit_scorers: false to use only the case's scorers" if from_suite else ""))
+def _placer(suite: Suite, root: yaml.Node) -> Where:
+    """Where a part of a scorer was written: its line in the suite file, or its case's row in a data file."""
+    inline = isinstance(_node(root, ("cases",)), yaml.SequenceNode)
+
+    def where(loc: tuple[Any, ...]) -> tuple[str | Path | None, int | None]:
+        if loc[0] == "cases" and not inline:
+            return suite.located(f"cases.{suite.cases[loc[1]].id}")
+        return suite.path, line_of(root, loc)
+
+    return where
 
 
 def _check_scorers(suite: Suite, root: yaml.Node) -> None:

@@ -58,6 +58,21 @@ def test_an_interval_needs_the_metric_in_nearly_every_resample():
     assert derived["precision"].value == 1.0 and derived["precision"].ci is None  # most resamples lack the hit
 
 
+def test_a_named_metric_stands_for_the_sum_of_the_scores_of_all_its_scorers():
+    def scored(case_id: str, a: float, b: float, *, error: str | None = None) -> TrialResult:
+        scores = [Score(name="said_a", value=a, passed=True, threshold=1, metric="said"),
+                  Score(name="said_b", value=b, passed=True, threshold=1, metric="said", error=error)]
+        return TrialResult(case_id=case_id, prompt_id="p", model_id="m", repeat=0, messages=[], vars={},
+                           expected=None, response=Response(text=""), scores=scores)
+
+    facts = [scored("c1", 1, 1).facts(), scored("c2", 1, 0).facts(), scored("c3", 0, 1, error="raised").facts()]
+    expressions = [DerivedMetric(name, compile_expression(source, what=name)) for name, source in [
+        ("said_per_trial", "said / trials"), ("a_share", "said_a / said")]]
+    derived = derive(expressions, facts)
+    assert derived["said_per_trial"].value == pytest.approx(3 / 3)  # 1 + 1, 1 + 0, 0 (+ an error: no score)
+    assert derived["a_share"].value == pytest.approx(2 / 3)
+
+
 SUITE = """\
 name: derived
 models: [{{model: openai/fake, params: {{api_base: '{url}', api_key: sk-test-key-123456}}}}]

@@ -145,7 +145,8 @@ def test_duplicate_case_ids_are_refused(write):
                   "  - id: terse\n    template: sentiment/terse.j2\n  - id: terse\n    text: hi\n"),
      "two prompts are called 'terse'"),
     (GOOD + "models: [openai/a, openai/a]\n", "two models are called 'openai/a'"),
-    (GOOD.replace("scorers:\n", "scorers:\n  - contains\n  - contains\n"), "two scorers are called 'contains'"),
+    (GOOD.replace("scorers:\n", "scorers:\n  - {type: contains, name: x}\n  - {type: regex, pattern: a, name: x}\n"),
+     "two scorers are called 'x'"),
     (GOOD.split("cases:")[0] + "cases: []\n", "the suite has no cases"),
     (GOOD + "params: {temperature: hot}\n", "params.temperature: must be number, not 'hot'"),
     (GOOD.replace("    expected: positive", "    expected: neutral"),
@@ -208,10 +209,11 @@ def test_a_cases_scorers_add_to_the_suites_unless_it_says_not_to(write, server, 
 
 
 @pytest.mark.parametrize("scorers, message, hint", [
-    ("[label]", "case 'two': two scorers are called 'label' (one of the suite's, and one of the case's own",
+    ("[{type: contains, value: x, name: label}]",
+     "case 'two': two scorers are called 'label' (one of the suite's, and one of the case's own",
      "give the case's scorer a name of its own (name: label_2), or set inherit_scorers: false"),
-    ("[contains, {type: contains, value: x}]", "case 'two': two scorers are called 'contains'",
-     "give the case's scorer a name of its own (name: contains_2)"),
+    ("[{type: contains, value: x, name: x}, {type: regex, pattern: x, name: x}]",
+     "case 'two': two scorers are called 'x'", "give the case's scorer a name of its own (name: x_2)"),
 ])
 def test_a_scorer_name_a_case_uses_twice_is_refused_at_the_cases_line(write, scorers, message, hint):
     error = error_of(write(ADDED.replace("[{type: contains, value: soup}]", scorers)))

@@ -138,7 +138,8 @@ def print_import(imported: Imported, path: Path, check: str) -> None:
 
 def _scorer_columns(variants: list[VariantMetrics]) -> list[tuple[str, Any]]:
     """A column per scorer (mean), or accuracy and macro-F1 for a classification scorer, and the judge's
-    agreement with human labels. Weight-0 scorers (reported, not voting) stay in run.json and the report."""
+    agreement with human labels; then one per named metric (the mean of its scorers' scores) and derived metric.
+    Weight-0 scorers (reported, not voting), and metrics of only such, stay in run.json and the report."""
     columns: list[tuple[str, Any]] = []
     names = dict.fromkeys(name for v in variants for name, s in v.scorers.items() if s.weight > 0)
     for name in names:
@@ -148,6 +149,10 @@ def _scorer_columns(variants: list[VariantMetrics]) -> list[tuple[str, Any]]:
             columns.append((name, lambda v, n=name: num(_scorer(v, n).mean, 3)))
         if any(_scorer(v, name).agreement is not None for v in variants):
             columns.append((f"{name} vs humans", lambda v, n=name: _agreement(_scorer(v, n))))
+    for name in dict.fromkeys(name for v in variants for name, m in v.named_metrics.items()
+                              if any(scorer in names for scorer in m.scorers)):
+        columns.append((f"{name} (metric)", lambda v, n=name: num(v.named_metrics[n].mean, 3)
+                        if n in v.named_metrics else "–"))
     for name in dict.fromkeys(name for v in variants for name in v.derived):
         columns.append((name, lambda v, n=name: num(v.derived[n].value, 3) if n in v.derived else "–"))
     return columns

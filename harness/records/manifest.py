@@ -133,9 +133,11 @@ class JudgeUsage(Record):
     judge_cost_usd: float | None = None
 
 
-class ScorerMetrics(JudgeUsage):
+class ScoreFigures(JudgeUsage):
+    """What a set of scores comes to: how many, their mean and pass rate with 95% intervals over cases, errors, and
+    (when they have them) classification figures, agreement with human labels and the judge calls behind them."""
+
     n: int
-    weight: float = 1.0
     mean: float | None = None
     mean_ci: Interval | None = None
     pass_rate: float
@@ -147,6 +149,19 @@ class ScorerMetrics(JudgeUsage):
     human_agreement: Agreement | None = None
     agreement: float | None = None
     kappa: float | None = None
+
+
+class ScorerMetrics(ScoreFigures):
+    """A scorer's figures, over its scores in a variant."""
+
+    weight: float = 1.0
+
+
+class NamedMetric(ScoreFigures):
+    """A named metric's figures (scorers' ``metric:``), over the scores of every scorer that counts under it, each
+    score once (so ``mean`` is their sum over their number)."""
+
+    scorers: list[str] = Field(default_factory=list)  # whose scores it pools, in the order they first scored
 
 
 class RepeatMetrics(Record):
@@ -186,17 +201,20 @@ class VariantMetrics(Record):
     completion_tokens: int = 0
     cost_usd: float | None = None
     scorers: dict[str, ScorerMetrics] = Field(default_factory=dict)
+    # The named metrics several scorers may count under (none in a run saved before they were).
+    named_metrics: dict[str, NamedMetric] = Field(default_factory=dict)
     judge: JudgeUsage | None = None
     repeats: RepeatMetrics | None = None
     derived: dict[str, DerivedValue] = Field(default_factory=dict)
 
     def metric(self, name: str) -> float | None:
-        """A value a threshold may name: 'pass_rate', '<scorer>.<metric>' or a derived metric's name."""
+        """A value a threshold may name: 'pass_rate', '<scorer>.<metric>', '<named metric>.<metric>' or a derived
+        metric's name (a suite's scorers and named metrics never share a name)."""
         if name in self.derived:
             return self.derived[name].value
         if "." in name:
-            scorer, _, metric = name.rpartition(".")
-            found = self.scorers.get(scorer)
+            owner, _, metric = name.rpartition(".")
+            found = self.scorers.get(owner, self.named_metrics.get(owner))
             return getattr(found, metric, None) if found is not None else None
         return getattr(self, name, None)
 

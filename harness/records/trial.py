@@ -87,6 +87,9 @@ class Score:
     weight: float = 1.0
     # Tokens, cost and calls of the judge model behind this score, counted apart from the model under test.
     judge: dict[str, Any] | None = None
+    # The named metric (the scorer's `metric:`) it counts under as well as under its name; in a results line only
+    # when set.
+    metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ class TrialResult:
             cost_usd=self.response.cost_usd, output_chars=len(self.response.text), must_pass=self.must_pass,
             scores=tuple(ScoreFacts(name=sys.intern(s.name), value=s.value, passed=s.passed, error=s.error,
                                     weight=s.weight, judge=s.judge,
-                                    metadata={k: s.metadata[k] for k in AGGREGATED_METADATA if k in s.metadata})
+                                    metadata={k: s.metadata[k] for k in AGGREGATED_METADATA if k in s.metadata},
+                                    metric=sys.intern(s.metric) if s.metric is not None else None)
                          for s in self.scores))
 
     def to_json(self) -> str:
@@ -189,7 +193,7 @@ class TrialResult:
         # Shallow records, which json.dumps walks itself: dataclasses.asdict deep-copies every value first,
         # and was the largest part of writing a result.
         record = {"v": RESULTS_SCHEMA, "trial_id": self.trial_id, **vars(self), "response": vars(self.response),
-                  "scores": [vars(s) for s in self.scores], "score": self.score, "passed": self.passed}
+                  "scores": [_score_fields(s) for s in self.scores], "score": self.score, "passed": self.passed}
         for key in _WHEN_SET:
             if record[key] is None:
                 del record[key]
@@ -216,6 +220,7 @@ class ScoreFacts:
     weight: float
     judge: dict[str, Any] | None
     metadata: dict[str, Any]
+    metric: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +257,12 @@ class TrialFacts:
     def facts(self) -> TrialFacts:
         """Itself: so whatever takes trials takes a TrialResult or its facts alike."""
         return self
+
+
+def _score_fields(score: Score) -> dict[str, Any]:
+    """A score as its results line holds it: without a metric when it has none, as lines before metrics were."""
+    fields = vars(score)
+    return fields if score.metric is not None else {k: v for k, v in fields.items() if k != "metric"}
 
 
 def _jsonable(value: Any) -> Any:

@@ -171,9 +171,10 @@ def _check_group(spec: ScorerSpec, suite: Suite, *, file: Path, line: int | None
                            line=line, hint="give one a weight above 0")
     for i, member in enumerate(spec.members):
         place = (spec.group, i)
-        if member.turn is not None:
-            raise HarnessError("a group's member takes no 'turn': give it to the group", file=file,
-                               line=lines(*place, "turn") or lines(*place) or line)
+        for key, given in (("turn", member.turn is not None), ("metric", bool(member.metric))):
+            if given:  # the group's score is the one recorded, so what it scores and counts under is the group's
+                raise HarnessError(f"a group's member takes no '{key}': give it to the group", file=file,
+                                   line=lines(*place, key) or lines(*place) or line)
         check_spec(member, suite, file=file, line=lines(*place) or line,
                    lines=lambda *path, place=place: lines(*place, *path), depth=depth + 1)
 
@@ -217,7 +218,8 @@ async def score_trial(specs: list[ScorerSpec], transform: list[Any], answers: li
                 return Scored([], transform_error=redact(f"{where}{exc}"))
     applied = await asyncio.gather(*(apply_to_turns(spec, outputs, case, context) for spec in specs))
     final = transforms.text_of(outputs[-1])
-    return Scored([score for score in applied if score is not None],
+    return Scored([replace(score, metric=spec.metric) if spec.metric else score
+                   for spec, score in zip(specs, applied, strict=True) if score is not None],
                   transformed=final if transform and final != answers[-1] else None)
 
 
@@ -322,10 +324,19 @@ def _threshold(spec: ScorerSpec, base: Path) -> float:
 
 def arguments(info: ScorerInfo, spec: ScorerSpec) -> dict[str, Any]:
     """A scorer's arguments: what the suite wrote beside its type, and its ``name:`` when it takes one (tool_call's
-    names the tool; the metric is then named by ``metric:``, or after the tool)."""
-    if spec.written_name is not None and "name" in _parameters(info.fn):
+    names the tool, and the scorer is called after it)."""
+    if spec.written_name is not None and _takes_name(info):
         return {"name": spec.written_name, **spec.arguments}
     return spec.arguments
+
+
+def named_by_suite(spec: ScorerSpec, base: Path) -> bool:
+    """Whether the suite gave the scorer its name: a ``name:`` that is not an argument of its own (see arguments)."""
+    return spec.written_name is not None and (spec.group is not None or not _takes_name(resolve(spec, base=base)))
+
+
+def _takes_name(info: ScorerInfo) -> bool:
+    return "name" in _parameters(info.fn)
 
 
 def _scoring_argument(info: ScorerInfo, context: ScoringContext) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from harness.spec._base import CONNECTION_PARAMS, KNOWN_PARAMS, Strict, check_pa
 from harness.spec.model import HttpSpec, ModelSpec
 
 __all__ = ["CONNECTION_PARAMS", "KNOWN_PARAMS", "RUN_METRICS", "SCORER_METRICS", "Bound", "Case", "Gates", "HttpSpec",
-           "ModelSpec", "PromptSpec", "ScorerSpec", "Suite", "metric_names", "scorer_names"]
+           "ModelSpec", "PromptSpec", "ScorerSpec", "Suite", "metric_names", "named_metrics", "scorer_names"]
 from harness.spec.scorer import ScorerSpec, Transforms
 
 
@@ -191,14 +191,24 @@ SCORER_METRICS = ("mean", "pass_rate", "accuracy", "macro_f1", "agreement", "kap
 RUN_METRICS = ("pass_rate", "error_rate", "latency_p50_ms", "latency_p95_ms", "cost_usd")
 
 
+def _all_scorers(suite: Suite) -> list[ScorerSpec]:
+    """The suite's scorers and its cases' own (not a group's members: a group's score is its own)."""
+    return list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
+
+
 def scorer_names(suite: Suite) -> list[str]:
     """The names the suite's scores are kept under (the suite's scorers' and its cases' own)."""
-    specs = list(suite.scorers) + [s for c in suite.cases if isinstance(c, Case) for s in c.scorers or []]
-    return list(dict.fromkeys(spec.name for spec in specs))
+    return list(dict.fromkeys(spec.name for spec in _all_scorers(suite)))
+
+
+def named_metrics(suite: Suite) -> list[str]:
+    """The named metrics the suite's scorers count under as well (their ``metric:``), in the order written."""
+    return list(dict.fromkeys(spec.metric for spec in _all_scorers(suite) if spec.metric))
 
 
 def metric_names(suite: Suite) -> list[str]:
-    """Every metric a threshold may name for this suite."""
-    names = [*RUN_METRICS, *(f"{name}.{m}" for name in scorer_names(suite) for m in SCORER_METRICS)]
+    """Every metric a threshold may name for this suite: a scorer's and a named metric's figures alike."""
+    pooled = [*scorer_names(suite), *named_metrics(suite)]
+    names = [*RUN_METRICS, *(f"{name}.{m}" for name in pooled for m in SCORER_METRICS)]
     return [*names, *suite.derived_metrics]
 

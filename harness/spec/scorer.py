@@ -35,9 +35,11 @@ class ScorerSpec(Strict):
     """One scorer as the suite names it: ``label`` or ``{type: label, labels: [...], threshold: 0.5}``.
 
     Keys other than type/name/threshold/weight/not are the scorer's own arguments; they are
-    checked against the scorer's signature at load. ``name`` is the metric the scores are
-    reported (and thresholded) under; ``not: true`` negates the scorer; ``weight`` is its
-    share of the trial's weighted score (0: reported, never decides the verdict).
+    checked against the scorer's signature at load. ``name`` is what its scores are reported (and
+    thresholded) under, its type by default; ``metric`` is a named metric its scores count under as well,
+    pooled with those of every other scorer that names it (see harness.scorers.names); ``not: true``
+    negates the scorer; ``weight`` is its share of the trial's weighted score (0: reported, never decides
+    the verdict).
 
     A group, ``{any: [scorer, ...]}`` or ``{all: [...]}``, is one scorer made of its members (full scorer specs,
     groups too): its type is ``any`` or ``all`` and it takes no arguments (see harness.scorers.groups).
@@ -46,9 +48,11 @@ class ScorerSpec(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type: str
+    # Its name as the suite wrote it (`name:`), else its type; the loader numbers a type used twice in a trial
+    # (contains, contains_2: see harness.scorers.names). A scorer whose own argument is called `name`, as
+    # tool_call's is (the tool), is named after it.
     name: str = ""
-    # The metric its scores are reported and thresholded under, when not its name (a scorer whose own argument
-    # is called `name`, as tool_call's is, takes its name from there, and this names its metric).
+    # A named metric its scores count under as well as under its name, pooled with other scorers' (`metric: m`).
     metric: str = ""
     # The name: as the suite wrote it (set from name; not read from the suite as such).
     written_name: str | None = Field(default=None, exclude=True)
@@ -84,8 +88,8 @@ class ScorerSpec(Strict):
     # pydantic may run a recursive model's after-validators twice on one instance: these must not mind.
     @model_validator(mode="after")
     def _default_name(self) -> ScorerSpec:
-        if self.metric or not self.name:
-            object.__setattr__(self, "name", self.metric or self.name or self.type)
+        if not self.name:
+            object.__setattr__(self, "name", self.type)
         return self
 
     @model_validator(mode="after")

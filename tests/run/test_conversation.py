@@ -93,7 +93,9 @@ def test_a_tool_loop_and_a_later_turn_are_run_recorded_scored_and_cached(tmp_pat
         scores = {s["name"]: s for s in row["scores"]}
         assert scores["get_order"]["passed"] and scores["contains"]["passed"]  # turn 0 said "shipped"
         assert scores["friday"]["passed"]  # the final answer
-        assert not scores["every_turn"]["passed"] and "turn 0: found" in scores["every_turn"]["explanation"]
+        every_turn = scores["contains_2"]  # the second contains: numbered, and counted under its metric too
+        assert every_turn["metric"] == "every_turn" and "metric" not in scores["contains"]
+        assert not every_turn["passed"] and "turn 0: found" in every_turn["explanation"]
         assert scores["tool_args_valid"]["passed"]
         assert row["response"]["prompt_tokens"] > 0 and row["response"]["completion_tokens"] > 0  # summed
 
@@ -187,7 +189,8 @@ def test_tools_with_nothing_to_answer_them_are_recorded_and_scored_without_a_loo
         assert server.count == 1 and server.requests[0]["tool_choice"] == "required"
     scores = {s["name"]: s for s in rows(tmp_path / "run")[0]["scores"]}
     assert scores["lookup"]["passed"]
-    assert not scores["all_about_b7"]["passed"] and not scores["tool_args_valid"]["passed"]
+    assert scores["lookup_2"]["metric"] == "all_about_b7"  # a second check of one tool is numbered
+    assert not scores["lookup_2"]["passed"] and not scores["tool_args_valid"]["passed"]
     assert "'q' is a required property" in scores["tool_args_valid"]["explanation"]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.records import TRANSFORM_FAILED, BaselineComparison, TrialResult
+from harness.records import TRANSFORM_FAILED, BaselineComparison, Score, TrialResult
 from harness.results import RESULTS_FILE, Stored
 
 
@@ -184,7 +184,7 @@ def _cell(r: TrialResult, strings: dict[str, int], clip: int | None,
     error = r.response.error or (f"{TRANSFORM_FAILED}: {r.transform_error}" if r.transform_error is not None else None)
     cell = {
         "s": _status(r.response.error, r.passed), "o": text if clip is None else text[:clip], "e": error,
-        "sc": [[s.name, round(s.value, 4), s.passed, s.explanation, s.weight] for s in r.scores],
+        "sc": [[_score_label(s), round(s.value, 4), s.passed, s.explanation, s.weight] for s in r.scores],
         "w": [round(r.score, 4), r.threshold] if r.threshold is not None and r.score is not None else None,
         "l": r.response.latency_ms, "t": [r.response.prompt_tokens, r.response.completion_tokens],
         "$": r.response.cost_usd, "k": r.response.cached,
@@ -199,6 +199,11 @@ def _cell(r: TrialResult, strings: dict[str, int], clip: int | None,
         if clip is not None and len(raw) > clip:
             cell["rc"] = len(raw)
     return cell
+
+
+def _score_label(score: Score) -> str:
+    """A score's name as a case's detail shows it, with the named metric it also counts under."""
+    return score.name if score.metric is None else f"{score.name} (metric {score.metric})"
 
 
 def embed_json(data: Any) -> str:
