@@ -79,9 +79,7 @@ def import_config(path: Path) -> Imported:
     for name in sorted(set(data) - set(QUIET_KEYS)):
         reason = LEFT_OUT_KEYS.get(name, "not a promptfoo setting harness has")
         suite[ctx.left_out(f"config {name}", {name: data[name]}, reason)] = None
-    if scorers and any(isinstance(c, dict) and c.get("scorers") for c in cases):
-        ctx.need("case_scorers_add")
-    return Imported(path, "promptfoo", suite, ctx.tally, ctx.needs)
+    return Imported(path, "promptfoo", suite, ctx.tally)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Any]:
@@ -208,7 +206,6 @@ def _transform(transform: Any, ctx: Context) -> dict[Any, Any]:
     translated = transform_of(transform)
     if translated is None:
         return {ctx.left_out("transform", {"transform": transform}, "JavaScript that is not simple"): None}
-    ctx.need("transform")
     return {"transform": translated}
 
 
@@ -262,8 +259,6 @@ def _cases(tests: list[Test], default: Test, ctx: Context) -> tuple[list[Any], l
             if n == 0:
                 case.update({note: None for note in notes})
             cases.append(case)
-            ctx.needs.update(counting.needs if counting is not ctx else {})
-            ctx.needs.update(defaults_counting.needs if defaults_counting is not ctx else {})
     return scorers, cases
 
 
@@ -323,8 +318,6 @@ def _named(scorers: list[Any], taken: set[str], ctx: Context) -> list[Any]:
         if not isinstance(scorer, dict):
             continue
         if "metric" in scorer:
-            if scorer["metric"] in taken:
-                ctx.need("shared_metric")
             taken.add(scorer["metric"])
             continue
         base = scorer.get("name", "tool_call") if scorer.get("type") == "tool_call" else scorer.get("type", "group")
@@ -333,7 +326,6 @@ def _named(scorers: list[Any], taken: set[str], ctx: Context) -> list[Any]:
             continue
         if scorer.get("type") == "tool_call":
             scorer.setdefault("metric", name)
-            ctx.need("metric")
         else:
             scorer["name"] = name
     return scorers

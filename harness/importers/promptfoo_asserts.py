@@ -107,11 +107,9 @@ def _tool_call(expression: Any, value: Any, ctx: Context) -> Mapped | None:
         return None
     expression = expression.strip().rstrip(";").strip()
     if _TOOL_NAME.match(expression):
-        ctx.need("tool_call")
         return Mapped({"type": "tool_call", "name": str(value)})
     found = _TOOL_ARG.match(expression)
     if found:
-        ctx.need("tool_call")
         return Mapped({"type": "tool_call", "args": {found.group(1): value}})
     return None
 
@@ -136,7 +134,6 @@ def _common(assertion: dict[str, Any], scorer: dict[str, Any], ctx: Context) -> 
         scorer["weight"] = assertion["weight"]
     if isinstance(assertion.get("metric"), str):
         scorer["metric"] = assertion["metric"]
-        ctx.need("metric")
     provider = assertion.get("provider")
     provider = provider.get("id") if isinstance(provider, dict) else provider
     if isinstance(provider, str) and scorer["type"] in (*JUDGES, "similarity"):
@@ -146,7 +143,6 @@ def _common(assertion: dict[str, Any], scorer: dict[str, Any], ctx: Context) -> 
         if transform is None:
             raise Untranslatable(f"{assertion['type']} (transform)", "its transform is JavaScript that is not simple")
         scorer["transform"] = transform
-        ctx.need("transform")
     if assertion.get("rubricPrompt") is not None and scorer["type"] in JUDGES:
         scorer[Comment(("promptfoo's rubricPrompt is not carried over: the harness judge prompt is used",))] = None
 
@@ -168,7 +164,6 @@ def _text(value: Any, kind: str) -> str:
 
 def _equals(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     if isinstance(value, dict | list):
-        ctx.need("python")
         return Mapped({"type": "python", "expr": f"json == {value!r}"})
     return Mapped({"type": "equals", "value": _text(value, assertion["type"])})
 
@@ -184,12 +179,10 @@ def _contains_many(assertion: dict[str, Any], value: Any, ctx: Context) -> Mappe
     if not isinstance(values, list) or not values:
         raise Untranslatable(assertion["type"], "its value is not a list")
     name = "contains_any" if base.endswith("any") else "contains_all"
-    ctx.need(name)
     return Mapped({"type": name, "values": [_text(v, base) for v in values], "ignore_case": base.startswith("i")})
 
 
 def _starts_with(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    ctx.need("starts_with")
     return Mapped({"type": "starts_with", "value": _text(value, assertion["type"])})
 
 
@@ -213,12 +206,10 @@ def _json(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
         scorer["schema"] = value
     if assertion["type"].removeprefix("not-") == "contains-json":  # JSON anywhere in the output: from { or [ on
         scorer["transform"] = {"regex": r"(?s)([\[{].*[\]}])"}
-        ctx.need("transform")
     return Mapped(scorer)
 
 
 def _tools(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    ctx.need("tool_args_valid")
     return Mapped({"type": "tool_args_valid"})
 
 
@@ -230,7 +221,6 @@ def _javascript(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     found = javascript(value)
     if found.expr is None:
         raise Untranslatable("javascript (not simple)", found.reason)
-    ctx.need("python")
     return Mapped({"type": "python", "expr": found.expr, **_threshold(assertion)})
 
 
@@ -242,7 +232,6 @@ def _python(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
         code = code.replace(written, "vars")
     if "context" in code:
         raise Untranslatable("python (uses context)", "it reads promptfoo's context beyond its vars")
-    ctx.need("python")
     return Mapped({"type": "python", "expr": code, **_threshold(assertion)})
 
 
@@ -283,7 +272,6 @@ def _faithfulness(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped
 
 
 def _levenshtein(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    ctx.need("levenshtein")
     distance = assertion.get("threshold", 5)
     return Mapped({"type": "levenshtein", "value": _text(value, "levenshtein"), "max_distance": distance})
 
@@ -321,14 +309,11 @@ def _group(assertion: dict[str, Any], ctx: Context, render: Callable[[Any], Any]
     if not mapped or any(isinstance(m, Comment) or m.expected is not NO_EXPECTED for m in mapped):
         return _group_left_out(assertion, ctx, scratch, "a member could not be translated")
     ctx.tally.add(scratch.tally)
-    ctx.needs.update(scratch.needs)
     group: dict[str, Any] = {"all": [m.scorer for m in mapped if isinstance(m, Mapped)], **threshold}
     if "weight" in assertion and assertion["weight"] != 1:
         group["weight"] = assertion["weight"]
     if isinstance(assertion.get("metric"), str):
         group["metric"] = assertion["metric"]
-        ctx.need("metric")
-    ctx.need("groups")
     return Mapped(group)
 
 

@@ -82,14 +82,11 @@ def test_a_missing_config_and_an_unknown_tool(tmp_path, capsys):
     assert "'inspect' is not one of 'promptfoo', 'openai-evals'" in capsys.readouterr().err
 
 
-def test_a_suite_that_needs_features_still_coming_says_so(put, capsys):
+def test_the_written_suite_says_where_it_came_from_and_is_always_validated(put, capsys):
     config = put("promptfooconfig.yaml", "prompts: [a]\ntests: [{assert: [{type: contains-any, value: [x, y]}]}]\n")
     assert run_cli("import", "promptfoo", config) == 0
     out = " ".join(capsys.readouterr().out.split())
-    from harness.importers import features
-
-    if not features.available("contains_any"):
-        assert "not validated yet: it needs harness features still being added: the contains_any scorer (#17)" in out
+    assert "harness validate: " in out and "ok · 1 cases" in out
     text = config.with_name("promptfooconfig.harness.yaml").read_text()
     assert text.startswith("# harness suite imported from promptfooconfig.yaml by `harness import promptfoo`\n"
                            "# assertions translated: 1 of 1;")

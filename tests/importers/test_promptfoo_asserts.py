@@ -39,12 +39,34 @@ def one_scorer(put, assertion: str):
     ("{type: g-eval, value: Coherent}", {"type": "rubric", "rubric": "Coherent", "scale": [1, 10], "threshold": 0.7}),
     ("{type: latency, threshold: 1500}", {"type": "latency", "max_ms": 1500}),
     ("{type: cost, threshold: 0.002}", {"type": "cost", "max_usd": 0.002}),
+    ("{type: contains-any, value: [Paris, paris]}",
+     {"type": "contains_any", "values": ["Paris", "paris"], "ignore_case": False}),
+    ("{type: icontains-all, value: 'paris, france'}",
+     {"type": "contains_all", "values": ["paris", "france"], "ignore_case": True}),
+    ("{type: starts-with, value: Paris}", {"type": "starts_with", "value": "Paris"}),
+    ("{type: levenshtein, value: Paris, threshold: 2}",
+     {"type": "levenshtein", "value": "Paris", "max_distance": 2}),
+    ("{type: contains-json}", {"type": "json", "transform": {"regex": r"(?s)([\[{].*[\]}])"}}),
+    ("{type: is-valid-openai-tools-call}", {"type": "tool_args_valid"}),
+    ("{type: javascript, value: output.length < 100}", {"type": "python", "expr": "(len(output) < 100)"}),
+    ("{type: python, value: \"len(output.split()) < context['vars']['question'].count(' ') + 20\"}",
+     {"type": "python", "expr": "len(output.split()) < vars['question'].count(' ') + 20"}),
+    ("{type: equals, value: {city: Paris}}", {"type": "python", "expr": "json == {'city': 'Paris'}"}),
+    ("{type: javascript, value: \"JSON.parse(output[0].function.arguments).city === 'Paris'\"}",
+     {"type": "tool_call", "args": {"city": "Paris"}}),
+    ("{type: contains, value: Paris, metric: accuracy}",
+     {"type": "contains", "value": "Paris", "ignore_case": False, "metric": "accuracy"}),
+    ("{type: contains, value: paris, transform: output.toLowerCase()}",
+     {"type": "contains", "value": "paris", "ignore_case": False, "transform": "lower"}),
+    ("{type: assert-set, threshold: 0.5, assert: [{type: contains, value: Paris}, {type: latency, threshold: 900}]}",
+     {"all": [{"type": "contains", "value": "Paris", "ignore_case": False}, {"type": "latency", "max_ms": 900}],
+      "threshold": 0.5}),
 ])
-def test_types_harness_has_today(put, tmp_path, assertion, scorer):
+def test_types_harness_has(put, tmp_path, assertion, scorer):
     result, suite, case = one_scorer(put, assertion)
     assert case["scorers"] == [scorer]
-    assert sum(result.tally.translated.values()) == sum(result.tally.total.values()) == 1
-    assert validated(result, tmp_path / "suite.yaml")  # only features this harness has: it must validate
+    assert not result.tally.untranslated and sum(result.tally.translated.values()) >= 1
+    assert validated(result, tmp_path / "suite.yaml")
 
 
 @pytest.mark.parametrize(("assertion", "scorer", "expected"), [
@@ -63,37 +85,6 @@ def test_reference_scorers_take_the_value_as_expected(put, tmp_path, assertion, 
     assert case["scorers"] == [scorer]
     assert case["expected"] == expected
     assert validated(result, tmp_path / "suite.yaml")
-
-
-@pytest.mark.parametrize(("assertion", "scorer", "feature"), [
-    ("{type: contains-any, value: [Paris, paris]}",
-     {"type": "contains_any", "values": ["Paris", "paris"], "ignore_case": False}, "contains_any"),
-    ("{type: icontains-all, value: 'paris, france'}",
-     {"type": "contains_all", "values": ["paris", "france"], "ignore_case": True}, "contains_all"),
-    ("{type: starts-with, value: Paris}", {"type": "starts_with", "value": "Paris"}, "starts_with"),
-    ("{type: levenshtein, value: Paris, threshold: 2}",
-     {"type": "levenshtein", "value": "Paris", "max_distance": 2}, "levenshtein"),
-    ("{type: contains-json}", {"type": "json", "transform": {"regex": r"(?s)([\[{].*[\]}])"}}, "transform"),
-    ("{type: is-valid-openai-tools-call}", {"type": "tool_args_valid"}, "tool_args_valid"),
-    ("{type: javascript, value: output.length < 100}", {"type": "python", "expr": "(len(output) < 100)"}, "python"),
-    ("{type: python, value: \"len(output.split()) < context['vars']['question'].count(' ') + 20\"}",
-     {"type": "python", "expr": "len(output.split()) < vars['question'].count(' ') + 20"}, "python"),
-    ("{type: equals, value: {city: Paris}}", {"type": "python", "expr": "json == {'city': 'Paris'}"}, "python"),
-    ("{type: javascript, value: \"JSON.parse(output[0].function.arguments).city === 'Paris'\"}",
-     {"type": "tool_call", "args": {"city": "Paris"}}, "tool_call"),
-    ("{type: contains, value: Paris, metric: accuracy}",
-     {"type": "contains", "value": "Paris", "ignore_case": False, "metric": "accuracy"}, "metric"),
-    ("{type: contains, value: paris, transform: output.toLowerCase()}",
-     {"type": "contains", "value": "paris", "ignore_case": False, "transform": "lower"}, "transform"),
-    ("{type: assert-set, threshold: 0.5, assert: [{type: contains, value: Paris}, {type: latency, threshold: 900}]}",
-     {"all": [{"type": "contains", "value": "Paris", "ignore_case": False}, {"type": "latency", "max_ms": 900}],
-      "threshold": 0.5}, "groups"),
-])
-def test_types_written_in_the_syntax_harness_is_gaining(put, tmp_path, assertion, scorer, feature):
-    result, suite, case = one_scorer(put, assertion)
-    assert case["scorers"] == [scorer]
-    assert feature in result.needs
-    validated(result, tmp_path / "suite.yaml")  # validated as soon as this harness has the feature
 
 
 def test_checks_of_the_tool_calls_are_tool_call_scorers(put, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import yaml
 
 from harness import yamlfile
-from harness.importers import features
 from harness.importers.common import Comment
 from harness.importers.yamlout import dump
 
@@ -33,11 +32,3 @@ def test_comments_stand_where_they_were_put_and_the_rest_reads_back_unchanged():
         {"id": "c2", "vars": {"q": "no"}, "scorers": [{"type": "equals", "value": "on"}]}]}
     assert yaml.safe_load(text) == read
 
-
-def test_features_harness_does_not_have_yet_are_named_in_order():
-    assert features.missing(["no-such-feature"]) == ["no-such-feature"]
-    assert features.available("messages")  # prompts as chat messages are in
-    waiting = features.missing(["python", "messages", "metric"])
-    assert "messages" not in waiting
-    assert waiting == [n for n in ("python", "metric") if not features.available(n)]
-    assert features.waiting([]) is None
