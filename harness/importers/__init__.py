@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.files import write_atomically
+from harness.files import read_text, write_atomically
 from harness.importers import openai_evals, promptfoo, yamlout
 from harness.importers.common import Imported
 
@@ -52,9 +52,23 @@ def write(imported: Imported, out: Path, *, force: bool = False) -> Path:
     if not out.parent.is_dir():
         raise HarnessError(f"no folder {out.parent} to write {out.name} in")
     companions = {out.parent / name: text for name, text in imported.files.items()}
+    companions.update(_copies(imported, out.parent))
     for path in companions:
         if path.exists() and not force:
             raise HarnessError(f"{path} exists already (the suite names it)", hint="pass --force to replace it")
     for path, text in companions.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, text)
     return write_atomically(out, render(imported))
+
+
+def _copies(imported: Imported, folder: Path) -> dict[Path, str]:
+    """The files to copy beside the suite, with their text: not those that are there already (the suite written in
+    the config's own folder names the originals)."""
+    found = {}
+    for name, source in imported.copies.items():
+        target = folder / name
+        text = read_text(source)
+        if target.resolve() != source.resolve() and not (target.is_file() and read_text(target) == text):
+            found[target] = text
+    return found

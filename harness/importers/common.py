@@ -72,8 +72,10 @@ class Imported:
     tool: str
     suite: dict[str, Any]
     tally: Tally
-    # Files written beside the suite, which it names (a few-shot examples file): name -> text.
+    # Files written beside the suite, which it names (a few-shot examples file, a checks file): name -> text.
     files: dict[str, str] = field(default_factory=dict)
+    # Files the suite names that are copied beside it (a check file of the config's folder): name -> the original.
+    copies: dict[str, Path] = field(default_factory=dict)
 
     @property
     def prompts(self) -> int:
@@ -102,6 +104,14 @@ def literal_text(text: str) -> str:
     return text
 
 
+class Untranslatable(Exception):
+    """Something of the config harness cannot express: ``kind`` is what it is counted as, the message says why."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+
+
 @dataclass
 class Context:
     """What one import is working with: the config (its file and YAML node tree, for lines), the files it names, and
@@ -112,10 +122,11 @@ class Context:
     sources: Any
     tally: Tally = field(default_factory=Tally)
     defaults: dict[str, Any] = field(default_factory=dict)  # importer-wide settings (a default embedding model)
+    checks: Any = None  # the Python checks file written beside the suite (promptfoo_python.ChecksFile), if any
 
     def scratch(self) -> Context:
         """A context for the same config whose tally starts empty (to count something once only)."""
-        return Context(self.file, self.root, self.sources, defaults=self.defaults)
+        return Context(self.file, self.root, self.sources, defaults=self.defaults, checks=self.checks)
 
     def line(self, *loc: Any) -> int | None:
         return line_of(self.root, loc)

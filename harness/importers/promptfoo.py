@@ -27,6 +27,7 @@ from harness.importers.common import Comment, Context, Imported, unique
 from harness.importers.promptfoo_asserts import JUDGES, NO_EXPECTED, Mapped, translate
 from harness.importers.promptfoo_prompts import prompts as read_prompts
 from harness.importers.promptfoo_providers import model_name, providers, transform_of
+from harness.importers.promptfoo_python import ChecksFile
 from harness.importers.promptfoo_suite import derived_metrics, request_settings, suite_name
 from harness.importers.promptfoo_tests import Test, expand, load, test_of
 from harness.importers.sources import Sources, is_reference
@@ -47,7 +48,7 @@ def import_config(path: Path) -> Imported:
     """The promptfoo config at ``path`` as a harness suite; HarnessError when it is not one or names missing files."""
     path = Path(path)
     data, root = _read(path)
-    ctx = Context(path, root, Sources(path))
+    ctx = Context(path, root, Sources(path), checks=ChecksFile.named_after(suite_name(path, data), path))
     data = _resolve_templates(data, data.get("assertionTemplates") or {})
     if "redteam" in data and not data.get("tests"):
         raise HarnessError("nothing to import: promptfoo's red teaming generates this config's tests", file=path,
@@ -79,7 +80,8 @@ def import_config(path: Path) -> Imported:
     for name in sorted(set(data) - set(QUIET_KEYS)):
         reason = LEFT_OUT_KEYS.get(name, "not a promptfoo setting harness has")
         suite[ctx.left_out(f"config {name}", {name: data[name]}, reason)] = None
-    return Imported(path, "promptfoo", suite, ctx.tally)
+    files = {ctx.checks.name: ctx.checks.text()} if ctx.checks.functions else {}
+    return Imported(path, "promptfoo", suite, ctx.tally, files=files, copies=ctx.checks.copies)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Any]:

@@ -16,9 +16,10 @@ from typing import Any
 
 import regex
 
-from harness.importers.common import Comment, Context
+from harness.importers.common import Comment, Context, Untranslatable
 from harness.importers.javascript import translate as javascript
 from harness.importers.promptfoo_providers import model_name, transform_of
+from harness.importers.promptfoo_python import translate as python_check
 from harness.importers.sources import is_reference
 
 NO_EXPECTED = object()
@@ -47,12 +48,6 @@ _CALL = r"output(?:\[0\](?:\.function|\.functionCall)?|\.function|\.functionCall
 _TOOL_NAME = re.compile(rf"^{_CALL}\.name$")
 _TOOL_ARG = re.compile(rf"^(?:JSON\.parse\({_CALL}\.arguments\)|{_CALL}\.args)\.(\w+)$")
 _JS_EQUALS = re.compile(r"^\s*(?:return\s+)?(\S+?)\s*===?\s*(['\"])([^'\"\\]*)\2\s*;?\s*$")
-
-
-class Untranslatable(Exception):
-    def __init__(self, kind: str, reason: str):
-        super().__init__(reason)
-        self.kind = kind
 
 
 @dataclass
@@ -117,6 +112,8 @@ def _tool_call(expression: Any, value: Any, ctx: Context) -> Mapped | None:
 def _value(assertion: dict[str, Any], kind: str, ctx: Context, render: Callable[[Any], Any]) -> Any:
     value = assertion.get("value")
     if is_reference(value):
+        if kind.removeprefix("not-") == "python":
+            return value  # a check file: harness.importers.promptfoo_python loads it
         if value.rpartition(":")[0].endswith((".js", ".ts", ".mjs", ".cjs", ".py")) or value.endswith(
                 (".js", ".ts", ".mjs", ".cjs", ".py")):
             raise Untranslatable(f"{kind.removeprefix('not-')} (file)", "its value is code in a file, run by promptfoo")
@@ -225,14 +222,7 @@ def _javascript(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
 
 
 def _python(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    code = _text(value, "python").strip()
-    if "\n" in code or code.startswith("return ") or " return " in code:
-        raise Untranslatable("python (function body)", "harness's python scorer takes one expression")
-    for written in ("context['vars']", 'context["vars"]', "context.get('vars')", 'context.get("vars")'):
-        code = code.replace(written, "vars")
-    if "context" in code:
-        raise Untranslatable("python (uses context)", "it reads promptfoo's context beyond its vars")
-    return Mapped({"type": "python", "expr": code, **_threshold(assertion)})
+    return Mapped(python_check(assertion, value, ctx))
 
 
 def _similar(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:

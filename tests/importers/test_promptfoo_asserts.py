@@ -115,8 +115,6 @@ def test_weight_and_threshold_are_kept(put):
     ("{type: moderation}", "moderation"),
     ("{type: javascript, value: 'if (output) { return 1 } return 0'}", "javascript (not simple)"),
     ("{type: javascript, value: file://checks.js}", "javascript (file)"),
-    ("{type: python, value: file://checks.py}", "python (file)"),
-    ("{type: python, value: \"x = len(output)\\nreturn x > 3\"}", "python (function body)"),
     ("{type: select-best, value: the shortest}", "select-best"),
     ("{type: trace-span-count, value: {pattern: '*'}}", "trace-span-count"),
     ("{type: min-length, value: 5}", "min-length (not a promptfoo type)"),
