@@ -314,21 +314,21 @@ def _one_expected(mapped: list[Any], expected: Any, ctx: Context) -> tuple[list[
 
 
 def _named(scorers: list[Any], taken: set[str], ctx: Context) -> list[Any]:
-    """Scorers named apart (a second ``contains`` is reported as ``contains-2``). tool_call's own ``name`` is the
-    tool's, so a second one is told apart by its metric; scorers promptfoo puts under one metric stay together."""
+    """Scorers named apart (a second ``contains`` is reported as ``contains-2``), those under a promptfoo metric too:
+    a ``metric:`` that several share aggregates them. tool_call's own ``name`` is the tool's, so a second one is
+    told apart by its metric."""
     for scorer in scorers:
         if not isinstance(scorer, dict):
             continue
-        if "metric" in scorer:
-            taken.add(scorer["metric"])
-            continue
-        base = scorer.get("name", "tool_call") if scorer.get("type") == "tool_call" else scorer.get("type", "group")
-        name = unique(base, taken)
-        if name == base:
-            continue
         if scorer.get("type") == "tool_call":
-            scorer.setdefault("metric", name)
-        else:
+            if "metric" not in scorer:
+                name = unique(scorer.get("name", "tool_call"), taken)
+                if name != scorer.get("name", "tool_call"):
+                    scorer["metric"] = name
+            continue
+        base = scorer.get("name") or scorer.get("type", "group")
+        name = unique(base, taken)
+        if name != base:
             scorer["name"] = name
     return scorers
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.importers.promptfoo_asserts import JSON_OBJECT
+from harness.records import Response, ToolCall
+from harness.testing import score_output
 from tests.importers.conftest import imported, validated
+
+TOOLS_VALID = {"name": "tool_args_valid", "all": [{"type": "tool_call"}, {"type": "tool_args_valid"}]}
 
 CONFIG = """
 prompts: ['Answer: {{ question }}']
@@ -43,11 +48,32 @@ def one_scorer(put, assertion: str):
      {"type": "contains_any", "values": ["Paris", "paris"], "ignore_case": False}),
     ("{type: icontains-all, value: 'paris, france'}",
      {"type": "contains_all", "values": ["paris", "france"], "ignore_case": True}),
-    ("{type: starts-with, value: Paris}", {"type": "starts_with", "value": "Paris"}),
+    ("{type: starts-with, value: Paris}", {"type": "starts_with", "value": "Paris", "strip": False}),
     ("{type: levenshtein, value: Paris, threshold: 2}",
-     {"type": "levenshtein", "value": "Paris", "max_distance": 2}),
-    ("{type: contains-json}", {"type": "json", "transform": {"regex": r"(?s)([\[{].*[\]}])"}}),
-    ("{type: is-valid-openai-tools-call}", {"type": "tool_args_valid"}),
+     {"type": "levenshtein", "value": "Paris", "max_distance": 2, "strip": False}),
+    ("{type: contains-json}", {"type": "json", "transform": {"regex": JSON_OBJECT}}),
+    ("{type: contains-json, value: {required: [city]}}",
+     {"type": "json", "schema": {"required": ["city"]}, "transform": {"regex": JSON_OBJECT}}),
+    ("{type: is-json, value: 'required: [city]'}", {"type": "json", "schema": {"required": ["city"]}}),  # YAML text
+    ("{type: is-valid-openai-tools-call}", TOOLS_VALID),
+    ("{type: is-valid-function-call}", TOOLS_VALID),
+    ("{type: finish-reason, value: Stop}",
+     {"type": "python", "name": "finish_reason", "expr": "(response.finish_reason or '').lower() == 'stop'"}),
+    ("{type: icontains-any, value: [paris, lyon]}",
+     {"type": "contains_any", "values": ["paris", "lyon"], "ignore_case": True}),
+    ("{type: javascript, value: 'output.length / 100', threshold: 0.5}",
+     {"type": "python", "expr": "min(max((len(output) / 100), 0), 1)", "threshold": 0.5}),
+    ("{type: javascript, value: 'output.length - 5'}",
+     {"type": "python", "expr": "(lambda score: {'score': min(max(score, 0), 1), 'passed': score > 0})"
+                                "((len(output) - 5))"}),
+    ("{type: javascript, value: \"JSON.parse(output.arguments).city === 'Paris'\"}",
+     {"type": "tool_call", "args": {"city": "Paris"}}),
+    ("{type: similar, value: Paris, transform: 'JSON.parse(output[0].function.arguments).city'}",
+     {"type": "similarity", "model": "openai/text-embedding-3-large", "threshold": 0.75,
+      "transform": {"python": "response.tool_calls[0].arguments['city']"}}),
+    ("{type: icontains, value: lookup, transform: 'output[0].functionCall.name'}",
+     {"type": "contains", "value": "lookup", "ignore_case": True,
+      "transform": {"python": "response.tool_calls[0].name"}}),
     ("{type: javascript, value: output.length < 100}", {"type": "python", "expr": "(len(output) < 100)"}),
     ("{type: python, value: \"len(output.split()) < context['vars']['question'].count(' ') + 20\"}",
      {"type": "python", "expr": "len(output.split()) < vars['question'].count(' ') + 20"}),
@@ -152,3 +178,85 @@ def test_a_second_reference_in_one_case_is_left_out(put):
     assert case["expected"] == "Paris"
     assert [s["type"] for s in case["scorers"]] == ["similarity"]
     assert result.tally.untranslated == {"factuality (a second reference in one case)": 1}
+
+
+@pytest.mark.parametrize(("assertion", "scorer"), [
+    # promptfoo's not-X(threshold t) passes when the score is under t: harness's not passes at 1 - score >= 1 - t.
+    ("{type: not-similar, value: Paris, threshold: 0.8}",
+     {"type": "similarity", "model": "openai/text-embedding-3-large", "threshold": 0.2, "not": True}),
+    ("{type: not-rouge-n, value: Paris}", {"type": "rouge1", "threshold": 0.25, "not": True}),
+    ("{type: not-g-eval, value: Rude}", {"type": "rubric", "rubric": "Rude", "scale": [1, 10], "threshold": 0.3,
+                                         "not": True}),
+    ("{type: not-llm-rubric, value: Rude, threshold: 0.6}",
+     {"type": "rubric", "rubric": "Rude", "threshold": 0.4, "not": True}),
+    ("{type: not-contains-any, value: [sorry, cannot]}",
+     {"type": "contains_any", "values": ["sorry", "cannot"], "ignore_case": False, "not": True}),
+    ("{type: not-icontains-all, value: [a, b]}",
+     {"type": "contains_all", "values": ["a", "b"], "ignore_case": True, "not": True}),
+    ("{type: not-starts-with, value: Sorry}", {"type": "starts_with", "value": "Sorry", "strip": False, "not": True}),
+    ("{type: not-regex, value: '\\d+'}", {"type": "regex", "pattern": "\\d+", "not": True}),
+    ("{type: not-is-json}", {"type": "json", "not": True}),
+    ("{type: not-contains-json}", {"type": "json", "transform": {"regex": JSON_OBJECT}, "not": True}),
+    ("{type: not-levenshtein, value: Paris}",
+     {"type": "levenshtein", "value": "Paris", "max_distance": 5, "strip": False, "not": True}),
+    ("{type: not-is-valid-openai-tools-call}", {**TOOLS_VALID, "not": True}),
+    ("{type: not-finish-reason, value: length}",
+     {"type": "python", "name": "finish_reason", "expr": "(response.finish_reason or '').lower() == 'length'",
+      "not": True}),
+    ("{type: not-javascript, value: 'output.length > 3'}", {"type": "python", "expr": "(len(output) > 3)",
+                                                             "not": True}),
+    ("{type: not-python, value: \"'sorry' in output\"}", {"type": "python", "expr": "'sorry' in output", "not": True}),
+    ("{type: not-latency, threshold: 100}", {"type": "latency", "max_ms": 100, "not": True}),
+])
+def test_every_translated_type_may_be_negated(put, tmp_path, assertion, scorer):
+    result, suite, case = one_scorer(put, assertion)
+    assert case["scorers"] == [scorer]
+    assert validated(result, tmp_path / "suite.yaml")
+
+
+def scored(assertion: str, put, output: str, response: Response | None = None):
+    """The translated scorer of ``assertion`` run by harness on ``output``."""
+    _, _, case = one_scorer(put, assertion)
+    from harness.spec import Case
+
+    return score_output(case["scorers"][0], output, Case(vars=case["vars"], expected=case.get("expected")),
+                        response=response or Response(text=output))
+
+
+@pytest.mark.parametrize(("assertion", "output", "passed"), [
+    # contains-json: the JSON object in the text, its braces balanced (a brace in its text or after it is no end)
+    ("{type: contains-json, value: {required: [city]}}", 'Sure: {"city": "Oslo", "note": "a } here"} [1]', True),
+    ("{type: contains-json, value: {required: [city]}}", 'Sure: {"town": "Oslo"}', False),
+    ("{type: contains-json}", "no JSON here", False),
+    ("{type: not-contains-json}", "no JSON here", True),
+    # starts-with and levenshtein compare the output as it is, spaces and all
+    ("{type: starts-with, value: Paris}", " Paris", False),
+    ("{type: levenshtein, value: Paris, threshold: 1}", "Paris  ", False),
+    ("{type: levenshtein, value: Paris, threshold: 2}", "Paris  ", True),
+    # a number from JavaScript without a threshold passes above 0
+    ("{type: javascript, value: 'output.length - 5'}", "abc", False),
+    ("{type: javascript, value: 'output.length - 5'}", "abcdefghij", True),
+    ("{type: javascript, value: 'output.length / 10', threshold: 0.5}", "abcdef", True),
+    ("{type: not-javascript, value: 'output.length / 10', threshold: 0.5}", "abcdef", False),
+])
+def test_translated_checks_pass_and_fail_as_in_promptfoo(put, assertion, output, passed):
+    assert scored(assertion, put, output).passed is passed
+
+
+def test_finish_reason_and_tool_calls_are_read_from_the_response(put):
+    stopped = Response(text="Hi", finish_reason="STOP")
+    assert scored("{type: finish-reason, value: stop}", put, "Hi", stopped).passed
+    assert not scored("{type: finish-reason, value: stop}", put, "Hi", Response(text="Hi")).passed
+    assert not scored("{type: finish-reason, value: length}", put, "Hi", stopped).passed
+    assert not scored("{type: is-valid-openai-tools-call}", put, "no calls").passed  # promptfoo fails it too
+    called = Response(text="", tool_calls=[ToolCall(name="lookup", arguments={"city": "Oslo"}, raw='{"city": "Oslo"}',
+                                                    id="c1")])
+    assert scored("{type: icontains, value: oslo, transform: 'JSON.parse(output[0].function.arguments).city'}",
+                  put, "", called).passed
+
+
+def test_a_negated_threshold_passes_under_it_as_promptfoo_does(put):
+    output = "the cat sat quietly"  # against "the cat sat on the mat": ROUGE-1 between 0.25 and 0.75
+    plain = scored("{type: rouge-n, value: the cat sat on the mat}", put, output)
+    assert 0.25 < plain.value < 0.75 and not plain.passed
+    assert scored("{type: not-rouge-n, value: the cat sat on the mat}", put, output).passed
