@@ -29,6 +29,7 @@ from harness.errors import HarnessError  # noqa: E402
 from harness.importers import import_file, write  # noqa: E402
 
 NOT_SIMPLE_JS = ("javascript (not simple)", "javascript (file)")
+FAILS_IN_PROMPTFOO = ("javascript (fails in promptfoo)",)  # no result in promptfoo either: counted, not excused
 
 
 def configs(folder: Path) -> list[Path]:
@@ -83,11 +84,12 @@ def summarise(results: list[dict]) -> dict:
         untranslated.update(r["tally"].untranslated)
     not_simple = sum(untranslated[k] for k in NOT_SIMPLE_JS)
     unknown = sum(n for k, n in untranslated.items() if k.endswith("(not a promptfoo type)"))
+    failing = sum(untranslated[k] for k in FAILS_IN_PROMPTFOO)
     return {
         "configs": len(results), "imported": len(imported),
         "valid": sum(r["valid"] == 0 for r in imported),
         "assertions": sum(total.values()), "translated": sum(translated.values()),
-        "not_simple_javascript": not_simple, "not_promptfoo_types": unknown,
+        "not_simple_javascript": not_simple, "not_promptfoo_types": unknown, "fail_in_promptfoo": failing,
         "by_type": {k: [translated[k], total[k]] for k, _ in total.most_common()},
         "untranslated": dict(untranslated.most_common()),
         "import_errors": dict(Counter(_reason(r["error"]) for r in results if "error" in r).most_common()),
@@ -113,6 +115,8 @@ def report(figures: dict) -> None:
     print(f"  outside JavaScript that is not simple: {share(done, total - hard)}")
     unknown = figures["not_promptfoo_types"]
     print(f"  ... and types promptfoo does not have: {share(done, total - hard - unknown)}")
+    failing = figures["fail_in_promptfoo"]
+    print(f"  ... and JavaScript promptfoo always fails: {share(done, total - hard - unknown - failing)}")
     print("\nby type (translated / total):")
     for kind, (ok, all_) in figures["by_type"].items():
         print(f"  {kind:32} {ok:5} / {all_:<5}")

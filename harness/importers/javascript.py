@@ -38,7 +38,7 @@ from harness.importers.javascript_nodes import (
     template,
     truthy,
 )
-from harness.importers.javascript_tokens import Declined, template_pieces, text_of, tokens
+from harness.importers.javascript_tokens import Declined, FailsInPromptfoo, template_pieces, text_of, tokens
 
 _BINARY = {"||": 1, "&&": 2, "===": 3, "!==": 3, "==": 3, "!=": 3, "<": 4, ">": 4, "<=": 4, ">=": 4,
            "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
@@ -54,6 +54,7 @@ class Translation:
     expr: str | None
     kind: str = ""
     reason: str = ""
+    fails_in_promptfoo: bool = False  # declined because promptfoo could never pass it either
 
 
 def translate(source: str, *, value: bool = False) -> Translation:
@@ -61,9 +62,10 @@ def translate(source: str, *, value: bool = False) -> Translation:
     try:
         node = _Parser(tokens(source), body="\n" in source.rstrip()).program()
     except Declined as exc:
-        return Translation(None, reason=str(exc))
+        return Translation(None, reason=str(exc), fails_in_promptfoo=isinstance(exc, FailsInPromptfoo))
     if not value and node.kind not in (*CHECKS, "num"):
-        return Translation(None, reason=f"it returns {node.kind}, not a truth value, a number or a GradingResult")
+        return Translation(None, reason=f"it returns {node.kind}, not a truth value, a number or a GradingResult",
+                           fails_in_promptfoo=node.kind not in ("any", "json"))  # text, a list: promptfoo fails it
     return Translation(node.code, node.kind)
 
 
@@ -114,10 +116,11 @@ class _Parser(Members):
         if last is None:
             returns = self.accept("return")
             if returns and not (self.body or closing):
-                raise Declined("one line with a return (promptfoo puts its own return before the expression)")
+                raise FailsInPromptfoo("one line starting with return: promptfoo puts its own return before it, a "
+                                       "syntax error there")
             if not returns and (self.body or closing):
-                raise Declined("several lines that never return (promptfoo runs them as a function body, which "
-                               "then returns nothing)")
+                raise FailsInPromptfoo("several lines that never return: promptfoo runs them as a function body, "
+                                       "which returns nothing (write return before the last expression)")
             last = self.expression()
             self.accept(";")
         for condition, value in reversed(branches):

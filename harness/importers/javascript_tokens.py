@@ -24,6 +24,11 @@ class Declined(Exception):
     """This JavaScript is outside the subset translated (the message says what)."""
 
 
+class FailsInPromptfoo(Declined):
+    """This JavaScript cannot give promptfoo a result (it returns nothing, or text): the assertion always fails there,
+    and a translation could only mean something else."""
+
+
 def tokens(source: str) -> list[tuple[str, str]]:
     """(kind, text) for each token: num, str, name, op or regex."""
     found_tokens: list[tuple[str, str]] = []

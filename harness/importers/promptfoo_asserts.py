@@ -243,7 +243,8 @@ def _javascript(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
         return call
     found = javascript(value)
     if found.expr is None:
-        raise Untranslatable("javascript (not simple)", found.reason)
+        kind = "javascript (fails in promptfoo)" if found.fails_in_promptfoo else "javascript (not simple)"
+        raise Untranslatable(kind, found.reason)
     if found.kind != "num":  # True or False, or a GradingResult: promptfoo gives no threshold to either
         return Mapped({"type": "python", "expr": found.expr})
     threshold = _threshold(assertion)

@@ -26,7 +26,7 @@ from harness.importers.common import Context, Untranslatable
 _TRUTH_FUNCTIONS = {"any", "all", "bool", "isinstance", "callable", "hasattr"}
 _TRUTH_METHODS = {"startswith", "endswith", "isdigit", "isalpha", "isalnum", "isupper", "islower", "isspace",
                   "istitle", "isnumeric", "isdecimal", "isidentifier", "isascii"}
-_CONTEXT_VARS = re.compile(r"""context(?:\[\s*(['"])vars\1\s*\]|\.get\(\s*(['"])vars\2\s*\))""")
+_CONTEXT_VARS = re.compile(r"""context(?:\[\s*(['"])vars\1\s*\]|\.get\(\s*(['"])vars\2\s*(?:,\s*\{\s*\}\s*)?\))""")
 _HEADER = '''"""The python assertions of {config}, as checks for harness's python scorer.
 
 Written by `harness import promptfoo`. Each check_N function is one assertion: harness's python scorer calls it

@@ -15,7 +15,7 @@ tests:
     assert:
       - {type: contains, value: Paris}
       - {type: moderation}
-      - {type: javascript, value: 'output.split("x").map(p => p.trim())'}
+      - {type: javascript, value: 'output.substring(1) === "x"'}
   - vars: {question: Capital of Peru?}
     assert: [{type: icontains, value: lima}, {type: moderation}]
 """

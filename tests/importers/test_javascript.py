@@ -104,13 +104,13 @@ def test_math_round_halves_up_as_javascript_does():
     ("output[0].function.name === 'x'", "indexing"),  # the tool calls, not text: see the tool_call mapping
     ("if (output.length > 3) { return true; } return false;", "if"),  # one line: promptfoo puts return before it
     ("// a comment\noutput.length > 3", "never return"),  # several lines: promptfoo returns nothing
-    ("return output.length > 3", "one line with a return"),
+    ("return output.length > 3", "one line starting with return"),
     ("if (output) {\n  output.length;\n}\nreturn true;", "never return"),  # a branch must return
     ("// x\nreturn {pass: 'yes'};", "pass is a str"),
     ("// x\nreturn {pass: true, namedScores: {a: 1}};", "keys"),
     ("`${[1, 2]}`.length > 2", "list:num put in a template literal"),
     ("`a ${`b ${output}`}` === 'x'", "template literal inside a template literal"),
-    ("const lines = output.split('\\n'); return lines.length > 2 ? 'pass' : 'fail';", "one line with a return"),
+    ("const lines = output.split('\\n'); return lines.length > 2 ? 'pass' : 'fail';", "one line starting with return"),
     ("const lines = output.split('\\n');\nreturn lines.length > 2 ? 'pass' : 'fail';", "returns str"),
     ("output.items && output.items.length", "condition"),  # [] is true in JavaScript, false in Python
     ("output == 5", "== between text"),

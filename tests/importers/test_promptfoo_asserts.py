@@ -260,3 +260,16 @@ def test_a_negated_threshold_passes_under_it_as_promptfoo_does(put):
     plain = scored("{type: rouge-n, value: the cat sat on the mat}", put, output)
     assert 0.25 < plain.value < 0.75 and not plain.passed
     assert scored("{type: not-rouge-n, value: the cat sat on the mat}", put, output).passed
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("\"// a comment\\noutput.length > 3\"", "several lines that never return: promptfoo runs them as a function body"),
+    ("'return output.length > 3'", "one line starting with return: promptfoo puts its own return before it"),
+    ("\"const n = output.length;\\nreturn n > 3 ? 'pass' : 'fail';\"", "it returns str"),
+])
+def test_javascript_promptfoo_itself_always_fails_is_told_apart(put, value, reason):
+    result, suite, case = one_scorer(put, f"{{type: javascript, value: {value}}}")
+    assert "scorers" not in case and result.tally.untranslated == {"javascript (fails in promptfoo)": 1}
+    from harness.importers import render
+
+    assert reason in render(result)

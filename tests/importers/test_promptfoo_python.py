@@ -36,6 +36,7 @@ def one_scorer(put, assertion: str):
     ("\"'banana' in output.lower()\"", "'banana' in output.lower()"),
     ("\"context['vars']['color'] in output and len(output) < 50\"", "vars['color'] in output and len(output) < 50"),
     ("'context.get(\"vars\")[\"color\"] not in output'", 'vars["color"] not in output'),
+    ("\"context.get('vars', {}).get('color') != output\"", "vars.get('color') != output"),
     ("\"any(w in output for w in ['a', 'b']) or output.startswith('A')\"",
      "any(w in output for w in ['a', 'b']) or output.startswith('A')"),
     ("|\n          not output.isupper()\n", "not output.isupper()"),  # a YAML block's last line end is no body
