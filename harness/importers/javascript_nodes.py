@@ -67,7 +67,7 @@ def template(pieces: list[str | Node]) -> Node:
     codes = []
     for piece in pieces:
         if isinstance(piece, str):
-            codes.append(repr(piece))
+            codes += [repr(piece)] if piece else []
         elif piece.kind in ("str", "num"):
             codes.append(piece.code if piece.kind == "str" else f"str({piece.code})")
         else:

@@ -273,3 +273,14 @@ def test_javascript_promptfoo_itself_always_fails_is_told_apart(put, value, reas
     from harness.importers import render
 
     assert reason in render(result)
+
+
+def test_assertions_under_one_metric_keep_their_own_names_and_share_it(put, tmp_path):
+    result, _, case = one_scorer(put, "{type: contains, value: Paris, metric: accuracy}\n"
+                                      "      - {type: contains, value: France, metric: accuracy}\n"
+                                      "      - {type: python, value: \"len(output) < 99\", metric: accuracy}")
+    assert case["scorers"] == [
+        {"type": "contains", "value": "Paris", "ignore_case": False, "metric": "accuracy"},
+        {"type": "contains", "value": "France", "ignore_case": False, "metric": "accuracy", "name": "contains-2"},
+        {"type": "python", "expr": "len(output) < 99", "metric": "accuracy"}]
+    assert validated(result, tmp_path / "suite.yaml")  # several scorers under one metric

@@ -109,6 +109,7 @@ def test_tests_from_csv_json_jsonl_yaml_and_globs(put, tmp_path):
     assert cases["planet"]["vars"] == {"question": "Largest planet?"}
     assert [c.get("threshold") for c in suite["cases"]][-1] == 0.5
     assert len(suite["cases"]) == 5 and result.cases == 5
+    assert validated(result, tmp_path / "suite.yaml")  # two scorers under the metric geo: needs a shared metric
 
 
 def test_var_lists_and_var_files_multiply_and_fill_cases(put):

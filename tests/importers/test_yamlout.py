@@ -32,3 +32,10 @@ def test_comments_stand_where_they_were_put_and_the_rest_reads_back_unchanged():
         {"id": "c2", "vars": {"q": "no"}, "scorers": [{"type": "equals", "value": "on"}]}]}
     assert yaml.safe_load(text) == read
 
+
+
+def test_code_with_single_quotes_is_written_in_double_quotes_as_it_is():
+    data = {"expr": "json['city'] == 'Oslo'", "pattern": "it's \\d+", "said": 'say "hi"'}
+    text = dump(data)
+    assert "expr: \"json['city'] == 'Oslo'\"\n" in text  # not 'json[''city''] == ''Oslo'''
+    assert yamlfile.load(text, "suite.yaml")[0] == data
