@@ -66,9 +66,12 @@ def measure(folder: Path, keep: bool) -> dict:
             continue
         path = config.with_name(config.stem + ".bench.harness.yaml")
         before = set(config.parent.iterdir())
-        write(imported, path)
         entry["tally"] = imported.tally
-        entry["valid"], entry["valid_error"] = validate(path)
+        try:
+            write(imported, path)
+            entry["valid"], entry["valid_error"] = validate(path)
+        except HarnessError as exc:  # a file it would write is there already (a run with --keep before)
+            entry["valid"], entry["valid_error"] = 2, f"harness: error: {exc.message}"
         if not keep:
             for written in set(config.parent.iterdir()) - before:
                 written.unlink()
