@@ -90,3 +90,11 @@ def test_the_written_suite_says_where_it_came_from_and_is_always_validated(put, 
     text = config.with_name("promptfooconfig.harness.yaml").read_text()
     assert text.startswith("# harness suite imported from promptfooconfig.yaml by `harness import promptfoo`\n"
                            "# assertions translated: 1 of 1;")
+
+
+def test_a_written_suite_that_does_not_validate_says_why(put, capsys):
+    put("grade.py", "def get_assert(output, context)\n    return True\n")
+    config = put("promptfooconfig.yaml", "prompts: [a]\ntests: [{assert: [{type: python, value: file://grade.py}]}]\n")
+    assert run_cli("import", "promptfoo", config) == 0  # written: the table says what to fix before running it
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"harness validate fails: {config.parent / 'grade.py'}:1: syntax error in plugin: expected ':'" in out
