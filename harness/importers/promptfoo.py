@@ -7,7 +7,9 @@ config -> params); tests -> cases (vars; a list of texts in a var makes one case
 case's vars; defaultTest.assert -> the suite's scorers (a case's own scorers add to them); assert -> scorers
 (weight, threshold, metric kept); test threshold -> case threshold; options.provider -> judge / a scorer's model;
 options.transform and assertion transforms -> transform:; derivedMetrics -> derived_metrics:; assertionTemplates
-($ref) are resolved. Whatever has no harness counterpart stays in the suite as a comment holding the original.
+($ref) are resolved; python assertions that are more than a true-or-false expression become functions of a checks
+file written beside the suite (harness.importers.promptfoo_python). Whatever has no harness counterpart stays in the
+suite as a comment holding the original.
 """
 
 from __future__ import annotations
