@@ -2,19 +2,12 @@
 
     python bench/import_promptfoo.py FOLDER [--keep] [--json FILE]
 
-For every promptfooconfig*.yaml|yml|json under FOLDER: import it, write the suite beside the config (as `harness
-import` does; removed afterwards unless --keep, so FOLDER should be a scratch copy), and run `harness validate` on
-it. Prints configs found, imported, and validated (exit 0), in two
-figures:
-
-- now: `harness validate` on the written suite as it is, with the harness installed here;
-- with SYNTAX-TARGET: suites that use features harness is still gaining (harness.importers.features) are validated
-  with each such construct replaced by a stand-in of the same place (a scorer by a scorer of the same name, an
-  http model by `echo`, a transform or metric dropped), so everything else in them (prompts rendered for every
-  case, models, the vars and expected values scorers need) is still checked.
-
-Then the assertion instances by type, translated / total, the share translated (also without JavaScript that is not
-simple), the untranslated kinds, and why configs were not imported or did not validate.
+For every promptfooconfig*.yaml|yml|json under FOLDER: import it, write the suite (and the files beside it: the
+checks file of its Python assertions, the check files it copies) beside the config as `harness import` does, and
+run `harness validate` on it; what was written is removed afterwards unless --keep, so FOLDER should be a scratch
+copy. Prints configs found, imported, and imported and validated (exit 0); the assertion instances by type,
+translated / total, the share translated (also without JavaScript that is not simple), the untranslated kinds,
+and why configs were not imported or did not validate.
 """
 
 from __future__ import annotations
@@ -28,16 +21,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import cli, plugins  # noqa: E402
+from harness import cli  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.importers import features, import_file, render  # noqa: E402
+from harness.importers import import_file, write  # noqa: E402
 
 NOT_SIMPLE_JS = ("javascript (not simple)", "javascript (file)")
+FAILS_IN_PROMPTFOO = ("javascript (fails in promptfoo)",)  # no result in promptfoo either: counted, not excused
 
 
 def configs(folder: Path) -> list[Path]:
@@ -59,44 +51,6 @@ def validate(path: Path) -> tuple[int, str]:
     return code, message
 
 
-def stand_in(suite: dict) -> dict:
-    """The suite with each construct harness does not have yet replaced by one of the same place that it has: a
-    scorer by a regex scorer of the same name, a second scorer under one metric likewise, an http model by echo."""
-    missing = set(features.missing(features.FEATURES))
-    known = set(plugins.SCORERS.names()) | ({"any", "all"} if "groups" not in missing else set())
-
-    def scorers(specs: list) -> list:
-        found, metrics = [], set()
-        for number, spec in enumerate(specs):
-            if not isinstance(spec, dict):
-                continue
-            spec = {k: v for k, v in spec.items() if not (k == "transform" and k in missing)}
-            group = next((key for key in ("any", "all") if isinstance(spec.get(key), list)), None)
-            if group:
-                spec[group] = scorers(spec[group])
-            shared = spec.get("metric") in metrics and "shared_metric" in missing
-            metrics.add(spec.get("metric"))
-            kind = spec.get("type", group)
-            if shared or kind not in known or kind in missing or "metric" in missing:
-                name = f"{spec.get('metric') or spec.get('name') or spec.get('type') or 'group'}-{number}"
-                spec = {"type": "regex", "pattern": "", "name": name, **{k: spec[k] for k in ("weight",) if k in spec}}
-            found.append(spec)
-        return found
-
-    suite = {k: v for k, v in suite.items() if k not in missing & {"transform", "derived_metrics"}}
-    suite["scorers"] = scorers(suite.get("scorers", []))
-    suite["models"] = [{"id": m["id"], "model": "echo"} if isinstance(m, dict) and "http" in m else m
-                       for m in suite.get("models", [])]
-    cases = []
-    for case in suite.get("cases", []):
-        case = {k: v for k, v in case.items() if not (k == "transform" and "transform" in missing)}
-        if "scorers" in case:
-            case["scorers"] = scorers(case["scorers"])
-        cases.append(case)
-    suite["cases"] = cases
-    return {k: v for k, v in suite.items() if v != [] or k in ("cases", "prompts")}
-
-
 def measure(folder: Path, keep: bool) -> dict:
     results = []
     for config in configs(folder):
@@ -111,19 +65,16 @@ def measure(folder: Path, keep: bool) -> dict:
             entry["error"] = f"internal error: {type(exc).__name__}: {exc}"
             continue
         path = config.with_name(config.stem + ".bench.harness.yaml")
-        target = config.with_name(config.stem + ".bench.stand-in.harness.yaml")
-        path.write_text(render(imported), encoding="utf-8")
-        entry.update(tally=imported.tally, needs=sorted(features.missing(imported.needs)))
-        entry["now"], entry["now_error"] = validate(path)
-        if entry["needs"]:
-            target.write_text(yaml.safe_dump(stand_in(yaml.safe_load(path.read_text())), sort_keys=False,
-                                             allow_unicode=True), encoding="utf-8")
-            entry["target"], entry["target_error"] = validate(target)
-        else:
-            entry["target"], entry["target_error"] = entry["now"], entry["now_error"]
+        before = set(config.parent.iterdir())
+        entry["tally"] = imported.tally
+        try:
+            write(imported, path)
+            entry["valid"], entry["valid_error"] = validate(path)
+        except HarnessError as exc:  # a file it would write is there already (a run with --keep before)
+            entry["valid"], entry["valid_error"] = 2, f"harness: error: {exc.message}"
         if not keep:
-            path.unlink()
-            target.unlink(missing_ok=True)
+            for written in set(config.parent.iterdir()) - before:
+                written.unlink()
     return summarise(results)
 
 
@@ -136,18 +87,16 @@ def summarise(results: list[dict]) -> dict:
         untranslated.update(r["tally"].untranslated)
     not_simple = sum(untranslated[k] for k in NOT_SIMPLE_JS)
     unknown = sum(n for k, n in untranslated.items() if k.endswith("(not a promptfoo type)"))
+    failing = sum(untranslated[k] for k in FAILS_IN_PROMPTFOO)
     return {
         "configs": len(results), "imported": len(imported),
-        "valid_now": sum(r["now"] == 0 for r in imported),
-        "valid_with_target": sum(r["target"] == 0 for r in imported),
+        "valid": sum(r["valid"] == 0 for r in imported),
         "assertions": sum(total.values()), "translated": sum(translated.values()),
-        "not_simple_javascript": not_simple, "not_promptfoo_types": unknown,
+        "not_simple_javascript": not_simple, "not_promptfoo_types": unknown, "fail_in_promptfoo": failing,
         "by_type": {k: [translated[k], total[k]] for k, _ in total.most_common()},
         "untranslated": dict(untranslated.most_common()),
-        "needs": dict(Counter(n for r in imported for n in r["needs"]).most_common()),
         "import_errors": dict(Counter(_reason(r["error"]) for r in results if "error" in r).most_common()),
-        "now_errors": dict(Counter(_reason(r["now_error"]) for r in imported if r["now"]).most_common()),
-        "target_errors": dict(Counter(_reason(r["target_error"]) for r in imported if r["target"]).most_common()),
+        "validate_errors": dict(Counter(_reason(r["valid_error"]) for r in imported if r["valid"]).most_common()),
         "results": [{k: v for k, v in r.items() if k != "tally"} for r in results],
     }
 
@@ -163,19 +112,19 @@ def report(figures: dict) -> None:
     share = lambda part, whole: f"{part}/{whole} ({100 * part / whole:.1f}%)" if whole else "0"  # noqa: E731
     print(f"configs found:                          {n}")
     print(f"imported:                               {share(imported, n)}")
-    print(f"imported and harness validate exit 0:   {share(figures['valid_now'], n)}   (now)")
-    print(f"  ... assuming SYNTAX-TARGET is in:     {share(figures['valid_with_target'], n)}")
+    print(f"imported and harness validate exit 0:   {share(figures['valid'], n)}")
     done, total, hard = figures["translated"], figures["assertions"], figures["not_simple_javascript"]
     print(f"assertion instances translated:         {share(done, total)}")
     print(f"  outside JavaScript that is not simple: {share(done, total - hard)}")
     unknown = figures["not_promptfoo_types"]
     print(f"  ... and types promptfoo does not have: {share(done, total - hard - unknown)}")
+    failing = figures["fail_in_promptfoo"]
+    print(f"  ... and JavaScript promptfoo always fails: {share(done, total - hard - unknown - failing)}")
     print("\nby type (translated / total):")
     for kind, (ok, all_) in figures["by_type"].items():
         print(f"  {kind:32} {ok:5} / {all_:<5}")
-    for title, key in (("untranslated kinds", "untranslated"), ("features still needed (configs)", "needs"),
-                       ("not imported", "import_errors"), ("does not validate now", "now_errors"),
-                       ("does not validate with SYNTAX-TARGET", "target_errors")):
+    for title, key in (("untranslated kinds", "untranslated"), ("not imported", "import_errors"),
+                       ("does not validate", "validate_errors")):
         print(f"\n{title}:")
         for kind, count in list(figures[key].items())[:15]:
             print(f"  {count:5}  {kind}")

@@ -18,13 +18,13 @@ from harness.errors import HarnessError
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def import_(tool: str, config: Path, out_file: Path | None, force: bool) -> None:
     """Write TOOL's eval CONFIG (a promptfooconfig.yaml, an OpenAI evals registry file) as a harness suite."""
-    from harness.importers import default_out, features, import_file, write
+    from harness.importers import default_out, import_file, write
     from harness.outputs.console import print_import
 
     imported = import_file(tool, config)
     path = write(imported, out_file or default_out(imported), force=force)
     try:
-        check = features.waiting(imported.needs) or f"harness validate: {validated(path)}"
+        check = f"harness validate: {validated(path)}"
     except HarnessError as exc:
         check = f"harness validate fails: {exc}"
     print_import(imported, path, check)

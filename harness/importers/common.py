@@ -1,8 +1,7 @@
 """What an importer produces: the suite as data, what it could not translate, and the tally the command prints.
 
 The suite is plain data (dicts and lists, in the order they are written) with ``Comment`` markers where something
-was left untranslated: harness.importers.yamlout writes them as YAML comments holding the original. ``needs`` names
-the harness features (harness.importers.features) the written suite relies on, each with how often.
+was left untranslated: harness.importers.yamlout writes them as YAML comments holding the original.
 """
 
 from __future__ import annotations
@@ -73,9 +72,10 @@ class Imported:
     tool: str
     suite: dict[str, Any]
     tally: Tally
-    needs: Counter = field(default_factory=Counter)
-    # Files written beside the suite, which it names (a few-shot examples file): name -> text.
+    # Files written beside the suite, which it names (a few-shot examples file, a checks file): name -> text.
     files: dict[str, str] = field(default_factory=dict)
+    # Files the suite names that are copied beside it (a check file of the config's folder): name -> the original.
+    copies: dict[str, Path] = field(default_factory=dict)
 
     @property
     def prompts(self) -> int:
@@ -104,27 +104,32 @@ def literal_text(text: str) -> str:
     return text
 
 
+class Untranslatable(Exception):
+    """Something of the config harness cannot express: ``kind`` is what it is counted as, the message says why."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+
+
 @dataclass
 class Context:
     """What one import is working with: the config (its file and YAML node tree, for lines), the files it names, and
-    the tally and needs the import builds up."""
+    the tally the import builds up."""
 
     file: Path
     root: Any
     sources: Any
     tally: Tally = field(default_factory=Tally)
-    needs: Counter = field(default_factory=Counter)
     defaults: dict[str, Any] = field(default_factory=dict)  # importer-wide settings (a default embedding model)
+    checks: Any = None  # the Python checks file written beside the suite (promptfoo_python.ChecksFile), if any
 
     def scratch(self) -> Context:
-        """A context for the same config whose tally and needs start empty (to count something once only)."""
-        return Context(self.file, self.root, self.sources, defaults=self.defaults)
+        """A context for the same config whose tally starts empty (to count something once only)."""
+        return Context(self.file, self.root, self.sources, defaults=self.defaults, checks=self.checks)
 
     def line(self, *loc: Any) -> int | None:
         return line_of(self.root, loc)
-
-    def need(self, *features: str) -> None:
-        self.needs.update(features)
 
     def left_out(self, kind: str, original: Any, reason: str = "") -> Comment:
         """A part of the config (not an assertion) left untranslated: counted under ``kind``, kept as a comment."""

@@ -71,7 +71,7 @@ def import_registry(path: Path) -> Imported:
     suite["cases"] = cases
     if not cases:
         raise HarnessError("its evals have no samples", file=path)
-    return Imported(path, "openai-evals", suite, ctx.tally, ctx.needs, files=prompt.get("files", {}))
+    return Imported(path, "openai-evals", suite, ctx.tally, files=prompt.get("files", {}))
 
 
 def _evals(data: Any, path: Path) -> list[tuple[str, str, dict[str, Any]]]:
@@ -150,9 +150,7 @@ def _prompt(samples: list[tuple[int, dict[str, Any]]], args: dict[str, Any], dat
         if text is not None:
             files[file_name] = text
             messages.append({"few_shot": {"from": file_name, "k": int(args["num_few_shot"]), "user": "{{ user }}"}})
-            ctx.need("few_shot")
     messages.append({"role": "user", "content": "{{ input }}"})
-    ctx.need("messages", *(() if shared is not None else ("case_messages",)))
     return {"spec": {"id": name, "messages": messages}, "shared": shared, "files": files}
 
 
@@ -181,7 +179,6 @@ def _scorers(spec: dict[str, Any], args: dict[str, Any], registry: Path, ctx: Co
         return _model_graded(args, registry, ctx, line)
     ctx.tally.translated[kind] += 1
     expression = EXPRESSIONS["includes_ignore_case" if kind == "includes" and args.get("ignore_case") else kind]
-    ctx.need("python")
     return [{"type": "python", "expr": expression, "name": kind}]
 
 

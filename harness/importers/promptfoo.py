@@ -7,7 +7,9 @@ config -> params); tests -> cases (vars; a list of texts in a var makes one case
 case's vars; defaultTest.assert -> the suite's scorers (a case's own scorers add to them); assert -> scorers
 (weight, threshold, metric kept); test threshold -> case threshold; options.provider -> judge / a scorer's model;
 options.transform and assertion transforms -> transform:; derivedMetrics -> derived_metrics:; assertionTemplates
-($ref) are resolved. Whatever has no harness counterpart stays in the suite as a comment holding the original.
+($ref) are resolved; python assertions that are more than a true-or-false expression become functions of a checks
+file written beside the suite (harness.importers.promptfoo_python). Whatever has no harness counterpart stays in the
+suite as a comment holding the original.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from harness.importers.common import Comment, Context, Imported, unique
 from harness.importers.promptfoo_asserts import JUDGES, NO_EXPECTED, Mapped, translate
 from harness.importers.promptfoo_prompts import prompts as read_prompts
 from harness.importers.promptfoo_providers import model_name, providers, transform_of
+from harness.importers.promptfoo_python import ChecksFile
 from harness.importers.promptfoo_suite import derived_metrics, request_settings, suite_name
 from harness.importers.promptfoo_tests import Test, expand, load, test_of
 from harness.importers.sources import Sources, is_reference
@@ -47,7 +50,7 @@ def import_config(path: Path) -> Imported:
     """The promptfoo config at ``path`` as a harness suite; HarnessError when it is not one or names missing files."""
     path = Path(path)
     data, root = _read(path)
-    ctx = Context(path, root, Sources(path))
+    ctx = Context(path, root, Sources(path), checks=ChecksFile.named_after(suite_name(path, data), path))
     data = _resolve_templates(data, data.get("assertionTemplates") or {})
     if "redteam" in data and not data.get("tests"):
         raise HarnessError("nothing to import: promptfoo's red teaming generates this config's tests", file=path,
@@ -79,9 +82,8 @@ def import_config(path: Path) -> Imported:
     for name in sorted(set(data) - set(QUIET_KEYS)):
         reason = LEFT_OUT_KEYS.get(name, "not a promptfoo setting harness has")
         suite[ctx.left_out(f"config {name}", {name: data[name]}, reason)] = None
-    if scorers and any(isinstance(c, dict) and c.get("scorers") for c in cases):
-        ctx.need("case_scorers_add")
-    return Imported(path, "promptfoo", suite, ctx.tally, ctx.needs)
+    files = {ctx.checks.name: ctx.checks.text()} if ctx.checks.functions else {}
+    return Imported(path, "promptfoo", suite, ctx.tally, files=files, copies=ctx.checks.copies)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Any]:
@@ -208,7 +210,6 @@ def _transform(transform: Any, ctx: Context) -> dict[Any, Any]:
     translated = transform_of(transform)
     if translated is None:
         return {ctx.left_out("transform", {"transform": transform}, "JavaScript that is not simple"): None}
-    ctx.need("transform")
     return {"transform": translated}
 
 
@@ -262,8 +263,6 @@ def _cases(tests: list[Test], default: Test, ctx: Context) -> tuple[list[Any], l
             if n == 0:
                 case.update({note: None for note in notes})
             cases.append(case)
-            ctx.needs.update(counting.needs if counting is not ctx else {})
-            ctx.needs.update(defaults_counting.needs if defaults_counting is not ctx else {})
     return scorers, cases
 
 
@@ -317,24 +316,21 @@ def _one_expected(mapped: list[Any], expected: Any, ctx: Context) -> tuple[list[
 
 
 def _named(scorers: list[Any], taken: set[str], ctx: Context) -> list[Any]:
-    """Scorers named apart (a second ``contains`` is reported as ``contains-2``). tool_call's own ``name`` is the
-    tool's, so a second one is told apart by its metric; scorers promptfoo puts under one metric stay together."""
+    """Scorers named apart (a second ``contains`` is reported as ``contains-2``), those under a promptfoo metric too:
+    a ``metric:`` that several share aggregates them. tool_call's own ``name`` is the tool's, so a second one is
+    told apart by its metric."""
     for scorer in scorers:
         if not isinstance(scorer, dict):
             continue
-        if "metric" in scorer:
-            if scorer["metric"] in taken:
-                ctx.need("shared_metric")
-            taken.add(scorer["metric"])
-            continue
-        base = scorer.get("name", "tool_call") if scorer.get("type") == "tool_call" else scorer.get("type", "group")
-        name = unique(base, taken)
-        if name == base:
-            continue
         if scorer.get("type") == "tool_call":
-            scorer.setdefault("metric", name)
-            ctx.need("metric")
-        else:
+            if "metric" not in scorer:
+                name = unique(scorer.get("name", "tool_call"), taken)
+                if name != scorer.get("name", "tool_call"):
+                    scorer["metric"] = name
+            continue
+        base = scorer.get("name") or scorer.get("type", "group")
+        name = unique(base, taken)
+        if name != base:
             scorer["name"] = name
     return scorers
 

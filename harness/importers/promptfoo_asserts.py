@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import regex
+import yaml
 
-from harness.importers.common import Comment, Context
+from harness.importers.common import Comment, Context, Untranslatable
 from harness.importers.javascript import translate as javascript
 from harness.importers.promptfoo_providers import model_name, transform_of
+from harness.importers.promptfoo_python import translate as python_check
 from harness.importers.sources import is_reference
 
 NO_EXPECTED = object()
@@ -35,7 +37,7 @@ NOT_IN_HARNESS = {
     "is-sql": "harness has no SQL parser", "contains-sql": "harness has no SQL parser",
     "is-xml": "harness has no XML check", "contains-xml": "harness has no XML check",
     "is-html": "harness has no HTML check", "contains-html": "harness has no HTML check",
-    "finish-reason": "harness scorers do not see the finish reason", "select-best": "harness scores each output alone",
+    "select-best": "harness scores each output alone",
     "max-score": "harness scores each output alone", "human": "a human grade given in promptfoo's viewer",
     "trace-span-count": "harness records no traces", "trace-span-duration": "harness records no traces",
     "trace-error-spans": "harness records no traces",
@@ -45,14 +47,12 @@ NOT_IN_HARNESS = {
 # promptfoo's output is the list of tool calls when the model called tools: its first call's name or an argument.
 _CALL = r"output(?:\[0\](?:\.function|\.functionCall)?|\.function|\.functionCall)"
 _TOOL_NAME = re.compile(rf"^{_CALL}\.name$")
-_TOOL_ARG = re.compile(rf"^(?:JSON\.parse\({_CALL}\.arguments\)|{_CALL}\.args)\.(\w+)$")
+_TOOL_ARG = re.compile(rf"^(?:JSON\.parse\((?:{_CALL}|output)\.arguments\)|{_CALL}\.args)\.(\w+)$")
+# promptfoo's contains-json finds the JSON objects in the output: here the first {...} whose braces balance (outside
+# text in quotes), by the regex package's recursion; or, when there is none, the empty text at the end (which the
+# json scorer then fails, rather than the transform failing, so that not-contains-json passes).
+JSON_OBJECT = r'(?s)(\{(?:[^{}"]|"(?:[^"\\]|\\.)*"|(?1))*\})|\Z'
 _JS_EQUALS = re.compile(r"^\s*(?:return\s+)?(\S+?)\s*===?\s*(['\"])([^'\"\\]*)\2\s*;?\s*$")
-
-
-class Untranslatable(Exception):
-    def __init__(self, kind: str, reason: str):
-        super().__init__(reason)
-        self.kind = kind
 
 
 @dataclass
@@ -97,6 +97,8 @@ def _one(assertion: dict[str, Any], ctx: Context, render: Callable[[Any], Any]) 
     scorer = mapped.scorer
     if negated:
         scorer["not"] = True
+        if isinstance(scorer.get("threshold"), int | float):  # promptfoo's not-X(t) passes under t: 1 - score >= 1 - t
+            scorer["threshold"] = round(1 - scorer["threshold"], 12)
     _common(assertion, scorer, ctx)
     return mapped
 
@@ -107,18 +109,30 @@ def _tool_call(expression: Any, value: Any, ctx: Context) -> Mapped | None:
         return None
     expression = expression.strip().rstrip(";").strip()
     if _TOOL_NAME.match(expression):
-        ctx.need("tool_call")
         return Mapped({"type": "tool_call", "name": str(value)})
     found = _TOOL_ARG.match(expression)
     if found:
-        ctx.need("tool_call")
         return Mapped({"type": "tool_call", "args": {found.group(1): value}})
     return None
+
+
+def _tool_call_transform(expression: Any) -> dict[str, str] | None:
+    """A transform reading the first tool call's name or one of its arguments, as a python transform reading the
+    response's tool calls (promptfoo's output is the list of calls when the model called tools)."""
+    if not isinstance(expression, str):
+        return None
+    expression = expression.strip().rstrip(";").strip()
+    if _TOOL_NAME.match(expression):
+        return {"python": "response.tool_calls[0].name"}
+    found = _TOOL_ARG.match(expression)
+    return {"python": f"response.tool_calls[0].arguments[{found.group(1)!r}]"} if found else None
 
 
 def _value(assertion: dict[str, Any], kind: str, ctx: Context, render: Callable[[Any], Any]) -> Any:
     value = assertion.get("value")
     if is_reference(value):
+        if kind.removeprefix("not-") == "python":
+            return value  # a check file: harness.importers.promptfoo_python loads it
         if value.rpartition(":")[0].endswith((".js", ".ts", ".mjs", ".cjs", ".py")) or value.endswith(
                 (".js", ".ts", ".mjs", ".cjs", ".py")):
             raise Untranslatable(f"{kind.removeprefix('not-')} (file)", "its value is code in a file, run by promptfoo")
@@ -136,18 +150,16 @@ def _common(assertion: dict[str, Any], scorer: dict[str, Any], ctx: Context) -> 
         scorer["weight"] = assertion["weight"]
     if isinstance(assertion.get("metric"), str):
         scorer["metric"] = assertion["metric"]
-        ctx.need("metric")
     provider = assertion.get("provider")
     provider = provider.get("id") if isinstance(provider, dict) else provider
-    if isinstance(provider, str) and scorer["type"] in (*JUDGES, "similarity"):
+    if isinstance(provider, str) and scorer.get("type") in (*JUDGES, "similarity"):
         scorer["model"] = model_name(provider) or provider
     if "transform" in assertion:
-        transform = transform_of(assertion["transform"])
+        transform = transform_of(assertion["transform"]) or _tool_call_transform(assertion["transform"])
         if transform is None:
             raise Untranslatable(f"{assertion['type']} (transform)", "its transform is JavaScript that is not simple")
         scorer["transform"] = transform
-        ctx.need("transform")
-    if assertion.get("rubricPrompt") is not None and scorer["type"] in JUDGES:
+    if assertion.get("rubricPrompt") is not None and scorer.get("type") in JUDGES:
         scorer[Comment(("promptfoo's rubricPrompt is not carried over: the harness judge prompt is used",))] = None
 
 
@@ -168,7 +180,6 @@ def _text(value: Any, kind: str) -> str:
 
 def _equals(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     if isinstance(value, dict | list):
-        ctx.need("python")
         return Mapped({"type": "python", "expr": f"json == {value!r}"})
     return Mapped({"type": "equals", "value": _text(value, assertion["type"])})
 
@@ -184,13 +195,11 @@ def _contains_many(assertion: dict[str, Any], value: Any, ctx: Context) -> Mappe
     if not isinstance(values, list) or not values:
         raise Untranslatable(assertion["type"], "its value is not a list")
     name = "contains_any" if base.endswith("any") else "contains_all"
-    ctx.need(name)
     return Mapped({"type": name, "values": [_text(v, base) for v in values], "ignore_case": base.startswith("i")})
 
 
 def _starts_with(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    ctx.need("starts_with")
-    return Mapped({"type": "starts_with", "value": _text(value, assertion["type"])})
+    return Mapped({"type": "starts_with", "value": _text(value, assertion["type"]), "strip": False})
 
 
 def _regex(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
@@ -206,20 +215,25 @@ def _json(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     scorer: dict[str, Any] = {"type": "json"}
     if isinstance(value, str) and value.strip():
         try:
-            value = json.loads(value)
-        except ValueError:
-            raise Untranslatable(assertion["type"], "its schema is not JSON") from None
+            value = yaml.safe_load(value)  # promptfoo reads a schema given as text as YAML (JSON is YAML)
+        except yaml.YAMLError:
+            raise Untranslatable(assertion["type"], "its schema is neither JSON nor YAML") from None
     if isinstance(value, dict):
         scorer["schema"] = value
-    if assertion["type"].removeprefix("not-") == "contains-json":  # JSON anywhere in the output: from { or [ on
-        scorer["transform"] = {"regex": r"(?s)([\[{].*[\]}])"}
-        ctx.need("transform")
+    if assertion["type"].removeprefix("not-") == "contains-json":  # the first {...} in the output, balanced
+        scorer["transform"] = {"regex": JSON_OBJECT}
     return Mapped(scorer)
 
 
 def _tools(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    ctx.need("tool_args_valid")
-    return Mapped({"type": "tool_args_valid"})
+    # promptfoo fails an answer without tool calls, which tool_args_valid does not score: so a call is required too
+    return Mapped({"name": "tool_args_valid", "all": [{"type": "tool_call"}, {"type": "tool_args_valid"}]})
+
+
+def _finish_reason(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
+    reason = _text(value, assertion["type"]).lower()  # promptfoo compares them ignoring case
+    return Mapped({"type": "python", "name": "finish_reason",
+                   "expr": f"(response.finish_reason or '').lower() == {reason!r}"})
 
 
 def _javascript(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
@@ -229,21 +243,20 @@ def _javascript(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
         return call
     found = javascript(value)
     if found.expr is None:
-        raise Untranslatable("javascript (not simple)", found.reason)
-    ctx.need("python")
-    return Mapped({"type": "python", "expr": found.expr, **_threshold(assertion)})
+        kind = "javascript (fails in promptfoo)" if found.fails_in_promptfoo else "javascript (not simple)"
+        raise Untranslatable(kind, found.reason)
+    if found.kind != "num":  # True or False, or a GradingResult: promptfoo gives no threshold to either
+        return Mapped({"type": "python", "expr": found.expr})
+    threshold = _threshold(assertion)
+    if threshold:  # a number passes at the threshold and above
+        return Mapped({"type": "python", "expr": f"min(max({found.expr}, 0), 1)", **threshold})
+    # without a threshold, above 0: the score is kept (from 0 to 1), and passing decided as promptfoo decides it
+    return Mapped({"type": "python",
+                   "expr": f"(lambda score: {{'score': min(max(score, 0), 1), 'passed': score > 0}})({found.expr})"})
 
 
 def _python(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    code = _text(value, "python").strip()
-    if "\n" in code or code.startswith("return ") or " return " in code:
-        raise Untranslatable("python (function body)", "harness's python scorer takes one expression")
-    for written in ("context['vars']", 'context["vars"]', "context.get('vars')", 'context.get("vars")'):
-        code = code.replace(written, "vars")
-    if "context" in code:
-        raise Untranslatable("python (uses context)", "it reads promptfoo's context beyond its vars")
-    ctx.need("python")
-    return Mapped({"type": "python", "expr": code, **_threshold(assertion)})
+    return Mapped(python_check(assertion, value, ctx))
 
 
 def _similar(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
@@ -283,9 +296,9 @@ def _faithfulness(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped
 
 
 def _levenshtein(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
-    ctx.need("levenshtein")
-    distance = assertion.get("threshold", 5)
-    return Mapped({"type": "levenshtein", "value": _text(value, "levenshtein"), "max_distance": distance})
+    distance = assertion.get("threshold") or 5  # as promptfoo reads it (a threshold of 0 too)
+    return Mapped({"type": "levenshtein", "value": _text(value, "levenshtein"), "max_distance": distance,
+                   "strip": False})
 
 
 def _bound(name: str, argument: str) -> Callable[[dict[str, Any], Any, Context], Mapped]:
@@ -306,6 +319,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any], Any, Context], Mapped]] = {
     "bleu": _reference("bleu", 0.5), "llm-rubric": _rubric, "model-graded-closedqa": _rubric, "g-eval": _rubric,
     "factuality": _factuality, "model-graded-factuality": _factuality, "context-faithfulness": _faithfulness,
     "levenshtein": _levenshtein, "latency": _bound("latency", "max_ms"), "cost": _bound("cost", "max_usd"),
+    "finish-reason": _finish_reason,
 }
 
 
@@ -321,14 +335,11 @@ def _group(assertion: dict[str, Any], ctx: Context, render: Callable[[Any], Any]
     if not mapped or any(isinstance(m, Comment) or m.expected is not NO_EXPECTED for m in mapped):
         return _group_left_out(assertion, ctx, scratch, "a member could not be translated")
     ctx.tally.add(scratch.tally)
-    ctx.needs.update(scratch.needs)
     group: dict[str, Any] = {"all": [m.scorer for m in mapped if isinstance(m, Mapped)], **threshold}
     if "weight" in assertion and assertion["weight"] != 1:
         group["weight"] = assertion["weight"]
     if isinstance(assertion.get("metric"), str):
         group["metric"] = assertion["metric"]
-        ctx.need("metric")
-    ctx.need("groups")
     return Mapped(group)
 
 

@@ -110,7 +110,6 @@ def body(value: Any, ctx: Context) -> dict[str, Any] | Comment:
     if messages is None:
         return ctx.left_out("prompt", value, "a chat harness cannot write as messages (template logic around the "
                                              "messages, or a role or content part it does not have)")
-    ctx.need("messages")
     return {"messages": messages}
 
 

@@ -149,7 +149,6 @@ def _http(identifier: str, label: Any, config: dict[str, Any], ctx: Context, tak
     http["body"] = body
     if output:
         http["output"] = output
-    ctx.need("http_provider")
     return {"id": unique(str(label or "http"), taken), "http": http}
 
 

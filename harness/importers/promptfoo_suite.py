@@ -45,7 +45,6 @@ def request_settings(request: dict[str, list[Any]], ctx: Context) -> dict[Any, A
             found[ctx.left_out(key, {key: values[0]}, "a form harness does not have")] = None
             continue
         found[key] = value
-        ctx.need("response_format" if key == "response_format" else "tools")
     return found
 
 
@@ -146,6 +145,5 @@ def derived_metrics(value: Any, ctx: Context) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     if found:
         result["derived_metrics"] = found
-        ctx.need("derived_metrics")
     result.update({comment: None for comment in left})
     return result

@@ -27,7 +27,10 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value.strip("\n") else None
+    """Several lines as a literal block; code holding single quotes (a Python expression) in double quotes, which
+    leave them as they are, where PyYAML's single quotes would double each."""
+    style = "|" if "\n" in value.strip("\n") else '"' if "'" in value and '"' not in value and "\\" not in value \
+        else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

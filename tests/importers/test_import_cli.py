@@ -15,7 +15,7 @@ tests:
     assert:
       - {type: contains, value: Paris}
       - {type: moderation}
-      - {type: javascript, value: 'output.split("x").map(p => p.trim())'}
+      - {type: javascript, value: 'output.substring(1) === "x"'}
   - vars: {question: Capital of Peru?}
     assert: [{type: icontains, value: lima}, {type: moderation}]
 """
@@ -82,14 +82,19 @@ def test_a_missing_config_and_an_unknown_tool(tmp_path, capsys):
     assert "'inspect' is not one of 'promptfoo', 'openai-evals'" in capsys.readouterr().err
 
 
-def test_a_suite_that_needs_features_still_coming_says_so(put, capsys):
+def test_the_written_suite_says_where_it_came_from_and_is_always_validated(put, capsys):
     config = put("promptfooconfig.yaml", "prompts: [a]\ntests: [{assert: [{type: contains-any, value: [x, y]}]}]\n")
     assert run_cli("import", "promptfoo", config) == 0
     out = " ".join(capsys.readouterr().out.split())
-    from harness.importers import features
-
-    if not features.available("contains_any"):
-        assert "not validated yet: it needs harness features still being added: the contains_any scorer (#17)" in out
+    assert "harness validate: " in out and "ok · 1 cases" in out
     text = config.with_name("promptfooconfig.harness.yaml").read_text()
     assert text.startswith("# harness suite imported from promptfooconfig.yaml by `harness import promptfoo`\n"
                            "# assertions translated: 1 of 1;")
+
+
+def test_a_written_suite_that_does_not_validate_says_why(put, capsys):
+    put("grade.py", "def get_assert(output, context)\n    return True\n")
+    config = put("promptfooconfig.yaml", "prompts: [a]\ntests: [{assert: [{type: python, value: file://grade.py}]}]\n")
+    assert run_cli("import", "promptfoo", config) == 0  # written: the table says what to fix before running it
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"harness validate fails: {config.parent / 'grade.py'}:1: syntax error in plugin: expected ':'" in out

@@ -50,11 +50,43 @@ def run(expression: str, output: str, variables: dict | None = None):
     ("typeof output === 'string'", "x", True),
     ("const v = output.toLowerCase();\nreturn ['no', 'nope'].some(s => v.includes(s));", "NOPE", True),
     ("// a comment\nreturn output.length < 3; // and another", "ab", True),
+    ("typeof output === 'object'", '{"a": 1}', True),
+    ("typeof output === 'object'", "plain text", False),
+    ("typeof output !== 'string'", "x", False),
+    ("`${output}!`.length === 3", "ab", True),
+    ("`[${output.trim()}]` === '[ab]'", " ab ", True),
+    ("if (output.length > 3) {\n  return true;\n}\nreturn false;", "long enough", True),
+    ("if (output.length > 3) {\n  return true;\n}\nreturn false;", "ab", False),
+    ("const n = output.length;\nif (n > 10) return 1;\nelse if (n > 5) { return 0.5; }\nelse return 0;", "123456", 0.5),
+    ("if (!output) {\n  return false;\n}\nconst ok = output.includes('ok');\nreturn ok;", "", False),
 ])
 def test_translated_checks_mean_the_same(source, output, expected):
     found = translate(source)
     assert found.expr is not None, found.reason
     assert run(found.expr, output) == expected
+
+
+def test_a_grading_result_becomes_the_python_scorers_mapping():
+    source = """
+        // Check that output is not empty
+        if (!output || output.trim().length === 0) {
+          return {pass: false, score: 0, reason: 'Response is empty'};
+        }
+        const lines = output.split('\\n').filter(line => line.trim().length > 0);
+        return {
+          pass: lines.length >= 3,
+          score: lines.length / 3,
+          reason: `Found ${lines.length} lines, expected at least 3`,
+        };
+    """
+    found = translate(source)
+    assert found.kind == "result"
+    assert run(found.expr, "a\nb") == {"passed": False, "score": 2 / 3, "reason": "Found 2 lines, expected at least 3"}
+    assert run(found.expr, "a\nb\nc\nd") == {"passed": True, "score": 1, "reason": "Found 4 lines, expected at least 3"}
+    assert run(found.expr, "  ") == {"passed": False, "score": 0, "reason": "Response is empty"}
+    mixed = translate("if (!output) {\n  return false;\n}\nreturn {pass: true, reason: 'said something'};")
+    assert mixed.kind == "check" and run(mixed.expr, "") is False
+    assert run(mixed.expr, "x") == {"passed": True, "reason": "said something"}
 
 
 def test_context_vars_become_vars():
@@ -70,16 +102,23 @@ def test_math_round_halves_up_as_javascript_does():
 
 @pytest.mark.parametrize(("source", "why"), [
     ("output[0].function.name === 'x'", "indexing"),  # the tool calls, not text: see the tool_call mapping
-    ("if (output.length > 3) { return true; } return false;", "if"),
-    ("const lines = output.split('\\n'); return lines.length > 2 ? 'pass' : 'fail';", "returns str"),
+    ("if (output.length > 3) { return true; } return false;", "if"),  # one line: promptfoo puts return before it
+    ("// a comment\noutput.length > 3", "never return"),  # several lines: promptfoo returns nothing
+    ("return output.length > 3", "one line starting with return"),
+    ("if (output) {\n  output.length;\n}\nreturn true;", "never return"),  # a branch must return
+    ("// x\nreturn {pass: 'yes'};", "pass is a str"),
+    ("// x\nreturn {pass: true, namedScores: {a: 1}};", "keys"),
+    ("`${[1, 2]}`.length > 2", "list:num put in a template literal"),
+    ("`a ${`b ${output}`}` === 'x'", "template literal inside a template literal"),
+    ("const lines = output.split('\\n'); return lines.length > 2 ? 'pass' : 'fail';", "one line starting with return"),
+    ("const lines = output.split('\\n');\nreturn lines.length > 2 ? 'pass' : 'fail';", "returns str"),
     ("output.items && output.items.length", "condition"),  # [] is true in JavaScript, false in Python
     ("output == 5", "== between text"),
     ("output.length + 'x'", "+ between"),
-    ("`${output}`.length", "unexpected"),
     ("output?.length > 2", "?."),
     ("fetch('https://example.com')", "fetch"),
     ("JSON.parse(context.vars.x).y === 1", "JSON.parse of something"),
-    ("typeof output === 'object'", "typeof"),
+    ("typeof output.a === 'object'", "typeof"),
     ("/(?<year>\\d+)/.test(output)", "named groups"),
     ("output.substring(1)", "substring"),
     ("output.length; output.length", "more than one statement"),

@@ -72,7 +72,7 @@ def test_match_includes_and_fuzzy_match_mean_what_evals_means(registry, klass, a
     chat_samples(registry)
     result, suite = imported("openai-evals", eval_file(registry, klass, args))
     (scorer,) = suite["scorers"]
-    assert scorer["type"] == "python" and "python" in result.needs
+    assert scorer["type"] == "python"
     for output, expected in passing:
         assert score(scorer["expr"], output, expected), (output, expected)
     for output, expected in failing:
@@ -100,7 +100,7 @@ def test_samples_with_their_own_conversations_and_text_samples(registry, tmp_pat
     assert suite["cases"][0]["messages"] == [{"role": "system", "content": "Be brief."},  # as sent: no template
                                              {"role": "user", "content": "{% raw %}Capital of {{x}}?{% endraw %}"}]
     assert suite["cases"][1]["vars"] == {"input": "", "level": 2}
-    assert "case_messages" in result.needs
+    validated(result, tmp_path / "suite.yaml")
     registry("data/text/samples.jsonl", samples({"input": "2+2=", "ideal": "4"}))
     result, suite = imported("openai-evals", eval_file(registry, "evals.elsuite.basic.match:Match", name="text"))
     assert suite["prompts"] == [{"id": "text", "text": "{{ input }}"}]

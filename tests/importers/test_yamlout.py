@@ -5,7 +5,6 @@ from __future__ import annotations
 import yaml
 
 from harness import yamlfile
-from harness.importers import features
 from harness.importers.common import Comment
 from harness.importers.yamlout import dump
 
@@ -34,10 +33,9 @@ def test_comments_stand_where_they_were_put_and_the_rest_reads_back_unchanged():
     assert yaml.safe_load(text) == read
 
 
-def test_features_harness_does_not_have_yet_are_named_in_order():
-    assert features.missing(["no-such-feature"]) == ["no-such-feature"]
-    assert features.available("messages")  # prompts as chat messages are in
-    waiting = features.missing(["python", "messages", "metric"])
-    assert "messages" not in waiting
-    assert waiting == [n for n in ("python", "metric") if not features.available(n)]
-    assert features.waiting([]) is None
+
+def test_code_with_single_quotes_is_written_in_double_quotes_as_it_is():
+    data = {"expr": "json['city'] == 'Oslo'", "pattern": "it's \\d+", "said": 'say "hi"'}
+    text = dump(data)
+    assert "expr: \"json['city'] == 'Oslo'\"\n" in text  # not 'json[''city''] == ''Oslo'''
+    assert yamlfile.load(text, "suite.yaml")[0] == data
