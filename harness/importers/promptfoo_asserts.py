@@ -27,7 +27,7 @@ NO_EXPECTED = object()
 JUDGES = ("rubric", "factuality", "faithfulness")
 # promptfoo's types harness has nothing like, with why (shown in the comment).
 NOT_IN_HARNESS = {
-    "answer-relevance": "harness has no answer-relevance judge", "context-recall": "no context-recall judge",
+    "context-recall": "harness has no context-recall judge",
     "context-relevance": "harness has no context-relevance judge",
     "conversation-relevance": "harness has no conversation judge", "moderation": "harness calls no moderation API",
     "classifier": "harness runs no classifier models", "guardrails": "harness has no guardrails check",
@@ -286,6 +286,16 @@ def _rubric(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     return Mapped(scorer)
 
 
+# promptfoo's answer-relevance asks a model which questions the output answers and compares them with the input
+# by embeddings; harness asks its judge the same thing directly, on a 1-5 scale mapped to 0..1.
+ANSWER_RELEVANCE = ("The output answers the question the assistant was asked: it addresses what was asked, directly, "
+                    "without drifting to other subjects.")
+
+
+def _answer_relevance(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
+    return Mapped({"type": "rubric", "rubric": ANSWER_RELEVANCE, "scale": [1, 5], **_threshold(assertion, 0.5)})
+
+
 def _factuality(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     # promptfoo passes subsets, supersets and equivalents and fails disagreements: harness's 0.5 and above.
     return Mapped({"type": "factuality", "threshold": 0.5}, _text(value, assertion["type"]))
@@ -317,7 +327,8 @@ HANDLERS: dict[str, Callable[[dict[str, Any], Any, Context], Mapped]] = {
     "is-valid-openai-tools-call": _tools, "is-valid-function-call": _tools, "is-valid-openai-function-call": _tools,
     "javascript": _javascript, "python": _python, "rouge-n": _reference("rouge1", 0.75),
     "bleu": _reference("bleu", 0.5), "llm-rubric": _rubric, "model-graded-closedqa": _rubric, "g-eval": _rubric,
-    "factuality": _factuality, "model-graded-factuality": _factuality, "context-faithfulness": _faithfulness,
+    "answer-relevance": _answer_relevance, "factuality": _factuality, "model-graded-factuality": _factuality,
+    "context-faithfulness": _faithfulness,
     "levenshtein": _levenshtein, "latency": _bound("latency", "max_ms"), "cost": _bound("cost", "max_usd"),
     "finish-reason": _finish_reason,
 }

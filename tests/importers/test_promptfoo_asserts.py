@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.importers.promptfoo_asserts import JSON_OBJECT
+from harness.importers.promptfoo_asserts import ANSWER_RELEVANCE, JSON_OBJECT
 from harness.records import Response, ToolCall
 from harness.testing import score_output
 from tests.importers.conftest import imported, validated
@@ -41,6 +41,8 @@ def one_scorer(put, assertion: str):
     ("{type: llm-rubric, value: Is polite, threshold: 0.8, provider: 'anthropic:messages:claude-3-5-haiku'}",
      {"type": "rubric", "rubric": "Is polite", "threshold": 0.8, "model": "anthropic/claude-3-5-haiku"}),
     ("{type: model-graded-closedqa, value: Mentions Paris}", {"type": "rubric", "rubric": "Mentions Paris"}),
+    ("{type: answer-relevance, threshold: 0.9}",
+     {"type": "rubric", "rubric": ANSWER_RELEVANCE, "scale": [1, 5], "threshold": 0.9}),
     ("{type: g-eval, value: Coherent}", {"type": "rubric", "rubric": "Coherent", "scale": [1, 10], "threshold": 0.7}),
     ("{type: latency, threshold: 1500}", {"type": "latency", "max_ms": 1500}),
     ("{type: cost, threshold: 0.002}", {"type": "cost", "max_usd": 0.002}),
