@@ -270,11 +270,13 @@ def harness_args(suite: Path, out: Path, concurrency: int, workers: list[str], *
 
 
 def cache_line(stdout: str) -> tuple[int, int, int]:
-    """(cached, completed, errors) from harness's "X/Y trials from cache · E errors" line."""
-    match = re.search(r"(\d+)/(\d+) trials from cache · (\d+) errors", stdout)
+    """(cached, completed, model-call errors) from harness's "X/Y trials from cache · ..." line, whose end is
+    "no errors" or each kind counted ("3 model-call errors · 1 judge error")."""
+    match = re.search(r"(\d+)/(\d+) trials from cache · (.*)", stdout)
     if not match:
         sys.exit(f"no 'trials from cache' line in harness's output:\n{stdout}")
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+    errors = re.search(r"(\d+) model-call errors?", match.group(3))
+    return int(match.group(1)), int(match.group(2)), int(errors.group(1)) if errors else 0
 
 
 def read_results(run_dir: Path) -> list[dict[str, Any]]:
