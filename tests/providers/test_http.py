@@ -248,3 +248,17 @@ def test_harness_plugins_lists_the_providers(capsys):
     listed = capsys.readouterr().out
     for name in ("echo", "http", "local", "python"):
         assert re.search(rf"provider\s+{name}\s+harness", listed), name
+
+
+def test_a_header_variable_that_is_no_credential_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    """Review: the URL's plain variables are resolved in the cache key, a plain header's were left as written, so
+    switching X-Model: ${MODEL_NAME} (which model the endpoint runs) answered from the other model's cache."""
+    monkeypatch.setenv("MODEL_NAME", "small")
+    with JSONEndpointServer(lambda request: {"answer": f"Answer from {request['headers']['X-Model']}"}) as server:
+        suite = write_suite(tmp_path, f"url: {server.url}/ask\nheaders: {{X-Model: '${{MODEL_NAME}}'}}\n"
+                                      "output: $.answer\n")
+        assert run_cli("run", suite, "--out", tmp_path / "one") == 0
+        monkeypatch.setenv("MODEL_NAME", "large")
+        assert run_cli("run", suite, "--out", tmp_path / "two") == 0
+        assert len(server.requests) == 2
+        assert rows(tmp_path / "two")[0]["response"]["text"] == "Answer from large"

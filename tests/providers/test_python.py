@@ -123,3 +123,19 @@ def test_a_function_that_cannot_be_loaded_fails_at_validate(tmp_path, capsys, py
     suite = write_suite(project, f"- id: m\n  python: {python}\n")
     assert run_cli("validate", suite) == 2
     assert re.search(said, capsys.readouterr().err)
+
+
+def test_a_function_reading_vars_is_asked_again_for_other_vars_with_the_same_messages(tmp_path):
+    """Review: a python: model that takes ``vars`` answers by them, so they belong in its cache key: two cases whose
+    prompts render alike but whose vars differ must not share a cached answer (on the second run they did)."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "byvars.py").write_text("def answer(messages, params, vars):\n    return f\"city {vars['city']}\"\n")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: fn\nprompts: [{id: p, text: 'Which city?'}]\nmodels: [{id: m, python: byvars.py:answer}]\n"
+                     "cases: [{id: a, vars: {city: Oslo}, expected: Oslo}, {id: b, vars: {city: Rome}, expected: Rome}]\n"
+                     "scorers: [contains]\n")
+    for out in ("one", "two"):
+        assert run_cli("run", suite, "--out", tmp_path / out) == 0
+        texts = [json.loads(line)["response"]["text"] for line in (tmp_path / out / "results.jsonl").read_text()
+                 .splitlines()]
+        assert sorted(texts) == ["city Oslo", "city Rome"], out

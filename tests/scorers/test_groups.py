@@ -123,3 +123,29 @@ def test_a_members_bad_transform_is_a_load_error_at_its_line(tmp_path):
     with pytest.raises(HarnessError) as failed:
         load_suite(path)
     assert failed.value.line == 9 and "transform regex: not a regular expression" in failed.value.message
+
+
+def test_a_groups_human_labels_are_compared_with_its_verdict(tmp_path):
+    """Review: a group is one scorer reported under its name, so a case's ``human: {NAME: ...}`` label is compared
+    with the group's verdict, as with any scorer's: the group's score never carried it, and a threshold on
+    NAME.agreement (which validate accepts) was always n/a, failing the run."""
+    import json
+
+    from tests.conftest import run_cli
+
+    suite = write_suite(tmp_path, """\
+        name: t
+        prompts: [{id: p, text: "{{ q }}"}]
+        models: [echo]
+        cases:
+          - {id: a, vars: {q: "yes"}, human: {polite: pass}}
+          - {id: b, vars: {q: "no"}, human: {polite: fail}}
+        scorers:
+          - name: polite
+            any: [{type: contains, value: "yes"}, {type: contains, value: "please"}]
+        thresholds:
+          polite.agreement: 0.9
+        """)
+    assert run_cli("run", suite, "--out", tmp_path / "out") == 0
+    variant = json.loads((tmp_path / "out" / "run.json").read_text())["variants"][0]
+    assert variant["scorers"]["polite"]["agreement"] == 1.0
