@@ -88,7 +88,8 @@ def identity(spec: ModelSpec) -> str:
     left as written, so a rotated key keeps the cache), and the paths the answer is read by (a cached answer is
     the one they read)."""
     http = _settings(spec)
-    headers = {k: v for k, v in sorted(http.headers.items()) if not SECRET_PARAM.search(k)}
+    headers = {k: _resolved(v, k, public=True) for k, v in sorted(http.headers.items())
+               if not SECRET_PARAM.search(k)}
     read = [http.output, sorted(http.usage.items()), http.tool_calls]
     return "http:" + json.dumps([http.method, _resolved(http.url, None, public=True), headers, read],
                                 ensure_ascii=False)

@@ -53,6 +53,12 @@ def check(spec: ModelSpec) -> list[str]:
     return []
 
 
+def request(spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any],
+            variables: dict[str, Any]) -> dict[str, Any] | None:
+    """What the cache key adds: the case's vars, when the function takes them (its answer may follow them)."""
+    return variables if _takes_vars(function_of(spec)) else None
+
+
 def _takes_vars(function: Callable[..., Any]) -> bool:
     try:
         parameters = inspect.signature(function).parameters.values()
@@ -102,7 +108,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:80] + "…"
 
 
-@provider("python", identity=identity, check=check)
+@provider("python", identity=identity, check=check, request=request)
 @contextlib.asynccontextmanager
 async def open_python(spec: ModelSpec) -> AsyncIterator[Endpoint]:
     yield Endpoint(model=spec.id, send=functools.partial(_call, function_of(spec), spec.python),

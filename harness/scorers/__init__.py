@@ -273,7 +273,10 @@ async def apply(spec: ScorerSpec, output: Any, case: Case, context: ScoringConte
             output = transforms.apply(spec.transform, output, transforms.Inputs(case, context.response))
         if info is None:  # a group: its members read what its own transform left
             members = await asyncio.gather(*(apply(member, output, case, context) for member in spec.members))
-            return groups.combine(spec, [score for score in members if score is not None])
+            combined = groups.combine(spec, [score for score in members if score is not None])
+            human = case.human.get(spec.name)  # a group's label is compared with its verdict, as a scorer's
+            return replace(combined, metadata={**combined.metadata, "human": human}) \
+                if combined is not None and human is not None else combined
         result = info.fn(transforms.text_of(output), case, **coerce(info.fn, arguments(info, spec)),
                          **_scoring_argument(info, context))
         if inspect.isawaitable(result):

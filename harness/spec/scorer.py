@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness.spec._base import Strict
@@ -91,6 +91,13 @@ class ScorerSpec(Strict):
         if not self.name:
             object.__setattr__(self, "name", self.type)
         return self
+
+    @field_validator("turn")
+    @classmethod
+    def _turn_from_zero(cls, turn: int | str | None) -> int | str | None:
+        if isinstance(turn, int) and turn < 0:
+            raise ValueError(f"turn counts a conversation's answers from 0 (or is 'all'), not {turn}")
+        return turn
 
     @model_validator(mode="after")
     def _one_group(self) -> ScorerSpec:

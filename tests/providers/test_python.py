@@ -132,7 +132,8 @@ def test_a_function_reading_vars_is_asked_again_for_other_vars_with_the_same_mes
     (tmp_path / "byvars.py").write_text("def answer(messages, params, vars):\n    return f\"city {vars['city']}\"\n")
     suite = tmp_path / "suite.yaml"
     suite.write_text("name: fn\nprompts: [{id: p, text: 'Which city?'}]\nmodels: [{id: m, python: byvars.py:answer}]\n"
-                     "cases: [{id: a, vars: {city: Oslo}, expected: Oslo}, {id: b, vars: {city: Rome}, expected: Rome}]\n"
+                     "cases: [{id: a, vars: {city: Oslo}, expected: Oslo},\n"
+                     "        {id: b, vars: {city: Rome}, expected: Rome}]\n"
                      "scorers: [contains]\n")
     for out in ("one", "two"):
         assert run_cli("run", suite, "--out", tmp_path / out) == 0
