@@ -98,7 +98,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
     from harness.outputs.console import RunConsole
     from harness.providers.call import RetryPolicy
     from harness.run import RunOptions, resume_run, run_suite
-    from harness.suite import load_suite, param_warnings
+    from harness.suite import load_suite, load_warnings
 
     retry = RetryPolicy(retries=retries, timeout_s=timeout)
     if resume_dir is not None:
@@ -111,7 +111,7 @@ def run(suite: Path | None, resume_dir: Path | None, models: tuple[str, ...], ju
         raise HarnessError("give a SUITE to run, or --resume RUN_DIR")
     else:
         loaded = load_suite(suite)
-        for warning in param_warnings(loaded):
+        for warning in load_warnings(loaded):
             click.echo(f"harness: warning: {warning}", err=True)
         overrides: dict = {}
         if fail_under is not None:  # tightens the suite's pass_rate threshold, never loosens it

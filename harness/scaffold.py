@@ -120,10 +120,12 @@ def plan_starter(kind: Kind, name: str, folder: Path, data: Path | None = None,
         raise HarnessError("the cases have no vars for a prompt to show", file=source, line=1,
                            hint="give each case at least one column (or key) besides id, expected and tags")
     if kind.needs_expected and all(case.expected is None for case in cases):
-        raise HarnessError(f"no expected answers: a {kind.name} suite scores each answer against one", file=source,
+        raise HarnessError(f"no expected answers: a suite of kind {kind.name} scores each answer against one",
+                           file=source,
                            line=1, hint="name the column of the right answers 'expected' (or give --expected COLUMN)")
     instruction = (kind.sample_instruction if data is None and kind.sample_instruction else kind.instruction)
-    instruction = instruction.format(labels=", ".join(_labels(cases)))
+    # A label is text for the template to show, never Jinja: each "{" is written as an expression printing it.
+    instruction = instruction.format(labels=", ".join(_labels(cases)).replace("{", "{{ '{' }}"))
     variables = "".join(f"\n{var}: {{{{ {var} }}}}" for var in names)
     files = {
         Path("prompts", name, "plain.j2"): f"{instruction}\n{variables}\n",

@@ -19,6 +19,7 @@ from harness.chat import ResponseFormat, check_json_schema
 from harness.derived_metrics import derived_of
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
+from harness.formatting import LISTED
 from harness.located import line_of, validate
 from harness.plugins import import_code, import_function
 from harness.scorers import transforms
@@ -261,7 +262,25 @@ def _check_thresholds(suite: Suite, path: Path, root: yaml.Node) -> None:
                                file=path, line=line, hint="write 0.8 for 80%")
 
 
-def param_warnings(suite: Suite) -> list[str]:
+def load_warnings(suite: Suite) -> list[str]:
+    """What a suite that loads may still hold by mistake: a misspelt request parameter, cases nothing scores."""
+    return _param_warnings(suite) + _unscored_warnings(suite)
+
+
+def _unscored_warnings(suite: Suite) -> list[str]:
+    """Cases with no scorer at all: their trials pass with nothing checked (the suite has none, or a case has none
+    of its own with ``inherit_scorers: false``)."""
+    bare = [case.id for case in suite.cases if not suite.scorers_for(case)]
+    if not bare:
+        return []
+    if len(bare) == len(suite.cases):
+        return [f"{suite.path}: no scorers: every trial passes with nothing checked (add scorers:)"]
+    more = f" and {len(bare) - LISTED} more" if len(bare) > LISTED else ""
+    return [f"{suite.path}: no scorers for case {', '.join(map(repr, bare[:LISTED]))}{more} (inherit_scorers: false "
+            "and none of its own): its trials pass with nothing checked"]
+
+
+def _param_warnings(suite: Suite) -> list[str]:
     """Request parameters harness does not know and that look like a misspelling of one it does."""
     known = [*KNOWN_PARAMS, *OTHER_PARAMS]
     found = []

@@ -80,7 +80,7 @@ def test_from_a_flat_jsonl_with_another_answer_column(tmp_path):
      "reviews.csv:1: the column 'review text' is not a valid variable name: a prompt could not write "
      "{{ review text }}\n  hint: rename it, e.g. 'review_text'"),
     ("id,1st,expected\na,Good,positive\n", "hint: rename it, e.g. 'the_1st'"),
-    ("id,review,label\na,Good,positive\n", "reviews.csv:1: no expected answers: a classification suite scores"),
+    ("id,review,label\na,Good,positive\n", "reviews.csv:1: no expected answers: a suite of kind classification scores"),
     (b"id,review,expected\na,caf\xe9,positive\n", "reviews.csv:2: not UTF-8 text (byte 24)"),
 ])
 def test_bad_cases_files_are_clear_errors_and_nothing_is_written(tmp_path, capsys, content, message):
@@ -165,3 +165,16 @@ def test_the_help_names_every_kind(capsys):
     assert run_cli("init", "--help") == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(kind in help_text for kind in KINDS)
+
+
+def test_labels_are_shown_as_written_never_run_as_a_template(tmp_path):
+    (tmp_path / "tickets.csv").write_text("id,text,expected\na,Hi,odd {% raw %}\nb,Yo,bad {{ x }}\n")
+
+    assert run_cli("init", "--yes", "--kind", "classification", "--name", "tickets", "--from", "tickets.csv",
+                   "--no-run") == 0
+
+    suite = tmp_path / "suites/tickets.yaml"
+    assert run_cli("validate", suite) == 0  # the template renders for every case
+    assert run_cli("run", suite, "-m", "echo", "--out", tmp_path / "run") in (0, 1)  # echo answers with the prompt
+    answer = json.loads((tmp_path / "run/results.jsonl").read_text().splitlines()[0])["response"]["text"]
+    assert "bad {{ x }}, odd {% raw %}" in answer

@@ -119,3 +119,11 @@ def test_a_case_of_its_own_must_pass(pytester, fake, tmp_path):
     assert verdict.headline() == "1 must-pass trial failed"
     result = pytester.runpytest(str(suite), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=2)  # the sarcasm trial and the must_pass check
+
+
+def test_an_allowed_trial_names_the_thresholds_on_what_it_failed(fake, tmp_path, capsys):
+    suite = _suite(tmp_path, fake, "thresholds: {label.accuracy: 0.5, latency_p95_ms: {max: 100000}}\n")
+
+    assert run_cli("run", suite) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("allowed: 1 trial of terse")]
+    assert "label.accuracy = 0.833 for terse × fake (needs ≥ 0.5)" in line and "latency" not in line

@@ -18,12 +18,12 @@ def validated(suite: Path) -> str:
     """What ``harness validate`` says of a suite that passes (warnings go to stderr); HarnessError if it does not."""
     from harness.providers import describe
     from harness.run.plan import RunOptions, check_models, plan, resolve_models
-    from harness.suite import load_suite, param_warnings
+    from harness.suite import load_suite, load_warnings
 
     loaded = load_suite(suite)
     specs, reason = resolve_models(loaded, ())
     trials = plan(loaded, specs, RunOptions())
-    for warning in param_warnings(loaded) + check_models(loaded, specs, reason):
+    for warning in load_warnings(loaded) + check_models(loaded, specs, reason):
         click.echo(f"harness: warning: {warning}", err=True)
     return (f"{suite}: ok · {len(loaded.cases)} cases × {len(loaded.prompts)} prompts × {len(specs)} model(s)"
             f" × {loaded.repeats} repeat(s) = {len(trials)} trials\n"

@@ -138,9 +138,14 @@ class RunVerdict(_Record):
         if missed:
             return TrialOutcome(kind, "not allowed: its variant missed a threshold: "
                                 + "; ".join(c.describe() for c in missed))
-        # A model-call error is allowed by the error rate; a failed score by the other thresholds.
+        # A model-call error is allowed by the error rate; a failed score by the other thresholds, named as closely
+        # as they go: the pass rate's, else those on the metrics of the scores it failed, else every other one.
         allowing = [c for c in own if (c.metric == "error_rate") == (kind == ERRORED)]
-        because = "; ".join(c.describe() for c in allowing) or "the suite sets no threshold this trial breaks"
+        failed = {s.name for s in facts.scores if not s.passed} | {s.metric for s in facts.scores if not s.passed}
+        closest = ([c for c in allowing if c.metric == "pass_rate"]
+                   or [c for c in allowing if c.metric.partition(".")[0] in failed])
+        because = ("; ".join(c.describe() for c in closest or allowing)
+                   or "the suite sets no threshold this trial breaks")
         return TrialOutcome(ALLOWED, f"allowed by the suite's thresholds: {because}")
 
     def tally(self, facts: Iterable[TrialFacts]) -> Counter[str]:

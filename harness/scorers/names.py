@@ -59,7 +59,9 @@ def _case_named(case: Case, index: int, inherited: Sequence[str], suite: Suite, 
             + (" (one of the suite's, and one of the case's own, which add to the suite's)" if from_suite else ""),
             file=file, line=line, hint=f"give the case's scorer a name of its own (name: {name}_2)"
             + (", or set inherit_scorers: false to use only the case's scorers" if from_suite else ""))
-    return case.model_copy(update={"scorers": _numbered(case.scorers, taken, suite)})
+    # Numbered past the suite's names even when it does not inherit them: a case's own unnamed `contains` is
+    # another check than the suite's, and pooling the two under one name would mix them in every figure.
+    return case.model_copy(update={"scorers": _numbered(case.scorers, inherited, suite)})
 
 
 def _given_twice(specs: Sequence[ScorerSpec], taken: Collection[str], suite: Suite) -> int | None:
@@ -104,7 +106,7 @@ def _check_metrics(suite: Suite, where: Where) -> None:
         if metric in scorers:
             raise HarnessError(f"metric '{metric}' is called like a scorer: a threshold on '{metric}.mean', or "
                                f"'{metric}' in a derived metric, could mean either", file=file, line=line,
-                               hint=f"call the metric something else (metric: {metric}_all), or give the scorer a "
+                               hint=f"call the metric something else (metric: {metric}_metric), or give the scorer a "
                                "name: of its own")
         raise HarnessError(f"metric '{metric}' is called like a run metric", file=file, line=line,
                            hint=f"call it something else: {', '.join((*RUN_METRICS, TRIALS))} are the run's own")

@@ -92,11 +92,12 @@ class ScorerSpec(Strict):
             object.__setattr__(self, "name", self.type)
         return self
 
-    @field_validator("turn")
+    @field_validator("turn", mode="before")
     @classmethod
-    def _turn_from_zero(cls, turn: int | str | None) -> int | str | None:
-        if isinstance(turn, int) and turn < 0:
-            raise ValueError(f"turn counts a conversation's answers from 0 (or is 'all'), not {turn}")
+    def _turn_from_zero(cls, turn: Any) -> Any:
+        wrong = isinstance(turn, bool) or not (turn is None or turn == "all" or isinstance(turn, int) and turn >= 0)
+        if wrong:
+            raise ValueError(f"turn counts a conversation's answers from 0 (or is 'all'), not {turn!r}")
         return turn
 
     @model_validator(mode="after")

@@ -49,7 +49,7 @@ def test_a_type_used_again_is_numbered_the_suites_first_and_a_metric_is_no_name(
         "a": [("contains", "found"), ("contains_3", "found"), ("contains_2", "")],
         "b": [("contains", "found"), ("contains_3", "found"), ("contains_2", ""), ("contains_4", "found"),
               ("regex", "")],
-        "own": [("contains", "found")]}  # it adds to none of the suite's: nothing to number apart from
+        "own": [("contains_4", "found")]}  # it adds to none of the suite's, yet is another check than theirs
     assert named_metrics(suite) == ["found"]
     assert {"found.mean", "found.pass_rate", "contains_4.mean"} <= set(metric_names(suite))
 
@@ -68,7 +68,7 @@ def test_tool_call_is_called_after_its_tool_and_numbered_when_it_checks_it_again
      "two scorers are called 'x'", "give each a distinct 'name'"),
     ("- {type: contains, value: a}\n- type: regex\n  pattern: b\n  metric: contains", "", 18,
      "metric 'contains' is called like a scorer: a threshold on 'contains.mean', or 'contains' in a derived "
-     "metric, could mean either", "call the metric something else (metric: contains_all), or give the scorer a "
+     "metric, could mean either", "call the metric something else (metric: contains_metric), or give the scorer a "
      "name: of its own"),
     ("- {type: contains, value: a, metric: regex}", "", 15, "metric 'regex' is called like a scorer",
      None),  # a case's own scorer is called regex
