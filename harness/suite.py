@@ -58,6 +58,7 @@ def load_suite(path: str | Path) -> Suite:
     suite = suite.model_copy(update={"cases": [case for case, _ in located]})
     _check_scorers(suite, root)
     suite = name_scorers(suite, _placer(suite, root))
+    _check_human_labels(suite)
     _check_transforms(suite, root)
     _check_thresholds(suite, path, root)
     for prompt in suite.prompts:
@@ -215,6 +216,18 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
             if problem:
                 file, line = suite.located(f"cases.{case.id}")
                 raise HarnessError(f"case '{case.id}': {problem}", file=file, line=line)
+
+
+def _check_human_labels(suite: Suite) -> None:
+    """A case's human labels name scorers it has: a label for no scorer (a typo) would be compared with nothing."""
+    for case in suite.cases:
+        names = [spec.name for spec in suite.scorers_for(case)]
+        unknown = next((name for name in case.human if name not in names), None)
+        if unknown is not None:
+            file, line = suite.located(f"cases.{case.id}")
+            raise HarnessError(f"case '{case.id}': a human label for '{unknown}', which is no scorer of the case"
+                               f"{did_you_mean(unknown, names)}", file=file, line=line,
+                               hint="human: names the scorers whose verdicts people labelled: " + ", ".join(names))
 
 
 def _check_transforms(suite: Suite, root: yaml.Node) -> None:

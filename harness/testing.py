@@ -325,7 +325,7 @@ def score_output(spec: Any, output: str, case: Any = None, *, response: Any = No
     from harness.scorers import ScoringContext, apply
     from harness.spec import Case, ScorerSpec
 
-    case = case if case is not None else Case()
+    case = Case() if case is None else Case.model_validate(case) if isinstance(case, dict) else case
     context = ScoringContext(response=response or Response(text=output), directory=Path(directory or Path.cwd()),
                              messages=[{"role": "user", "content": "(test)"}], judge=judge)
     return asyncio.run(apply(ScorerSpec.model_validate(spec), output, case, context))

@@ -42,7 +42,8 @@ def test_it_runs_the_new_suite_and_points_at_the_report(tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert server.count == 16  # 8 sample cases x 2 prompts, through litellm and HTTP
     assert code == 1 and "verdict: ✗ failed: 2 thresholds missed" in out  # 'positive' to everything: 4 of 8
-    report = out.split("open the report: ", 1)[1].split("\n", 1)[0]
+    report = out.split("report:  ", 1)[1].split("\n", 1)[0]
+    assert "next: open the report above" in out
     assert report.startswith("reports/tickets-") and (tmp_path / report).is_file()
 
 
@@ -124,9 +125,25 @@ def test_it_asks_when_not_told(tmp_path):
 
     assert done.returncode == 0, done.stderr
     assert "What will the suite check?\n  1. classification: a label for each text" in done.stdout
-    assert "no kind of suite '9'" in done.stdout and "'Bad Name' cannot name a suite" in done.stdout
+    assert "no kind of suite '9'" in done.stdout and "'Bad Name' cannot name a suite: use lower-case" in done.stdout
     suite = (tmp_path / "suites" / "news.yaml").read_text()
     assert suite.startswith("# A suite of kind summarization: a short summary")
+
+
+def test_asked_it_names_the_suite_after_the_cases_file_and_asks_again_for_a_file_not_there(tmp_path):
+    (tmp_path / "My Reviews.csv").write_text("id,review,expected\na,Good,positive\nb,Bad,negative\n")
+    done = subprocess.run([sys.executable, "-m", "harness", "init", "--no-run"],
+                          input="1\n\nnope.csv\nMy Reviews.csv\n", capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert "no file nope.csv: give the path of a .csv or .jsonl file, or press Enter" in done.stdout
+    assert (tmp_path / "suites" / "classification.yaml").is_file()  # the name was asked before the file
+
+    named = subprocess.run([sys.executable, "-m", "harness", "init", "--no-run", "--from", "My Reviews.csv"],
+                           input="1\n\n", capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert named.returncode == 0, named.stderr
+    assert "[my-reviews]" in named.stdout and (tmp_path / "suites" / "my-reviews.yaml").is_file()
 
 
 def test_without_answers_or_flags_it_says_how_to_go_without(tmp_path):

@@ -3,6 +3,7 @@ on the bundled local model, pointing at its report."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -37,14 +38,20 @@ def _questions(kind: str | None, name: str | None, data: Path | None) -> tuple[s
         except HarnessError as exc:
             click.echo(f"  {exc.message}")
     while name is None:
-        answer = _ask("Name of the suite (letters, digits, - and _)", kind)
+        suggested = re.sub(r"[^a-z0-9_-]+", "-", data.stem.lower()).strip("-")[:60] if data else ""
+        answer = _ask("Name of the suite (lower-case letters, digits, - and _)", suggested or kind)
         try:
             name = check_name(answer)
         except HarnessError as exc:
-            click.echo(f"  {exc.message}")
-    if data is None:
+            click.echo(f"  {exc.message}: {exc.hint}")
+    while data is None:
         answer = _ask("A CSV or JSONL file of your own cases (Enter for sample cases)")
-        data = Path(answer).expanduser() if answer else None
+        if not answer:
+            break
+        if Path(answer).expanduser().is_file():
+            data = Path(answer).expanduser()
+        else:
+            click.echo(f"  no file {answer}: give the path of a .csv or .jsonl file, or press Enter")
     return kind, name, data
 
 
@@ -97,6 +104,5 @@ def _run(suite: Path, model: str) -> None:
         result = run_suite(suite, RunOptions(models=[model], reports_dir=suite.parent.parent / "reports"),
                            observer=console)
     outputs.write("console", result, None)
-    click.echo(f"open the report: {result.directory / 'report.html'}\n"
-               f"next: edit the prompts or the cases, then harness run {suite}")
+    click.echo(f"next: open the report above, edit the prompts or the cases, then harness run {suite}")
     sys.exit(0 if result.manifest.verdict.passed else 1)

@@ -60,7 +60,7 @@ class RunConsole:
     def planned(self, suite: Suite, models: Sequence[ModelSpec], models_reason: str, trials: int) -> None:
         names = ", ".join(m.id for m in models)
         self.console.print(f"[bold]{escape(suite.name)}[/]: {trials} trials · model: {escape(names)} "
-                           f"({escape(models_reason)})")
+                           f"({escape(models_reason)})", soft_wrap=True)
         self._task = self._progress.add_task("running", total=trials, tally="")
 
     def notice(self, message: str) -> None:

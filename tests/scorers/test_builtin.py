@@ -145,3 +145,8 @@ def test_edit_distance_of_a_long_output_stops_early():
     assert edit_distance("x" * 50_000, "y" * 50_000, 3) is None  # the first rows are past the limit
     assert edit_distance("ab" * 25_000, "ab" * 24_999 + "ba", 5) == 2  # 50,000 x 11 cells, not 50,000 squared
     assert time.perf_counter() - started < 5
+
+
+def test_score_output_takes_a_case_written_as_a_mapping():
+    assert score_output("equals", "Paris", {"vars": {"city": "x"}, "expected": "Paris"}).passed
+    assert not score_output("equals", "Lyon", {"expected": "Paris"}).passed
