@@ -145,11 +145,16 @@ def _value(assertion: dict[str, Any], kind: str, ctx: Context, render: Callable[
     return render(value)
 
 
+def metric_name(metric: str) -> str:
+    """promptfoo's metric name as harness can threshold it: NAME.mean reads the part before a '.' as the name."""
+    return metric.replace(".", "_")
+
+
 def _common(assertion: dict[str, Any], scorer: dict[str, Any], ctx: Context) -> None:
     if "weight" in assertion and assertion["weight"] != 1:
         scorer["weight"] = assertion["weight"]
     if isinstance(assertion.get("metric"), str):
-        scorer["metric"] = assertion["metric"]
+        scorer["metric"] = metric_name(assertion["metric"])
     provider = assertion.get("provider")
     provider = provider.get("id") if isinstance(provider, dict) else provider
     if isinstance(provider, str) and scorer.get("type") in (*JUDGES, "similarity"):
@@ -350,7 +355,7 @@ def _group(assertion: dict[str, Any], ctx: Context, render: Callable[[Any], Any]
     if "weight" in assertion and assertion["weight"] != 1:
         group["weight"] = assertion["weight"]
     if isinstance(assertion.get("metric"), str):
-        group["metric"] = assertion["metric"]
+        group["metric"] = metric_name(assertion["metric"])
     return Mapped(group)
 
 

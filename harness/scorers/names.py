@@ -93,12 +93,19 @@ def _numbered(specs: Sequence[ScorerSpec], taken: Collection[str], suite: Suite)
 
 
 def _check_metrics(suite: Suite, where: Where) -> None:
-    """A metric must not be called like a scorer of the suite, a run metric or ``trials``, at its ``metric:``."""
+    """A metric must not be called like a scorer of the suite, a run metric or ``trials``, at its ``metric:``; no
+    name or metric written holds a '.' (``a.b.mean`` would be ambiguous)."""
     scorers = set(scorer_names(suite))
     placed = [(("scorers", i), spec) for i, spec in enumerate(suite.scorers)]
     placed += [(("cases", i, "scorers", j), spec) for i, case in enumerate(suite.cases)
                for j, spec in enumerate(case.scorers or [])]
     for loc, spec in placed:
+        for key, given in (("name", spec.written_name), ("metric", spec.metric)):
+            if given and "." in given:
+                file, line = where((*loc, key))
+                raise HarnessError(f"{key} '{given}' holds a '.': thresholds name a figure as NAME.mean, so it "
+                                   "would be ambiguous", file=file, line=line,
+                                   hint=f"write {key}: {given.replace('.', '_')}")
         metric = spec.metric
         if not metric or metric not in scorers and metric not in (*RUN_METRICS, TRIALS):
             continue

@@ -139,6 +139,12 @@ def test_weight_and_threshold_are_kept(put):
     assert case["scorers"][0]["weight"] == 3 and case["scorers"][0]["threshold"] == 0.6
 
 
+def test_a_metric_name_with_a_dot_is_written_so_a_threshold_can_name_it(put, tmp_path):
+    result, _, case = one_scorer(put, "{type: contains, value: Paris, metric: v1.accuracy}")
+    assert case["scorers"][0]["metric"] == "v1_accuracy"
+    assert validated(result, tmp_path / "suite.yaml")
+
+
 @pytest.mark.parametrize(("assertion", "kind"), [
     ("{type: moderation}", "moderation"),
     ("{type: javascript, value: 'if (output) { return 1 } return 0'}", "javascript (not simple)"),

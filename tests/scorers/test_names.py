@@ -76,6 +76,11 @@ def test_tool_call_is_called_after_its_tool_and_numbered_when_it_checks_it_again
      "metric 'latency_p95_ms' is called like a run metric",
      "call it something else: pass_rate, error_rate, latency_p50_ms, latency_p95_ms, cost_usd, trials are the "
      "run's own"),
+    ("- type: contains\n  value: a\n  name: said.a", "", 17,
+     "name 'said.a' holds a '.': thresholds name a figure as NAME.mean, so it would be ambiguous",
+     "write name: said_a"),
+    ("- {type: contains, value: a, metric: v1.found}", "", 15, "metric 'v1.found' holds a '.'",
+     "write metric: v1_found"),
     ("- {type: contains, value: a}", "derived_metrics:\n  found: trials\n", 17,
      "derived metric 'found': 'found' is already a metric of the suite", None),
     ("- {type: contains, value: a}", "thresholds:\n  found.mean: 2\n", 17,
