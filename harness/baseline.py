@@ -31,6 +31,8 @@ def save_baseline(items: Sequence[Outcome], path: Path, *, suite: str) -> Path:
         record = {"case_id": o.case_id, "prompt_id": o.prompt_id, "model_id": o.model_id, "repeat": o.repeat,
                   "passed": o.passed, "errored": o.errored, "scores": dict(sorted(o.scores.items())),
                   "output": o.output}
+        if o.metrics:  # only when the suite names metrics: other baselines stay as they were
+            record["metrics"] = dict(sorted(o.metrics.items()))
         lines.append(json_text(record))
     write_atomically(path, "\n".join(lines) + "\n")
     return path

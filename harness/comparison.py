@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
 from harness.formatting import p_value
@@ -36,7 +36,7 @@ PASS = "pass_rate"
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a comparison needs of one trial: its identity, whether it passed, its scores."""
+    """What a comparison needs of one trial: its identity, whether it passed, its scores and named metrics."""
 
     case_id: str
     prompt_id: str
@@ -46,6 +46,8 @@ class Outcome:
     errored: bool
     scores: dict[str, float]
     output: str = ""
+    # Each named metric (several scorers' ``metric:``): the mean of its scores in this trial.
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def variant(self) -> tuple[str, str]:
@@ -60,8 +62,13 @@ def outcomes(results: Iterable[TrialResult]) -> list[Outcome]:
 def outcome(facts: TrialFacts, output: str = "") -> Outcome:
     """A score without a verdict (its scorer errored) is left out, as the run's means leave it out: its
     0 is no measurement. The trial still counts as failed."""
+    pooled: dict[str, list[float]] = defaultdict(list)
+    for s in facts.scores:
+        if s.metric and not s.error:
+            pooled[s.metric].append(s.value)
     return Outcome(facts.case_id, facts.prompt_id, facts.model_id, facts.repeat, facts.passed,
-                   facts.error is not None, {s.name: s.value for s in facts.scores if not s.error}, output)
+                   facts.error is not None, {s.name: s.value for s in facts.scores if not s.error}, output,
+                   {metric: sum(values) / len(values) for metric, values in pooled.items()})
 
 
 def paired_delta(metric: str, a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Delta:
@@ -101,7 +108,7 @@ def _per_case(items: Iterable[Outcome], *, errors_fail: bool = False) -> dict[st
                 sums[o.case_id][PASS].append(0.0)
             continue
         sums[o.case_id][PASS].append(float(o.passed))
-        for name, value in o.scores.items():
+        for name, value in (*o.scores.items(), *o.metrics.items()):
             sums[o.case_id][f"{name}.mean"].append(value)
     return {case: {metric: sum(v) / len(v) for metric, v in metrics.items()} for case, metrics in sums.items()}
 
@@ -216,7 +223,7 @@ def compare_to_baseline(base: Sequence[Outcome], candidate: Sequence[Outcome], g
         elif better:
             result.improvements.append(_change(key, better, before, after))
     mapped_base = [Outcome(o.case_id, o.prompt_id, model_map.get(o.model_id, o.model_id), o.repeat, o.passed,
-                           o.errored, o.scores, o.output) for o in base]
+                           o.errored, o.scores, o.output, o.metrics) for o in base]
     result.deltas = _variant_deltas(mapped_base, candidate)
     result.alpha = gates.alpha
     result.gates = _check_gates(result, gates)

@@ -322,3 +322,23 @@ def test_a_run_against_its_baseline_says_what_regressed_how_surely_and_which_gat
     assert "stopped by gate max_regressions: 2 regressions (limit 0)" in gated
     assert "gate failed: gate max_regressions: 2 regressions (limit 0)" in gated
     assert "verdict: ✗ failed: 1 gate failed" in gated
+
+
+def test_a_named_metric_is_compared_and_gated_like_a_scorers_mean(tmp_path):
+    from harness.baseline import load_outcomes, save_baseline
+    from harness.comparison import outcome as outcome_of
+    from harness.records import ScoreFacts, TrialFacts
+
+    def facts(case, polite):  # two scorers under the metric 'polite': one always 1, the other `polite`
+        scores = tuple(ScoreFacts(name=name, value=value, passed=True, error=None, weight=1.0, judge=None,
+                                  metadata={}, metric="polite") for name, value in (("a", 1.0), ("b", polite)))
+        return TrialFacts(case_id=case, prompt_id="p", model_id="m", repeat=0, passed=True, error=None,
+                          cached=False, latency_ms=1.0, prompt_tokens=1, completion_tokens=1, cost_usd=None,
+                          output_chars=1, scores=scores)
+
+    base = save_baseline([outcome_of(facts(f"c{i}", 0.9)) for i in range(12)], tmp_path / "b.jsonl", suite="s")
+    candidate = [outcome_of(facts(f"c{i}", 0.1 + i / 100)) for i in range(12)]
+    result = compare_to_baseline(load_outcomes(base)[0], candidate, Gates())
+    polite = next(d for d in result.deltas if d.metric == "polite.mean")
+    assert polite.delta == pytest.approx(-0.3725) and polite.n == 12  # (1 + 0.9) / 2 -> (1 + 0.155) / 2
+    assert not next(g for g in result.gates if g.gate == "max_drop").passed
