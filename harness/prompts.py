@@ -26,7 +26,7 @@ from jinja2.debug import rewrite_traceback_stack
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, printable, project_root
 
 if TYPE_CHECKING:
@@ -253,8 +253,8 @@ def _template_error(exc: Exception, variables: dict, *, source: str, what: str, 
         name = _undefined_name(str(exc))
         if name in variables or "has no attribute" in str(exc):
             return HarnessError(f"{what}: template error: {exc}", file=source, line=line)
-        return HarnessError(f"{what}: template variable '{name}' is undefined", file=source, line=line,
-                            hint=f"the case has: {', '.join(sorted(variables)) or 'none'}")
+        return HarnessError(f"{what}: template variable '{name}' is undefined{did_you_mean(name, variables)}",
+                            file=source, line=line, hint=f"the case has: {', '.join(sorted(variables)) or 'none'}")
     if isinstance(exc, SecurityError):
         return HarnessError(f"{what}: the template tried something the sandbox does not allow: {exc}", file=source,
                             line=line, hint="a template may use the case's vars and Jinja's filters, "

@@ -156,13 +156,25 @@ def plan(suite: Suite, models: Sequence[ModelSpec], options: RunOptions) -> list
                 if options.only is not None and (case.id, prompt_id, model.id) not in options.only:
                     continue
                 if (prompt_id, case.id) not in rendered:
-                    rendered[(prompt_id, case.id)] = (
-                        messages.render(chat, case, suite.directory, roots),
-                        [messages.render_turn(turn, case, chat, n) for n, turn in enumerate(case.turns, start=1)])
+                    rendered[(prompt_id, case.id)] = _rendered(suite, chat, case, roots)
                 first, turns = rendered[(prompt_id, case.id)]
                 _check_request(suite, model, prompt_id, case, first, params)
                 trials.extend(Trial(case, prompt_id, model, r, first, params, chat, turns) for r in range(repeats))
     return trials
+
+
+def _rendered(suite: Suite, chat: ChatPrompt, case: Case, roots: list[Path]) -> tuple[list[Any], list[Any]]:
+    """A case's first request and later turns; a template error on a case from a data file also names its row
+    (a case without an id is known by a hash of its content, which says nothing of where it is)."""
+    try:
+        return (messages.render(chat, case, suite.directory, roots),
+                [messages.render_turn(turn, case, chat, n) for n, turn in enumerate(case.turns, start=1)])
+    except HarnessError as exc:
+        file, line = suite.located(f"cases.{case.id}")
+        if not (file and line and suite.path and Path(file) != suite.path):
+            raise
+        raise HarnessError(f"{exc.message} (the case at {Path(file).name}:{line})", file=exc.file, line=exc.line,
+                           hint=exc.hint) from None
 
 
 def _check_request(suite: Suite, model: ModelSpec, prompt_id: str, case: Case, messages: list[dict[str, Any]],
