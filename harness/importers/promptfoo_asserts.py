@@ -24,11 +24,9 @@ from harness.importers.promptfoo_python import translate as python_check
 from harness.importers.sources import is_reference
 
 NO_EXPECTED = object()
-JUDGES = ("rubric", "factuality", "faithfulness")
+JUDGES = ("rubric", "factuality", "faithfulness", "context_relevance", "context_recall")
 # promptfoo's types harness has nothing like, with why (shown in the comment).
 NOT_IN_HARNESS = {
-    "context-recall": "harness has no context-recall judge",
-    "context-relevance": "harness has no context-relevance judge",
     "conversation-relevance": "harness has no conversation judge", "moderation": "harness calls no moderation API",
     "classifier": "harness runs no classifier models", "guardrails": "harness has no guardrails check",
     "webhook": "harness calls no webhooks", "ruby": "harness runs no Ruby", "pi": "harness has no Pi scorer",
@@ -301,6 +299,16 @@ def _answer_relevance(assertion: dict[str, Any], value: Any, ctx: Context) -> Ma
     return Mapped({"type": "rubric", "rubric": ANSWER_RELEVANCE, "scale": [1, 5], **_threshold(assertion, 0.5)})
 
 
+def _context_relevance(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
+    # promptfoo reads the question from the var `query` and the context from `context`, as harness's judge does
+    return Mapped({"type": "context_relevance", "question": "query", **_threshold(assertion)})
+
+
+def _context_recall(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
+    # the ground truth is the assertion's own, not the case's expected (which another assertion may hold)
+    return Mapped({"type": "context_recall", "reference": _text(value, assertion["type"]), **_threshold(assertion)})
+
+
 def _factuality(assertion: dict[str, Any], value: Any, ctx: Context) -> Mapped:
     # promptfoo passes subsets, supersets and equivalents and fails disagreements: harness's 0.5 and above.
     return Mapped({"type": "factuality", "threshold": 0.5}, _text(value, assertion["type"]))
@@ -333,7 +341,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any], Any, Context], Mapped]] = {
     "javascript": _javascript, "python": _python, "rouge-n": _reference("rouge1", 0.75),
     "bleu": _reference("bleu", 0.5), "llm-rubric": _rubric, "model-graded-closedqa": _rubric, "g-eval": _rubric,
     "answer-relevance": _answer_relevance, "factuality": _factuality, "model-graded-factuality": _factuality,
-    "context-faithfulness": _faithfulness,
+    "context-faithfulness": _faithfulness, "context-relevance": _context_relevance, "context-recall": _context_recall,
     "levenshtein": _levenshtein, "latency": _bound("latency", "max_ms"), "cost": _bound("cost", "max_usd"),
     "finish-reason": _finish_reason,
 }

@@ -8,6 +8,7 @@ calls' tokens and cost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,7 @@ def _needs_vars(*arguments: str):
     return check
 
 
-_DEFAULT_VARS = {"context": "context"}
+_DEFAULT_VARS = {"context": "context", "question": "question"}
 
 
 @scorer(threshold=0.5, uses_judge=True)
@@ -168,3 +169,73 @@ def _claims_judgement(answer: str, untrusted: str) -> Judgement:
         explanation += "; " + "; ".join(f"{c['verdict'].replace('_', ' ')}: {c['claim']}" for c in unsupported)
     return Judgement(1.0 - len(unsupported) / len(claims) if claims else 1.0, "fail" if unsupported else "pass",
                      explanation, {"claims": claims, "unsupported": [c["claim"] for c in unsupported]})
+
+
+# --- what was retrieved (RAG): judged against the question, or the reference answer -------------------------------
+# The text judged is split into numbered sentences and the judge names those that count, so the score is a share a
+# person can check sentence by sentence (as promptfoo's context-relevance and context-recall, and Ragas, score).
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
+
+
+@scorer(threshold=0.5, check=_needs_vars("context", "question"), uses_judge=True)
+async def context_relevance(output: str, case: Case, *, context: str = "context", question: str = "question",
+                            template: str = "judges/context_relevance.j2", model: str | None = None,
+                            scoring: ScoringContext) -> Verdict:
+    """The share of the context's sentences that bear on the question: is what was retrieved on topic? (The
+    output is not read.)"""
+    parts = sentences(str(case.vars[context]))
+    variables = {"question": defuse(str(case.vars[question])), "sentences": defuse(_numbered(parts))}
+    return await _judged_share(scoring, template, variables, parts, "relevant", "relevant to the question",
+                               untrusted=str(case.vars[context]), model=model)
+
+
+@scorer(threshold=0.5, check=_needs_vars("context"), uses_judge=True)
+async def context_recall(output: str, case: Case, *, context: str = "context", reference: str | None = None,
+                         template: str = "judges/context_recall.j2", model: str | None = None,
+                         scoring: ScoringContext) -> Verdict | None:
+    """The share of the reference answer's sentences (``reference``, else the case's ``expected``) the context
+    states or implies: did retrieval bring what the answer needs? (The output is not read.) A case with neither
+    is not scored."""
+    truth = reference if reference is not None else case.expected
+    if truth is None:
+        return None
+    parts = sentences("\n".join(map(str, truth)) if isinstance(truth, list) else str(truth))
+    variables = {"context": defuse(str(case.vars[context])), "sentences": defuse(_numbered(parts))}
+    return await _judged_share(scoring, template, variables, parts, "supported", "in the context",
+                               untrusted=str(case.vars[context]), model=model)
+
+
+def _numbered(parts: list[str]) -> str:
+    return "\n".join(f"{number}. {part}" for number, part in enumerate(parts, start=1))
+
+
+async def _judged_share(scoring: ScoringContext, template: str, variables: dict[str, Any], parts: list[str],
+                        key: str, meaning: str, *, untrusted: str, model: str | None) -> Verdict:
+    """Ask the judge which numbered sentences count (under ``key``); the score is their share."""
+    if not parts:
+        return Verdict(0.0, "nothing to judge: the text is empty")
+
+    def read(answer: str, quoted: str) -> Judgement:
+        numbers = verdict_object(answer, key, quoted, read=lambda value: _sentence_numbers(value, key, len(parts)))
+        counted = numbers[key]
+        left = [f"{n}. {part}" for n, part in enumerate(parts, start=1) if n not in counted]
+        explanation = f"{len(counted)}/{len(parts)} sentences {meaning}"
+        if left:
+            explanation += "; not: " + "; ".join(left)
+        return Judgement(len(counted) / len(parts), f"{len(counted)}/{len(parts)}", explanation,
+                         {key: counted})
+
+    return await judge(scoring, template, variables, read, untrusted=untrusted, model=model)
+
+
+def _sentence_numbers(value: Any, key: str, count: int) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        raise UnreadableVerdict(f'"{key}" is not a list of sentence numbers')
+    if any(not 1 <= n <= count for n in value):
+        raise UnreadableVerdict(f'"{key}" names a sentence that is not there (there are {count})')
+    return sorted(set(value))

@@ -292,3 +292,24 @@ def test_assertions_under_one_metric_keep_their_own_names_and_share_it(put, tmp_
         {"type": "contains", "value": "France", "ignore_case": False, "metric": "accuracy", "name": "contains-2"},
         {"type": "python", "expr": "len(output) < 99", "metric": "accuracy"}]
     assert validated(result, tmp_path / "suite.yaml")  # several scorers under one metric
+
+
+RAG = """
+prompts: ['{{ context }} Answer: {{ query }}']
+providers: [openai:gpt-4o-mini]
+tests:
+  - vars: {query: What is the capital of France?, context: Paris is the capital of France.}
+    assert:
+      - {type: context-relevance, threshold: 0.9}
+      - {type: context-recall, value: Paris is the capital, threshold: 0.8}
+"""
+
+
+def test_retrieval_assertions_are_the_retrieval_judges(put, tmp_path):
+    result, suite = imported("promptfoo", put("promptfooconfig.yaml", RAG))
+    [case] = suite["cases"]
+    assert case["scorers"] == [{"type": "context_relevance", "question": "query", "threshold": 0.9},
+                               {"type": "context_recall", "reference": "Paris is the capital", "threshold": 0.8}]
+    assert "expected" not in case and not result.tally.untranslated
+    assert validated(result, tmp_path / "suite.yaml")
+
