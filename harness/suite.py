@@ -19,7 +19,7 @@ from harness.chat import ResponseFormat, check_json_schema
 from harness.derived_metrics import derived_of
 from harness.errors import HarnessError, did_you_mean
 from harness.files import confined, read_text
-from harness.formatting import LISTED
+from harness.formatting import listing
 from harness.located import line_of, validate
 from harness.plugins import import_code, import_function
 from harness.scorers import transforms
@@ -221,6 +221,8 @@ def _check_scorers(suite: Suite, root: yaml.Node) -> None:
 def _check_human_labels(suite: Suite) -> None:
     """A case's human labels name scorers it has: a label for no scorer (a typo) would be compared with nothing."""
     for case in suite.cases:
+        if not case.human:
+            continue
         names = [spec.name for spec in suite.scorers_for(case)]
         unknown = next((name for name in case.human if name not in names), None)
         if unknown is not None:
@@ -288,8 +290,7 @@ def _unscored_warnings(suite: Suite) -> list[str]:
         return []
     if len(bare) == len(suite.cases):
         return [f"{suite.path}: no scorers: every trial passes with nothing checked (add scorers:)"]
-    more = f" and {len(bare) - LISTED} more" if len(bare) > LISTED else ""
-    return [f"{suite.path}: no scorers for case {', '.join(map(repr, bare[:LISTED]))}{more} (inherit_scorers: false "
+    return [f"{suite.path}: no scorers for case {listing([repr(case) for case in bare])} (inherit_scorers: false "
             "and none of its own): its trials pass with nothing checked"]
 
 

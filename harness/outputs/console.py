@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.formatting import LISTED, num, p_value, pct, usd
+from harness.formatting import LISTED, listing, num, p_value, pct, usd
 from harness.history import PastRun
 from harness.metrics import NOTHING_PASSED
 from harness.outputs import output
@@ -251,8 +251,7 @@ def print_comparison(comparison: BaselineComparison, base: str, candidate: str) 
     for kind in ("new", "removed", "errored"):
         trials = getattr(comparison, kind)
         if trials:
-            more = f" … and {len(trials) - LISTED} more" if len(trials) > LISTED else ""
-            out.print(f"{kind}: {escape(', '.join(trials[:LISTED]))}{more}", soft_wrap=True)
+            out.print(f"{kind}: {escape(listing(trials))}", soft_wrap=True)
 
 
 def _changes_table(title: str, changes: list[Change]) -> Table:

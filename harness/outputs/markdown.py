@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import write_atomically
-from harness.formatting import LISTED, num, p_value, pct, usd
+from harness.formatting import LISTED, listing, num, p_value, pct, usd
 from harness.outputs import output
 from harness.records import ABComparison, BaselineComparison, Change, RunManifest, TrialFacts
 
@@ -90,9 +90,7 @@ def comparison_summary(comparison: BaselineComparison, base: str, candidate: str
     for kind in ("new", "removed", "errored"):
         trials = getattr(comparison, kind)
         if trials:
-            shown = ", ".join(f"`{t}`" for t in trials[:LISTED])
-            more = f" … and {len(trials) - LISTED} more" if len(trials) > LISTED else ""
-            lines += ["", f"**{kind.capitalize()}**: {shown}{more}"]
+            lines += ["", f"**{kind.capitalize()}**: {listing([f'`{t}`' for t in trials])}"]
     return lines
 
 

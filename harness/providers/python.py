@@ -59,6 +59,7 @@ def request(spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, A
     return variables if _takes_vars(function_of(spec)) else None
 
 
+@functools.cache  # asked for every trial's cache key and call: a signature is read once
 def _takes_vars(function: Callable[..., Any]) -> bool:
     try:
         parameters = inspect.signature(function).parameters.values()

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from harness.files import json_text
-from harness.formatting import LISTED, p_value
+from harness.formatting import listing, p_value
 from harness.records.verdict import GateCheck, MustPassCheck, RunVerdict, ThresholdCheck
 
 MANIFEST_SCHEMA = 2
@@ -322,8 +322,8 @@ class BaselineComparison(Record):
         each variant's pass-rate change and whether it is significant (the paired test), and the deciding gates."""
         cases = self.regressed_cases()
         if cases:
-            named = ", ".join(cases[:LISTED]) + (f", … and {len(cases) - LISTED} more" if len(cases) > LISTED else "")
-            lines = [f"{_count(len(self.regressions), 'regression')} in {_count(len(cases), 'case')}: {named}"]
+            lines = [f"{_count(len(self.regressions), 'regression')} in {_count(len(cases), 'case')}: "
+                     f"{listing(cases)}"]
         else:
             lines = ["no regressions"]
         lines += [f"pass rate of {d.variant}: {d.describe(self.alpha)}" for d in self.deltas if d.metric == "pass_rate"]

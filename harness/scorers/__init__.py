@@ -216,6 +216,7 @@ async def score_trial(specs: list[ScorerSpec], transform: list[Any], answers: li
 
                 where = "" if turn == last else f"turn {turn}'s answer: "
                 return Scored([], transform_error=redact(f"{where}{exc}"))
+    context = replace(context, turn=len(answers) - 1)  # the answer a scorer without ``turn:`` reads, once a trial
     applied = await asyncio.gather(*(apply_to_turns(spec, outputs, case, context) for spec in specs))
     final = transforms.text_of(outputs[-1])
     return Scored([replace(score, metric=spec.metric) if spec.metric else score
@@ -238,7 +239,8 @@ async def apply_to_turns(spec: ScorerSpec, answers: list[Any], case: Case,
                          context: ScoringContext) -> Score | None:
     """Score the answer ``turn:`` names (the last by default; with ``all``, each, passing when every one does)."""
     if spec.turn is None:
-        return await apply(spec, answers[-1], case, replace(context, turn=len(answers) - 1))
+        return await apply(spec, answers[-1], case,
+                           context if context.turn == len(answers) - 1 else replace(context, turn=len(answers) - 1))
     calls = turn_tool_calls(context.transcript, len(answers)) if context.transcript else [context.tool_calls]
     chosen = range(len(answers)) if spec.turn == "all" else [spec.turn]
     scores = []
